@@ -1,0 +1,3 @@
+"""convrec: a locally hosted conversational recommender."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,223 @@
+"""The `convrec` command line.
+
+Errors a user can cause end as one sentence on stderr and exit status 2; anything else is a bug
+and shows its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from convrec.config import Settings, load_settings, offline_environment
+from convrec.errors import ConvrecError
+
+app = typer.Typer(
+    name="convrec",
+    help="A locally hosted conversational recommender.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Show `ConvrecError`s as one line and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ConvrecError as exc:
+            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("Interrupted.")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    catalog: Annotated[str | None, typer.Option(help="Built-in catalog name or mapping TOML.")] = None,
+    home: Annotated[Path | None, typer.Option(help="Where indexes and caches live [$CONVREC_HOME].")] = None,
+    chroma_url: Annotated[str | None, typer.Option(help="Use a Chroma server at this URL.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+) -> None:
+    offline_environment()
+    try:
+        ctx.obj = load_settings(catalog=catalog, home=home, chroma_url=chroma_url, device=device)
+    except ConvrecError as exc:
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj
+
+
+@app.command()
+@user_errors
+def build(
+    ctx: typer.Context,
+    skip_bad_rows: Annotated[
+        bool | None, typer.Option("--skip-bad-rows/--strict", help="Skip and count malformed rows.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Build (or rebuild) the catalog's index: load, embed, store; swapped in atomically."""
+    from convrec.retrieval.index import build_index
+
+    settings = _settings(ctx)
+    if skip_bad_rows is not None:
+        settings = settings.model_copy(update={"skip_bad_rows": skip_bad_rows})
+    manifest = build_index(settings, progress=not quiet, log=lambda m: err_console.print(m, highlight=False))
+    console.print(
+        f"[green]Index ready:[/] {manifest.catalog} · {manifest.items:,} items · build {manifest.build_id} · "
+        f"{manifest.build_s:.1f}s"
+    )
+
+
+@app.command()
+@user_errors
+def search(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What you are looking for.")],
+    k: Annotated[int, typer.Option("-k", min=1, max=1000, help="How many results.")] = 10,
+    genre: Annotated[list[str] | None, typer.Option("--genre", help="Must have this genre (repeat for all of).")] = None,
+    not_genre: Annotated[list[str] | None, typer.Option("--not-genre", help="Must not have this genre.")] = None,
+    min_year: Annotated[float | None, typer.Option(help="Earliest year.")] = None,
+    max_year: Annotated[float | None, typer.Option(help="Latest year.")] = None,
+    facet: Annotated[
+        list[str] | None, typer.Option("--facet", help="FACET=VALUE (include) or FACET!=VALUE (exclude).")
+    ] = None,
+    exclude_id: Annotated[list[str] | None, typer.Option("--exclude-id", help="Never return this item.")] = None,
+) -> None:
+    """Semantic search over the catalog under hard filters."""
+    from convrec.retrieval.filters import NumericRange, SearchFilters
+    from convrec.retrieval.index import Index
+
+    if not text.strip():
+        raise ConvrecError("Give some text to search for.")
+    settings = _settings(ctx)
+    index = Index.open(settings)
+    genre_facet = _genre_facet(index)
+    include_all: dict[str, list[str]] = {}
+    exclude: dict[str, list[str]] = {}
+    if genre:
+        include_all[genre_facet] = list(genre)
+    if not_genre:
+        exclude[genre_facet] = list(not_genre)
+    for spec in facet or []:
+        if "!=" in spec:
+            name, value = spec.split("!=", 1)
+            exclude.setdefault(name.strip(), []).append(value.strip())
+        elif "=" in spec:
+            name, value = spec.split("=", 1)
+            include_all.setdefault(name.strip(), []).append(value.strip())
+        else:
+            raise ConvrecError(f"--facet {spec!r} should look like FACET=VALUE or FACET!=VALUE.")
+    ranges = {}
+    if min_year is not None or max_year is not None:
+        ranges["year"] = NumericRange(low=min_year, high=max_year)
+    try:
+        filters = SearchFilters(include_all=include_all, exclude=exclude, ranges=ranges, exclude_ids=exclude_id or [])
+    except ValueError as exc:
+        raise ConvrecError(f"Invalid filters: {exc}") from None
+    hits = index.search(text, k=k, filters=filters)
+    table = Table(title=f"{index.name}: {text!r} · {filters.normalized(index.catalog.schema).describe()}")
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("id")
+    table.add_column("title", overflow="fold")
+    for spec in index.catalog.schema.facets:
+        table.add_column(spec.display, overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        cells = []
+        for spec in index.catalog.schema.facets:
+            if spec.kind == "categorical":
+                cells.append(", ".join(hit.item.categorical.get(spec.name, ())))
+            else:
+                value = hit.item.numeric.get(spec.name)
+                cells.append("" if value is None else f"{value:g}")
+        table.add_row(str(rank), f"{hit.score:.3f}", hit.item.id, hit.item.title, *cells)
+    console.print(table)
+    if not hits:
+        console.print("No items match these filters.")
+
+
+def _genre_facet(index: Any) -> str:
+    """The facet that --genre refers to: 'genres' where it exists, else the first categorical."""
+    schema = index.catalog.schema
+    if schema.get("genres") is not None:
+        return "genres"
+    if schema.categorical:
+        return schema.categorical[0].name
+    raise ConvrecError(f"Catalog {index.name!r} has no categorical facet to filter on.")
+
+
+@app.command()
+@user_errors
+def info(ctx: typer.Context) -> None:
+    """What is built, where, and with which model."""
+    from convrec.retrieval.index import IndexManifest, _current_build
+
+    settings = _settings(ctx)
+    root = settings.index_dir
+    console.print(f"home: {settings.home}")
+    console.print(f"chroma: {settings.chroma_url or 'embedded (PersistentClient)'}")
+    found = False
+    for cat_dir in sorted(p for p in root.glob("*") if p.is_dir()) if root.is_dir() else []:
+        build_id = _current_build(cat_dir)
+        if build_id is None:
+            continue
+        found = True
+        try:
+            m = IndexManifest.model_validate_json((cat_dir / "builds" / build_id / "manifest.json").read_text())
+        except (OSError, ValueError):
+            console.print(f"[red]{cat_dir.name}: build {build_id} is damaged; rebuild it.[/]")
+            continue
+        table = Table(title=f"{m.catalog} — {m.description}", show_header=False)
+        for key, value in [
+            ("build", m.build_id),
+            ("created", m.created_at),
+            ("path", str(cat_dir / "builds" / build_id)),
+            ("store", f"{m.store} · collection {m.collection}"),
+            ("embedding model", f"{m.embedding_model} ({m.dims} dims)"),
+            ("items", f"{m.items:,}"),
+            ("users / interactions", f"{m.users:,} / {m.interactions:,}"),
+            ("hnsw", ", ".join(f"{k}={v}" for k, v in m.hnsw.model_dump().items())),
+            ("build time", f"{m.build_s:.1f}s (embedding {m.embed_s:.1f}s, {m.embedded_items:,} items embedded)"),
+            ("load report", m.load_report),
+        ]:
+            table.add_row(key, value)
+        models_dir = cat_dir / "builds" / build_id / "models"
+        if models_dir.is_dir():
+            table.add_row("ranking models", ", ".join(sorted(p.name for p in models_dir.iterdir())) or "none")
+        console.print(table)
+    if not found:
+        console.print("No index built yet; run `convrec build`.")
+
+
+def run() -> None:  # console-script entry point
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    run()

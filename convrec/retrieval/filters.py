@@ -1,0 +1,176 @@
+"""Hard filters: categorical include/exclude, numeric ranges and excluded ids.
+
+One `SearchFilters` value is turned into a Chroma `where` clause for the vector store and into a
+plain predicate (`matches`) for exact search and for checking results. Categorical values are
+stored in Chroma as lists, so single- and multi-valued facets filter the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from convrec.errors import ConvrecError
+from convrec.retrieval.catalog import CatalogSchema, Item
+
+ID_FIELD = "item_id"  # the metadata key holding an item's id (Chroma cannot filter on ids)
+
+
+def value_key(value: str) -> str:
+    """Loose key for matching facet values: 'sci-fi', 'SciFi' and 'Sci Fi' all give 'scifi'."""
+    return re.sub(r"[\W_]+", "", value.casefold())
+
+
+class NumericRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> NumericRange:
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"range low {self.low} is above high {self.high}")
+        return self
+
+    def contains(self, value: float | None) -> bool:
+        if value is None:
+            return False
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+
+class SearchFilters(BaseModel):
+    """Constraints every result must meet.
+
+    - `include_any[f]`: the item has at least one of these values of facet f;
+    - `include_all[f]`: the item has every one of them;
+    - `exclude[f]`: the item has none of them;
+    - `ranges[f]`: numeric facet f lies within [low, high] (items with f unknown are excluded);
+    - `exclude_ids`: never return these items.
+    """
+
+    include_any: dict[str, list[str]] = Field(default_factory=dict)
+    include_all: dict[str, list[str]] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    exclude_ids: list[str] = Field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return not (
+            any(self.include_any.values())
+            or any(self.include_all.values())
+            or any(self.exclude.values())
+            or self.ranges
+            or self.exclude_ids
+        )
+
+    # -- checking against a catalog's schema -------------------------------------------------
+    def normalized(self, schema: CatalogSchema) -> SearchFilters:
+        """Check facet names and map values case-insensitively onto the catalog's vocabulary.
+
+        Raises a `ConvrecError` naming the closest known values when a value does not exist.
+        """
+
+        def fix_values(facet: str, values: list[str]) -> list[str]:
+            spec = schema.get(facet)
+            if spec is None or spec.kind != "categorical":
+                known = ", ".join(f.name for f in schema.categorical) or "none"
+                raise ConvrecError(f"Unknown categorical facet {facet!r}; this catalog has: {known}.")
+            lookup = {value_key(v): v for v in spec.values}
+            out = []
+            for value in values:
+                hit = lookup.get(value_key(str(value)))
+                if hit is None:
+                    keys = difflib.get_close_matches(value_key(str(value)), list(lookup), n=3, cutoff=0.6)
+                    close = [lookup[k] for k in keys]
+                    hint = f" Did you mean {', '.join(close)}?" if close else ""
+                    raise ConvrecError(f"{spec.display.capitalize()} {value!r} does not exist in this catalog.{hint}")
+                out.append(hit)
+            return list(dict.fromkeys(out))
+
+        def fix(group: dict[str, list[str]]) -> dict[str, list[str]]:
+            return {f: fix_values(f, v) for f, v in group.items() if v}
+
+        for facet in self.ranges:
+            spec = schema.get(facet)
+            if spec is None or spec.kind != "numeric":
+                known = ", ".join(f.name for f in schema.numeric) or "none"
+                raise ConvrecError(f"Unknown numeric facet {facet!r}; this catalog has: {known}.")
+        return SearchFilters(
+            include_any=fix(self.include_any),
+            include_all=fix(self.include_all),
+            exclude=fix(self.exclude),
+            ranges=dict(self.ranges),
+            exclude_ids=list(dict.fromkeys(str(i) for i in self.exclude_ids)),
+        )
+
+    # -- the two evaluations -----------------------------------------------------------------
+    def to_where(self) -> dict[str, Any] | None:
+        """The equivalent Chroma `where` clause (None when there is nothing to filter)."""
+        clauses: list[dict[str, Any]] = []
+        for facet, values in self.include_any.items():
+            if len(values) == 1:
+                clauses.append({facet: {"$contains": values[0]}})
+            elif values:
+                clauses.append({"$or": [{facet: {"$contains": v}} for v in values]})
+        for facet, values in self.include_all.items():
+            clauses.extend({facet: {"$contains": v}} for v in values)
+        for facet, values in self.exclude.items():
+            clauses.extend({facet: {"$not_contains": v}} for v in values)
+        for facet, rng in self.ranges.items():
+            clauses.append({facet: {"$gte": float(rng.low) if rng.low is not None else -1e300}})
+            if rng.high is not None:
+                clauses.append({facet: {"$lte": float(rng.high)}})
+        if self.exclude_ids:
+            clauses.append({ID_FIELD: {"$nin": list(self.exclude_ids)}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def matches(self, item: Item) -> bool:
+        """The same constraints as `to_where`, evaluated in Python."""
+        if item.id in self.exclude_ids:
+            return False
+        for facet, values in self.include_any.items():
+            if values and not set(values) & set(item.categorical.get(facet, ())):
+                return False
+        for facet, values in self.include_all.items():
+            if not set(values) <= set(item.categorical.get(facet, ())):
+                return False
+        for facet, values in self.exclude.items():
+            if set(values) & set(item.categorical.get(facet, ())):
+                return False
+        for facet, rng in self.ranges.items():
+            if not rng.contains(item.numeric.get(facet)):
+                return False
+        return True
+
+    def describe(self) -> str:
+        """A short human reading, e.g. 'genre: Sci-Fi; not War; year 1990–1999'."""
+        parts = []
+        for facet, values in self.include_all.items():
+            parts.append(f"{facet}: {' + '.join(values)}")
+        for facet, values in self.include_any.items():
+            parts.append(f"{facet}: {' or '.join(values)}")
+        for facet, values in self.exclude.items():
+            parts.append(f"not {', '.join(values)}")
+        for facet, rng in self.ranges.items():
+            low = "" if rng.low is None else f"{rng.low:g}"
+            high = "" if rng.high is None else f"{rng.high:g}"
+            parts.append(f"{facet} {low}–{high}")
+        if self.exclude_ids:
+            parts.append(f"{len(self.exclude_ids)} items excluded")
+        return "; ".join(parts) or "no filters"
+
+
+def item_metadata(item: Item) -> dict[str, Any]:
+    """How an item is stored in Chroma's metadata: lists for categorical facets, floats for numeric."""
+    meta: dict[str, Any] = {ID_FIELD: item.id}
+    for facet, values in item.categorical.items():
+        if values:
+            meta[facet] = list(values)
+    for facet, value in item.numeric.items():
+        meta[facet] = float(value)
+    return meta
