@@ -1,0 +1,308 @@
+"""Reply writing: one short, grounded reason per pick, streamed, with a hallucination guard.
+
+The LLM never sees the person's raw message here, only convrec's reading of it and the facts of
+the ranked candidates, numbered. It is asked to write one line per pick ("#2: reason"); convrec
+renders the titles itself. Every sentence the LLM writes is checked before it is shown: a title
+that is not among the candidates (or the items the person referred to) removes the sentence,
+and a pick without a usable line gets its data-drawn template reason instead. With no LLM the
+whole reply comes from the template.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from convrec.retrieval.catalog import Item
+
+# --- what the reply stage is given ---------------------------------------------------------------
+
+
+@dataclass
+class Pick:
+    """One ranked candidate with what the ranker knows about it."""
+
+    item: Item
+    score: float
+    parts: dict[str, float] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    why: str = ""  # filled by `template_reason`
+
+
+@dataclass
+class ReplyContext:
+    """Everything a reply may draw on; nothing else reaches the LLM."""
+
+    picks: list[Pick]
+    understood: str  # convrec's reading of the request, e.g. "Sci-Fi, 1990–1999, not War"
+    query: str = ""  # the free-text part used for semantic search (already cleaned)
+    include: dict[str, list[str]] = field(default_factory=dict)
+    ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    relaxed: list[str] = field(default_factory=list)  # constraints dropped to find anything
+    titles_by_id: dict[str, str] = field(default_factory=dict)  # referenced/liked items named in evidence
+    notice: str = ""  # e.g. a refusal of an injected instruction, said before the picks
+
+
+# --- reasons from data ---------------------------------------------------------------------------
+
+
+def _fmt_num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def template_reason(pick: Pick, ctx: ReplyContext) -> str:
+    """A short reason drawn only from the item's facts, its score parts and the ranker's evidence."""
+    item = pick.item
+    bits: list[str] = []
+    for facet, wanted in ctx.include.items():
+        matched = [v for v in item.categorical.get(facet, ()) if v in wanted]
+        if matched:
+            bits.append(" and ".join(matched))
+    for facet, (low, high) in ctx.ranges.items():
+        value = item.numeric.get(facet)
+        if value is not None and (low is not None or high is not None):
+            bits.append(f"from {_fmt_num(value)}" if facet == "year" else f"{facet} {_fmt_num(value)}")
+    reason = ""
+    if bits:
+        reason = ", ".join(bits[:2]) + " as asked"
+    for ev in pick.evidence:
+        liked = ctx.titles_by_id.get(str(ev.get("liked_item", "")))
+        if not liked:
+            continue
+        if ev.get("kind") == "kg":
+            relation = str(ev.get("relation", "")).replace("_", " ").replace("film.film.", "")
+            extra = f"shares {relation} with {liked}, which you liked"
+        elif ev.get("kind") == "similar_to_liked":
+            extra = f"close to {liked}, which you liked"
+        else:
+            continue
+        reason = f"{reason}; {extra}" if reason else extra
+        break
+    cf = pick.parts.get("cf", 0.0)
+    pop = pick.parts.get("popularity", 0.0)
+    sem = pick.parts.get("semantic", 0.0)
+    if not reason:
+        if cf >= max(pop, sem) and cf > 0.5:
+            reason = "fits the taste in your history"
+        elif sem >= 0.45 and ctx.query:
+            reason = f"a close match for “{ctx.query}”"
+        elif pop > 0.5:
+            reason = "a well-loved favourite"
+    if not reason:
+        genres = next(iter(item.categorical.values()), ())
+        reason = ", ".join(genres[:3]) if genres else "a good match"
+    return reason[0].upper() + reason[1:]
+
+
+def item_headline(item: Item) -> str:
+    year = item.numeric.get("year")
+    return f"**{item.title}**" + (f" ({_fmt_num(year)})" if year is not None else "")
+
+
+def render_pick(rank: int, pick: Pick, reason: str) -> str:
+    return f"{rank}. {item_headline(pick.item)} — {reason}\n"
+
+
+def template_reply(ctx: ReplyContext) -> Iterator[str]:
+    """The reply with no LLM: deterministic, grounded, instant."""
+    yield _opening(ctx)
+    for rank, pick in enumerate(ctx.picks, 1):
+        yield render_pick(rank, pick, pick.why or template_reason(pick, ctx))
+
+
+def _opening(ctx: ReplyContext) -> str:
+    lines = []
+    if ctx.notice:
+        lines.append(ctx.notice)
+    if ctx.relaxed:
+        lines.append(f"Nothing matched everything, so I dropped {', '.join(ctx.relaxed)}.")
+    if not ctx.picks:
+        lines.append("I couldn't find anything that fits. Try fewer constraints, or tell me what you liked recently.")
+    else:
+        about = f" for {ctx.understood}" if ctx.understood and ctx.understood != "no filters" else ""
+        lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
+    return "\n".join(lines) + "\n\n"
+
+
+# --- the hallucination guard ---------------------------------------------------------------------
+
+
+def _norm(text: str) -> str:
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+_QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,80})[\"“”«»]|\*{1,2}([^*]{2,80})\*{1,2}|_([^_]{2,80})_")
+_TITLECASE = re.compile(
+    r"\b([A-Z][\w'’&:-]*(?:\s+(?:(?:of|the|and|in|on|a|an|to|&)\s+){0,2}[A-Z0-9][\w'’&:-]*){1,7})"
+)
+
+
+class TitleGuard:
+    """Finds titles in LLM text that are not allowed: catalog titles outside the allowed set, and
+    quoted or Title-Case spans that look like titles but are none of the allowed ones."""
+
+    def __init__(self, catalog_titles: Iterable[str], vocabulary: Iterable[str] = ()) -> None:
+        self._titles = {n for n in (_norm(t) for t in catalog_titles) if len(n) >= 4}
+        self._max_words = max((len(t.split()) for t in self._titles), default=1)
+        # Facet values and their glossary words are not titles, even in Title Case.
+        self._vocab = {_norm(v) for v in vocabulary}
+        self._vocab |= {w for v in self._vocab for w in v.split()}
+
+    def violations(self, text: str, allowed_titles: Iterable[str]) -> list[str]:
+        allowed_titles = [t for t in allowed_titles if t]
+        allowed = {_norm(t) for t in allowed_titles}
+        # Mentions of allowed titles are fine: take them out before looking for others.
+        for title in sorted(allowed_titles, key=len, reverse=True):
+            text = re.sub(re.escape(title), " · ", text, flags=re.IGNORECASE)
+        found: list[str] = []
+        words = _norm(text).split()
+        # 1) any catalog title (of two words or more, or a rare one-word title in Title Case)
+        for size in range(min(self._max_words, len(words)), 0, -1):
+            for start in range(0, len(words) - size + 1):
+                span = " ".join(words[start : start + size])
+                if span in self._titles and span not in allowed and not self._inside_allowed(span, allowed):
+                    if size >= 2 or self._capitalized_in(text, span):
+                        found.append(span)
+        # 2) quoted / emphasised spans and Title-Case runs that are not allowed titles
+        spans = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
+        spans += [m.group(1) for m in _TITLECASE.finditer(text) if m.start() > 0 or len(m.group(1).split()) > 2]
+        for span in spans:
+            n = _norm(span)
+            if not n or n in allowed or n in self._vocab:
+                continue
+            if all(w in self._vocab or w in _COMMON for w in n.split()):
+                continue
+            found.append(n)
+        return list(dict.fromkeys(found))
+
+    @staticmethod
+    def _inside_allowed(span: str, allowed: set[str]) -> bool:
+        return any(f" {span} " in f" {a} " for a in allowed)
+
+    @staticmethod
+    def _capitalized_in(text: str, span: str) -> bool:
+        pattern = r"\b" + r"\W+".join(re.escape(w) for w in span.split()) + r"\b"
+        match = re.search(pattern, text, flags=re.IGNORECASE)
+        return bool(match and match.group(0)[:1].isupper() and match.start() > 0)
+
+
+_COMMON = {
+    "i", "you", "we", "it", "this", "that", "these", "here", "there", "they", "he", "she", "my", "your",
+    "the", "a", "an", "of", "and", "in", "on", "to", "for", "with", "as", "its", "if", "also", "both",
+    "pick", "picks", "film", "films", "movie", "movies", "book", "books", "classic", "great", "enjoy",
+}
+
+
+# --- the LLM reply ------------------------------------------------------------------------------
+
+REPLY_SYSTEM = (
+    "You are convrec, a friendly recommender. You are given numbered picks with their facts. "
+    "Write one line per pick, in order, formatted exactly '#N: reason', where the reason is one short "
+    "sentence (max 18 words) drawn only from that pick's facts. Never write titles; refer to picks only "
+    "by number. Do not mention anything that is not in the facts."
+)
+
+
+def _facts_line(n: int, pick: Pick, ctx: ReplyContext) -> str:
+    item = pick.item
+    facts = [f"{k}: {', '.join(v)}" for k, v in item.categorical.items() if v]
+    facts += [f"{k}: {_fmt_num(v)}" for k, v in item.numeric.items()]
+    return f"#{n} facts: {'; '.join(facts)}. Known reason: {pick.why or template_reason(pick, ctx)}."
+
+
+def reply_messages(ctx: ReplyContext) -> list[dict[str, str]]:
+    lines = [f"Request (as understood): {ctx.understood or 'anything good'}."]
+    lines += [_facts_line(n, p, ctx) for n, p in enumerate(ctx.picks, 1)]
+    return [{"role": "system", "content": REPLY_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
+
+
+@dataclass
+class GuardReport:
+    removed_titles: list[str] = field(default_factory=list)
+    template_lines: int = 0  # picks whose line came from the template
+    fell_back: bool = False  # the LLM failed entirely; the whole reply is the template
+
+
+_LINE = re.compile(r"^\s*#?\s*(\d{1,2})\s*[:.)-]\s*(.+)$")
+
+
+class ReplyWriter:
+    """Streams a reply for a `ReplyContext`, with the LLM when one is given."""
+
+    def __init__(self, llm: Any | None, guard: TitleGuard, max_tokens: int = 220) -> None:
+        self.llm = llm
+        self.guard = guard
+        self.max_tokens = max_tokens
+
+    def stream(self, ctx: ReplyContext, report: GuardReport | None = None) -> Iterator[str]:
+        report = report if report is not None else GuardReport()
+        for pick in ctx.picks:
+            pick.why = pick.why or template_reason(pick, ctx)
+        if self.llm is None or not ctx.picks:
+            report.template_lines = len(ctx.picks)
+            yield from template_reply(ctx)
+            return
+        yield _opening(ctx)
+        allowed = [p.item.title for p in ctx.picks] + list(ctx.titles_by_id.values())
+        done: set[int] = set()
+        try:
+            buffer = ""
+            for delta in self.llm.stream(reply_messages(ctx), max_tokens=self.max_tokens):
+                buffer += delta
+                while "\n" in buffer:
+                    line, buffer = buffer.split("\n", 1)
+                    yield from self._emit(line, ctx, allowed, done, report)
+            if buffer.strip():
+                yield from self._emit(buffer, ctx, allowed, done, report)
+        except Exception as exc:  # a dead server or a broken model must not lose the reply
+            from convrec.errors import ConvrecError
+
+            if not isinstance(exc, (ConvrecError, OSError, RuntimeError, ValueError)):
+                raise
+            report.fell_back = True
+        # Every pick gets a line, in rank order, even if the LLM skipped it or its line was unsafe.
+        for n, pick in enumerate(ctx.picks, 1):
+            if n not in done:
+                report.template_lines += 1
+                done.add(n)
+                yield render_pick(n, pick, pick.why)
+
+    def _emit(
+        self, line: str, ctx: ReplyContext, allowed: list[str], done: set[int], report: GuardReport
+    ) -> Iterator[str]:
+        match = _LINE.match(line)
+        if not match:
+            return  # chatter outside the '#N: reason' format is dropped
+        n = int(match.group(1))
+        if not 1 <= n <= len(ctx.picks) or n in done:
+            return
+        # Emit missing earlier picks first so the list stays in rank order.
+        for earlier in range(1, n):
+            if earlier not in done:
+                done.add(earlier)
+                report.template_lines += 1
+                yield render_pick(earlier, ctx.picks[earlier - 1], ctx.picks[earlier - 1].why)
+        reason = self.clean_reason(match.group(2), allowed, report)
+        done.add(n)
+        if not reason:
+            report.template_lines += 1
+            reason = ctx.picks[n - 1].why
+        yield render_pick(n, ctx.picks[n - 1], reason)
+
+    def clean_reason(self, text: str, allowed: Sequence[str], report: GuardReport) -> str:
+        """Keep the sentences with no disallowed title; '' when nothing safe is left."""
+        kept = []
+        for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+            bad = self.guard.violations(sentence, allowed)
+            if bad:
+                report.removed_titles.extend(bad)
+            elif sentence:
+                kept.append(sentence)
+        out = " ".join(kept).strip().strip("—-: ")
+        if len(out) < 8 or len(out) > 220:
+            return ""
+        return out[0].upper() + out[1:]
