@@ -1,0 +1,339 @@
+"""The turn loop: parse → dialogue state → retrieve under hard filters → rank → reply.
+
+`Agent` is the Python API every interface uses (CLI `convrec ask`, the REST API, the chat page,
+the LangChain tool, the evaluation harness):
+
+    agent = Agent.from_settings(load_settings())
+    sid = agent.new_session(user_id="196")
+    reply = agent.chat(sid, "a light-hearted sci-fi film from the 90s, nothing violent")
+    for event in agent.chat_stream(sid, "more like #2"):
+        ...
+
+One agent serves several catalogs ("scenes") side by side; each session belongs to one, chosen
+when it is created or switched per request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
+from convrec.agent.respond import GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
+from convrec.agent.sessions import SessionStore
+from convrec.config import Settings
+from convrec.errors import ConvrecError, UnknownItemError
+from convrec.retrieval.filters import SearchFilters
+from convrec.retrieval.index import Index, SearchHit
+
+MAX_MESSAGE_CHARS = 2000
+CANDIDATES = 100
+DEFAULT_PICKS = 5
+EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
+INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
+
+
+@dataclass
+class Scene:
+    """One catalog with everything needed to recommend from it."""
+
+    name: str
+    index: Index
+    ranker: Any
+    parser: Any
+    writer: ReplyWriter
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Agent:
+    """A conversational recommender over one or more built catalogs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        llm: Any | None = None,
+        sessions: SessionStore | None = None,
+        use_llm_for_parsing: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.llm = llm
+        self.use_llm_for_parsing = use_llm_for_parsing
+        self.sessions = sessions or SessionStore(settings.home / "sessions.sqlite")
+        self._scenes: dict[str, Scene] = {}
+        self._scenes_lock = threading.Lock()
+        self._session_locks: dict[str, threading.Lock] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings, llm: Any | None | str = "auto") -> Agent:
+        """Build an agent from settings; `llm="auto"` makes the configured backend (or none)."""
+        if llm == "auto":
+            from convrec.agent.llm import make_backend
+
+            llm = make_backend(settings)
+        agent = cls(settings, llm=llm)
+        agent.scene(settings.catalog)  # open the default catalog now, so errors surface at start
+        return agent
+
+    # -- scenes -----------------------------------------------------------------------------------
+    def scene(self, catalog: str | None = None) -> Scene:
+        from convrec.agent.parse import PreferenceParser
+        from convrec.ranking import load_ranker
+        from convrec.retrieval.index import catalog_name
+
+        name = catalog_name(catalog or self.settings.catalog)
+        with self._scenes_lock:
+            scene = self._scenes.get(name)
+            if scene is not None and not scene.index.is_stale():
+                return scene
+            index = Index.open(self.settings, name)
+            cat = index.catalog
+            vocabulary = [v for spec in cat.schema.categorical if len(spec.values) <= 200 for v in spec.values]
+            guard = TitleGuard((it.title for it in cat.items), vocabulary)
+            parser = PreferenceParser.for_catalog(cat, llm=self.llm if self.use_llm_for_parsing else None)
+            scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard))
+            self._scenes[name] = scene
+            return scene
+
+    def catalogs(self) -> list[str]:
+        """Catalogs with a built index under this agent's home."""
+        root = self.settings.index_dir
+        return sorted(p.name for p in root.glob("*") if (p / "current.json").exists()) if root.is_dir() else []
+
+    # -- sessions ---------------------------------------------------------------------------------
+    def new_session(self, user_id: str | None = None, catalog: str | None = None) -> str:
+        scene = self.scene(catalog)
+        if user_id is not None:
+            user_id = str(user_id).strip() or None
+        return self.sessions.create(scene.name, user_id=user_id, state={}).id
+
+    def _session_lock(self, session_id: str) -> threading.Lock:
+        with self._scenes_lock:
+            return self._session_locks.setdefault(session_id, threading.Lock())
+
+    def reset(self, session_id: str) -> None:
+        """Forget the conversation's constraints and shown items (feedback stays)."""
+        from convrec.agent.state import DialogueState
+
+        with self._session_lock(session_id):
+            record = self.sessions.get(session_id)
+            old = DialogueState.model_validate(record.state) if record.state else DialogueState()
+            fresh = DialogueState(liked=old.liked, disliked=old.disliked, turn=old.turn)
+            self.sessions.save_state(session_id, fresh.model_dump(mode="json"))
+
+    def remove_constraint(self, session_id: str, key: str) -> list[Chip]:
+        """Drop one understood constraint (a chip's `key`); returns the chips left."""
+        from convrec.agent.state import DialogueState
+
+        with self._session_lock(session_id):
+            record = self.sessions.get(session_id)
+            state = DialogueState.model_validate(record.state) if record.state else DialogueState()
+            if key not in {c.key for c in state.constraints()}:
+                raise ConvrecError(f"No constraint {key!r} in this conversation.")
+            state.drop(key)
+            self.sessions.save_state(session_id, state.model_dump(mode="json"))
+            return self._chips(state)
+
+    def feedback(self, session_id: str, item_id: str, value: int) -> None:
+        """Like (+1) or dislike (-1) an item: stored for the user's history, used from the next turn."""
+        from convrec.agent.state import DialogueState
+
+        with self._session_lock(session_id):
+            record = self.sessions.get(session_id)
+            scene = self.scene(record.catalog)
+            scene.index.catalog.get(item_id)  # unknown ids are a clear error, not a silent no-op
+            self.sessions.add_feedback(session_id, item_id, value)
+            state = DialogueState.model_validate(record.state) if record.state else DialogueState()
+            liked = [i for i in state.liked if i != item_id]
+            disliked = [i for i in state.disliked if i != item_id]
+            (liked if value > 0 else disliked).append(item_id)
+            state.liked, state.disliked = liked, disliked
+            self.sessions.save_state(session_id, state.model_dump(mode="json"))
+
+    def item(self, item_id: str, catalog: str | None = None) -> RecommendedItem:
+        scene = self.scene(catalog)
+        it = scene.index.catalog.get(item_id)
+        return RecommendedItem(id=it.id, title=it.title, facts=it.facts())
+
+    # -- the turn ---------------------------------------------------------------------------------
+    def chat(self, session_id: str, text: str, catalog: str | None = None) -> Reply:
+        reply = None
+        for event in self.chat_stream(session_id, text, catalog=catalog):
+            if event.type == "done":
+                reply = event.reply
+        assert reply is not None
+        return reply
+
+    def chat_stream(self, session_id: str, text: str, catalog: str | None = None) -> Iterator[ReplyEvent]:
+        """Run one turn, yielding text deltas as the reply is written, then the whole `Reply`."""
+        from convrec.agent.state import DialogueState
+
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+        text = text if isinstance(text, str) else str(text)
+        record = self.sessions.get(session_id)
+        if catalog is not None and catalog != record.catalog:
+            # Switching scene mid-conversation: the old constraints belong to another catalog.
+            self.scene(catalog)
+            with self._session_lock(session_id):
+                self.sessions.save_state(session_id, {})
+            record = self.sessions.get(session_id)
+            record = type(record)(record.id, record.user_id, self.scene(catalog).name, {}, record.created_at, record.updated_at)
+        scene = self.scene(record.catalog)
+
+        message = text.strip()
+        if not message or len(message) > MAX_MESSAGE_CHARS:
+            note = EMPTY_MESSAGE if not message else (
+                f"That message is too long ({len(message):,} characters; the limit is {MAX_MESSAGE_CHARS:,}). "
+                "Please say it in fewer words."
+            )
+            state = DialogueState.model_validate(record.state) if record.state else DialogueState()
+            reply = Reply(session_id=session_id, text=note, understood=self._chips(state), catalog=scene.name)
+            yield ReplyEvent(type="delta", text=note)
+            yield ReplyEvent(type="done", reply=reply)
+            return
+
+        with self._session_lock(session_id):
+            state = DialogueState.model_validate(record.state) if record.state else DialogueState()
+            cat = scene.index.catalog
+
+            t0 = time.perf_counter()
+            prefs = scene.parser.parse(message, state)
+            change = state.apply(prefs, cat)
+            timings["parse"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            request, hits, relaxed = self._retrieve(scene, state)
+            timings["retrieve"] = time.perf_counter() - t0
+
+            t0 = time.perf_counter()
+            picks = self._rank(scene, record, state, request, hits)
+            timings["rank"] = time.perf_counter() - t0
+
+            notice_bits = []
+            if prefs.injection:
+                notice_bits.append(INJECTION_NOTICE)
+            notice_bits += list(getattr(change, "notes", []) or [])
+            ctx = ReplyContext(
+                picks=picks,
+                understood=state.describe() if state.describe() != "nothing yet" else "",
+                query=request.query,
+                include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
+                ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
+                relaxed=relaxed,
+                titles_by_id=self._referenced_titles(cat, state),
+                notice=" ".join(notice_bits),
+            )
+            report = GuardReport()
+            parts: list[str] = []
+            t0 = time.perf_counter()
+            for delta in scene.writer.stream(ctx, report):
+                if not parts:
+                    timings["first_token"] = time.perf_counter() - started
+                parts.append(delta)
+                yield ReplyEvent(type="delta", text=delta)
+            timings["reply"] = time.perf_counter() - t0
+            reply_text = "".join(parts).strip()
+
+            state.record_shown([p.item.id for p in picks])
+            items = [
+                RecommendedItem(
+                    id=p.item.id, title=p.item.title, facts=p.item.facts(), why=p.why, score=round(p.score, 4),
+                    parts={k: round(float(v), 4) for k, v in p.parts.items()},
+                )
+                for p in picks
+            ]
+            self.sessions.record_turn(
+                session_id, message, reply_text, [i.model_dump() for i in items], state.model_dump(mode="json")
+            )
+            timings["total"] = time.perf_counter() - started
+            reply = Reply(
+                session_id=session_id,
+                text=reply_text,
+                items=items,
+                understood=self._chips(state),
+                relaxed=relaxed,
+                notice=ctx.notice,
+                catalog=scene.name,
+                timings={k: round(v, 4) for k, v in timings.items()},
+                removed_titles=report.removed_titles,
+            )
+        yield ReplyEvent(type="done", reply=reply)
+
+    # -- stages -----------------------------------------------------------------------------------
+    def _query_vector(self, scene: Scene, request: Any) -> np.ndarray:
+        """Text and referenced items blended into one query vector."""
+        index = scene.index
+        vectors = []
+        text = request.query.strip()
+        if not text:
+            wanted = [v for vs in (*request.filters.include_all.values(), *request.filters.include_any.values()) for v in vs]
+            text = " ".join(wanted)
+        if text:
+            vectors.append(index.embed(text))
+        for item_id in request.similar_to:
+            try:
+                vectors.append(index.vector(item_id))
+            except UnknownItemError:
+                continue
+        if not vectors:
+            vectors.append(index.embed("a popular, well-loved favourite"))
+        vec = np.mean(vectors, axis=0)
+        return vec / max(float(np.linalg.norm(vec)), 1e-9)
+
+    def _retrieve(self, scene: Scene, state: Any) -> tuple[Any, list[SearchHit], list[str]]:
+        """Search under the conversation's filters; if nothing matches, relax the softest
+        constraints one at a time (and for good), saying which."""
+        request = state.request()
+        vec = self._query_vector(scene, request)
+        hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+        relaxed: list[str] = []
+        if not hits:
+            for constraint in state.relaxations():
+                relaxed.append(constraint.describe())
+                state.drop(constraint.key)
+                request = state.request()
+                hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+                if hits:
+                    break
+        if request.avoid and hits:
+            # Words under a negation that name no facet value: push similar items down.
+            avoid = scene.index.embed(request.avoid)
+            hits = [SearchHit(h.item, h.score - 0.5 * max(0.0, float(scene.index.vector(h.item.id) @ avoid))) for h in hits]
+        return request, hits, relaxed
+
+    def _rank(self, scene: Scene, record: Any, state: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
+        from convrec.ranking import UserProfile
+
+        if not hits:
+            return []
+        feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
+        liked = {i: 1.0 for i in [*state.liked, *request.similar_to]}
+        liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
+        disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
+        for item_id in disliked:
+            liked.pop(item_id, None)
+        profile = UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
+        ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
+        n = request.count or DEFAULT_PICKS
+        cat = scene.index.catalog
+        return [
+            Pick(cat.get(r.item_id), float(r.score), dict(r.parts), list(getattr(r, "evidence", []) or []))
+            for r in ranked[:n]
+        ]
+
+    @staticmethod
+    def _referenced_titles(cat: Any, state: Any) -> dict[str, str]:
+        out = {}
+        for item_id in [*state.similar_to, *state.liked]:
+            if item_id in cat:
+                out[item_id] = cat.get(item_id).title
+        return out
+
+    @staticmethod
+    def _chips(state: Any) -> list[Chip]:
+        return [Chip(key=c.key, label=c.describe(), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
