@@ -220,6 +220,11 @@ def fit_ranker(
         t0 = time.perf_counter()
         parts[part_name] = _make_part(part_name, tuning, options).fit(data, log=log)
         log(f"Fitted {part_name} in {time.perf_counter() - t0:.1f}s.")
+    kg = parts.get("kg")
+    if isinstance(kg, KnowledgeGraphPart) and not kg.trusted and len(parts) > 1:
+        log("Leaving the knowledge graph out of this hybrid: its item links failed the link check.")
+        del parts["kg"]
+        parts_names = tuple(n for n in parts_names if n != "kg")
     ranker_cls = RANKER_KINDS[spec.kind] if spec.kind in RANKER_KINDS else _fusion_class()
     ranker = ranker_cls(parts, data, info=RankerInfo(name=name, catalog=data.catalog_name, engine=options.engine))
     log(f"Fitting {name} weights on {val.warm.nnz:,} validation interactions …")
