@@ -87,10 +87,10 @@ MODELS: dict[str, ModelSpec] = {
 #: the offline comparison in bench/ranking.py (see docs/readme-ranking.md).
 DEFAULT_MODEL = "hybrid"
 
-#: Weights of the untrained fallback (content + popularity), used until `convrec train` has run.
-#: Taken from the "content" model fitted in the offline benchmark, rounded.
-UNTRAINED_WEIGHTS = {"profile": 1.0, "popularity": 0.5}
-UNTRAINED_SEMANTIC = 1.0
+#: Weights of the untrained fallback (content + popularity), used until `convrec train` has run:
+#: the "content" model's weights fitted in bench/results/ranking.json (long-history bucket).
+UNTRAINED_WEIGHTS = {"profile": 0.25, "popularity": 1.0}
+UNTRAINED_SEMANTIC = 0.5
 
 
 @dataclass
