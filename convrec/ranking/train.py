@@ -37,7 +37,7 @@ from convrec.ranking.fitting import (
     tune_itemknn,
     tune_regmf,
 )
-from convrec.ranking.hybrid import HIDDEN, RANKER_KINDS, HybridRanker, RankerInfo, Weights
+from convrec.ranking.hybrid import RANKER_KINDS, HybridRanker, RankerInfo, Weights
 from convrec.ranking.mf import ALSPart
 from convrec.ranking.paradigms.kg import KnowledgeGraphPart, has_knowledge_graph
 from convrec.ranking.paradigms.profile import EmbeddingProfilePart
@@ -369,7 +369,6 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "DEFAULT_MODEL",
-    "HIDDEN",
     "MODELS",
     "ModelSpec",
     "TrainOptions",
