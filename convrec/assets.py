@@ -257,14 +257,14 @@ def assemble_gguf(asset: LLMAsset, dest_dir: Path) -> Path:
     return target
 
 
-def llm_model_dir(name: str, models_dir: Path, log: Callable[[str], None] | None = None) -> Path:
+def llm_model_dir(name: str | LLMAsset, models_dir: Path, log: Callable[[str], None] | None = None) -> Path:
     """A folder with `name` as safetensors + tokenizer, loadable by `from_pretrained` in ~1 s.
 
     Built on first use: assemble and verify the GGUF, load it with transformers (which
     dequantizes, ~40 s for the 0.5B model), save a bf16 safetensors copy, and rename it into place
     (so a killed conversion leaves nothing half-written; concurrent builders race harmlessly).
     """
-    asset = llm_asset(name)
+    asset = name if isinstance(name, LLMAsset) else llm_asset(name)
     target = models_dir / asset.name
     if _is_cached(target, asset):
         return target
