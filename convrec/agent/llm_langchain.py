@@ -54,22 +54,35 @@ class LangChainBackend:
         """Text deltas from the chat model's `.stream()`; stop strings are applied here too, since
         not every model honours them."""
         lc_messages = to_langchain(check_messages(messages))
+        # Chat models take `stop`; a plain runnable standing in for one may not.
+        options = {"stop": stop} if stop and self._is_chat_model() else {}
+        yield from cut_at_stops(self._chunks(lc_messages, options), stop)
+
+    def _chunks(self, lc_messages: list[Any], options: dict[str, Any]) -> Iterator[str]:
         try:
-            chunks = self.chat_model.stream(lc_messages, stop=stop or None)
+            for chunk in self.chat_model.stream(lc_messages, **options):
+                yield _text(chunk)
         except Exception as exc:  # provider errors come in every type
             raise LLMError(f"The chat model {self.name} failed: {type(exc).__name__}: {exc}") from None
-        yield from cut_at_stops((_text(chunk) for chunk in chunks), stop)
 
     def _invoke(self, messages: list[ChatMessage], max_tokens: int) -> str:
         lc_messages = to_langchain(messages)
         try:
-            try:
-                reply = self.chat_model.invoke(lc_messages, max_tokens=max_tokens)
-            except TypeError:  # this model takes no max_tokens at call time
+            if self._is_chat_model():
+                try:
+                    reply = self.chat_model.invoke(lc_messages, max_tokens=max_tokens)
+                except TypeError:  # this model takes no max_tokens at call time
+                    reply = self.chat_model.invoke(lc_messages)
+            else:
                 reply = self.chat_model.invoke(lc_messages)
         except Exception as exc:  # provider errors come in every type
             raise LLMError(f"The chat model {self.name} failed: {type(exc).__name__}: {exc}") from None
         return _text(reply)
+
+    def _is_chat_model(self) -> bool:
+        from langchain_core.language_models import BaseChatModel
+
+        return isinstance(self.chat_model, BaseChatModel)
 
 
 def to_langchain(messages: list[ChatMessage]) -> list[Any]:

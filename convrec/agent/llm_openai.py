@@ -154,7 +154,9 @@ def _schema_name(schema: dict) -> str:
 
 
 def _content(completion: Any, base_url: str) -> str:
-    choices = getattr(completion, "choices", None)
+    if not hasattr(completion, "choices"):  # the client hands back non-JSON bodies as they came
+        raise LLMError(f"The LLM server at {base_url} answered with something that is not an OpenAI chat response.")
+    choices = completion.choices
     if not choices:
         raise LLMError(f"The LLM server at {base_url} answered with no choices.")
     content = getattr(choices[0].message, "content", None)
