@@ -232,6 +232,7 @@ def llm_serve(
     )
     settings = load_settings(**{**settings.model_dump(), "llm": {**llm.model_dump(), "backend": "local"}})
     backend = make_backend(settings, log=lambda m: err_console.print(m, highlight=False))
+    assert backend is not None  # llm.backend was set to "local" above
     err_console.print(f"Serving {backend.name} on http://{host}:{port}/v1", highlight=False)
     serve(backend, model_id or settings.llm.model, host, port, settings.llm.max_new_tokens)
 
