@@ -83,10 +83,12 @@ class TokenClock:
 
     def __init__(self) -> None:
         self.times: list[float] = []
+        self.cpu: list[float] = []
         self.counts: list[int] = []
 
     def put(self, value: Any) -> None:
         self.times.append(time.perf_counter())
+        self.cpu.append(time.process_time())  # all threads of this process
         self.counts.append(int(value.numel()))
 
     def end(self) -> None:
@@ -101,6 +103,8 @@ class TokenClock:
         return {
             "first_token_s": self.times[1] - started,
             "decode_tok_s": decoded / (self.times[-1] - self.times[1]),
+            # CPU seconds per token barely depend on how busy the machine is, unlike wall time.
+            "cpu_s_per_token": (self.cpu[-1] - self.cpu[1]) / decoded,
             "new_tokens": float(sum(self.counts[1:])),
         }
 
@@ -190,6 +194,7 @@ def cpu_quantization(
         wb = weight_bytes(backends[setting].model)
         row = {
             "decode_tok_s": _median([x["decode_tok_s"] for x in runs[setting]]),
+            "cpu_s_per_token": _median([x["cpu_s_per_token"] for x in runs[setting]]),
             "first_token_s": _median([x["first_token_s"] for x in runs[setting]]),
             "load_s": load_s[setting],
             "weight_mb_per_token": wb / 1e6,
@@ -208,7 +213,8 @@ def decode_and_first_token(backend: LocalBackend, bandwidth_gbs: float, n_tokens
     """The default backend's decode tokens/s next to the bandwidth bound, and time to first token
     as a user sees it (first text delta from `stream`, system prompt cached as in a session)."""
     messages = [{"role": "system", "content": REPLY_SYSTEM}, {"role": "user", "content": REPLY_USER}]
-    decode = [timed_generate(backend, messages, n_tokens)["decode_tok_s"] for _ in range(rounds)]
+    runs = [timed_generate(backend, messages, n_tokens) for _ in range(rounds)]
+    decode = [r["decode_tok_s"] for r in runs]
     first: list[float] = []
     for _ in range(rounds + 1):
         started = time.perf_counter()
@@ -220,6 +226,7 @@ def decode_and_first_token(backend: LocalBackend, bandwidth_gbs: float, n_tokens
     return {
         "model": backend.name,
         "decode_tok_s": _median(decode),
+        "cpu_s_per_token": _median([r["cpu_s_per_token"] for r in runs]),
         "bandwidth_gbs": bandwidth_gbs,
         "weight_mb_per_token": weight_bytes(backend.model) / 1e6,
         "bandwidth_bound_tok_s": bound,
@@ -385,6 +392,101 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _f(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The README tables for bench/results/llm.json (for bench/readme_tables.py: `RENDERERS["llm"]`)."""
+    out: list[str] = []
+    quant = data.get("cpu_quantization") or {}
+    if quant:
+        first = next(iter(quant))
+        out += [
+            f"CPU weight formats, Qwen2.5-Coder-0.5B-Instruct, greedy, measured round-robin in one run "
+            f"(memory copy bandwidth {_f(data.get('bandwidth_gbs'))} GB/s):",
+            "",
+            f"| format | decode tok/s | × {first} | CPU s per token | first token (s) | weights read per token (MB) | "
+            f"bandwidth bound (tok/s) | ÷ bound | load (s) | same text as {first} |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        base = quant[first]["decode_tok_s"]
+        for name, row in quant.items():
+            out.append(
+                f"| {name} | {_f(row['decode_tok_s'])} | {_f(row['decode_tok_s'] / base)} | {_f(row.get('cpu_s_per_token'))} | "
+                f"{_f(row['first_token_s'])} | "
+                f"{_f(row['weight_mb_per_token'], 4)} | {_f(row.get('bandwidth_bound_tok_s'))} | "
+                f"{_f(row.get('ratio_to_bound'))} | {_f(row['load_s'])} | {_f(row['same_text_as_' + first])} |"
+            )
+        out.append("")
+    default = data.get("default")
+    if default:
+        out += [
+            f"Default backend `{default['model']}`: decode {_f(default['decode_tok_s'])} tok/s against a "
+            f"bandwidth bound of {_f(default['bandwidth_bound_tok_s'])} tok/s (ratio {_f(default['ratio_to_bound'])}); "
+            f"first streamed text after {_f(default['first_token_s_p50'])} s (p50, system prompt cached; "
+            f"{_f(default['first_token_s_cold'])} s cold) for a {default['prompt_tokens']}-token reply prompt.",
+            "",
+        ]
+    decoders = data.get("constrained_decoding") or {}
+    if decoders:
+        out += [
+            "Constrained decoding (same model, same requests, interleaved; a preferences schema):",
+            "",
+            "| library | s per structured generation (p50) | valid JSON | one-time set-up (s) |",
+            "|---|---|---|---|",
+        ]
+        for name, row in decoders.items():
+            out.append(
+                f"| {name} | {_f(row['s_per_generation_p50'])} | {row['valid_rate']:.0%} of {row['cases']} | "
+                f"{_f(row['setup_s'])} |"
+            )
+        out.append("")
+    speed = data.get("speedups") or {}
+    if speed:
+        cache, lookup, length = speed.get("prompt_cache", {}), speed.get("prompt_lookup", {}), speed.get("prompt_length", {})
+        out += ["| speed-up | without | with | ratio | kept |", "|---|---|---|---|---|"]
+        if cache:
+            out.append(
+                f"| reuse the system prompt's KV cache ({cache['system_prompt_tokens']} tokens): first token (s) | "
+                f"{_f(cache['first_token_s_uncached'])} | {_f(cache['first_token_s_cached'])} | "
+                f"{_f(cache['speedup'])}× | {'yes' if cache['speedup'] > 1.05 else 'no'} |"
+            )
+        if lookup:
+            out.append(
+                f"| prompt-lookup decoding ({lookup['prompt_lookup_num_tokens']} tokens) on a grounded reply: decode tok/s | "
+                f"{_f(lookup['decode_tok_s_off'])} | {_f(lookup['decode_tok_s_on'])} | {_f(lookup['speedup'])}× "
+                f"(same text: {_f(lookup['same_text'])}) | {'yes' if lookup['speedup'] > 1.05 and lookup['same_text'] else 'no'} |"
+            )
+        if length:
+            pts = length["points"]
+            out.append(
+                f"| shorter prompt: first token (s) at {pts[-1]['prompt_tokens']} vs {pts[0]['prompt_tokens']} tokens | "
+                f"{_f(pts[-1]['first_token_s'])} | {_f(pts[0]['first_token_s'])} | "
+                f"{_f(pts[-1]['first_token_s'] / pts[0]['first_token_s'])}× | "
+                f"{_f(length['s_per_100_prompt_tokens'])} s per 100 prompt tokens |"
+            )
+        out.append("")
+    gpu = data.get("gpu") or {}
+    if gpu.get("skipped"):
+        out.append(f"GPU (1.5B, bf16 vs nf4): skipped ({gpu['skipped']}).")
+    elif gpu:
+        out += [f"GPU {gpu['device']}, {gpu['model']}:", "", "| format | decode tok/s | first token (s) | JSON (s) | peak MB |", "|---|---|---|---|---|"]
+        for name in ("bf16", "nf4"):
+            row = gpu[name]
+            out.append(f"| {name} | {_f(row['decode_tok_s'])} | {_f(row['first_token_s'])} | {_f(row['json_s'])} | {_f(row['max_memory_mb'], 5)} |")
+    machine = data.get("machine", {})
+    out += ["", f"Machine: {machine.get('processor')}, {machine.get('cpu_count')} cores, load average "
+            f"{machine.get('load_average')} at start; {data.get('date')}. Command: `python bench/llm.py`."]
+    return "\n".join(out)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", type=Path, default=None, help="model cache (default: settings.models_dir)")
@@ -392,16 +494,34 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions per measurement")
     parser.add_argument("--tokens", type=int, default=32, help="tokens per timed generation")
     parser.add_argument("--requests", type=int, default=len(PARSE_REQUESTS), help="structured requests per decoder")
-    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization decoders speedups gpu")
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization default decoders speedups gpu")
+    parser.add_argument("--render", action="store_true", help="print the markdown tables of --out and exit")
+    parser.add_argument("--update", action="store_true", help="keep the sections of --out that this run skips")
     args = parser.parse_args(argv)
+    if args.render:
+        data = json.loads(args.out.read_text())
+        print(markdown(data))
+        return data
     offline_environment()
     models_dir = args.models_dir or load_settings().models_dir
-    results: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "options": {"rounds": args.rounds, "tokens": args.tokens, "requests": args.requests},
-    }
+    results: dict[str, Any] = {}
+    if args.update and args.out.exists():  # keep the sections this run skips
+        results = json.loads(args.out.read_text())
+    results.update(
+        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        machine=machine(),
+        options={"rounds": args.rounds, "tokens": args.tokens, "requests": args.requests},
+    )
     started = time.perf_counter()
+
+    def save() -> None:  # after every section, so a long run that is stopped keeps what it measured
+        results["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+        results["bench_s"] = time.perf_counter() - started
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(_round(results), indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, args.out)
+
     results["bandwidth_gbs"] = memory_bandwidth_gbs()
     print(f"memory bandwidth (numpy copy): {results['bandwidth_gbs']:.1f} GB/s")
     if "quantization" not in args.skip:
@@ -409,15 +529,20 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         results["cpu_quantization"] = cpu_quantization(
             models_dir, n_tokens=args.tokens, rounds=args.rounds, bandwidth_gbs=results["bandwidth_gbs"]
         )
+        results["cpu_quantization_tok_s"] = {k: v["decode_tok_s"] for k, v in results["cpu_quantization"].items()}
+        save()
     backend = LocalBackend.load(models_dir=models_dir, quantization="auto", device="cpu")
     print(f"default backend: {backend.name}")
-    results["default"] = decode_and_first_token(
-        backend, results["bandwidth_gbs"], n_tokens=args.tokens, rounds=args.rounds
-    )
-    print(json.dumps(_round(results["default"]), indent=1))
+    if "default" not in args.skip:
+        results["default"] = decode_and_first_token(
+            backend, results["bandwidth_gbs"], n_tokens=args.tokens, rounds=args.rounds
+        )
+        print(json.dumps(_round(results["default"]), indent=1))
+        save()
     if "decoders" not in args.skip:
         print("constrained decoding:")
         results["constrained_decoding"] = constrained_decoders(backend, requests=PARSE_REQUESTS[: args.requests])
+        save()
     if "speedups" not in args.skip:
         print("speed-ups:")
         results["speedups"] = {
@@ -426,14 +551,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "prompt_length": prompt_length_effect(backend, rounds=args.rounds),
         }
         print(json.dumps(_round(results["speedups"]), indent=1))
-    results["gpu"] = {"skipped": "not requested"} if "gpu" in args.skip else gpu_benchmark(models_dir)
-    results["cpu_quantization_tok_s"] = {k: v["decode_tok_s"] for k, v in results.get("cpu_quantization", {}).items()}
-    results["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
-    results["bench_s"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(_round(results), indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, args.out)
+        save()
+    if "gpu" not in args.skip:
+        results["gpu"] = gpu_benchmark(models_dir)
+    save()
     print(f"wrote {args.out}")
     return results
 

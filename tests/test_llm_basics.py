@@ -67,3 +67,13 @@ def test_json_is_found_in_chatter_and_checked_against_the_schema() -> None:
 )
 def test_stop_strings_cut_the_stream(deltas: list[str], stop: list[str] | None, expected: str) -> None:
     assert "".join(cut_at_stops(iter(deltas), stop)) == expected
+
+
+def test_gpu_benchmark_skips_cleanly_without_cuda(tmp_path) -> None:
+    import torch
+
+    from bench.llm import gpu_benchmark
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: bench/llm.py measures it for real")
+    assert gpu_benchmark(tmp_path) == {"skipped": "no CUDA device"}
