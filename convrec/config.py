@@ -58,8 +58,8 @@ ConstrainedDecoder = Literal["xgrammar", "outlines", "lm-format-enforcer"]
 class LLMSettings(BaseModel):
     """Which language model writes the structured preferences and the replies, and how.
 
-    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): on CPU `auto` means bitsandbytes
-    nf4, on CUDA nf4 as well; structured output is constrained by xgrammar.
+    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): `auto` means fp32 on CPU and
+    bitsandbytes nf4 on CUDA; structured output is constrained by xgrammar.
     """
 
     backend: Literal["local", "openai", "none"] = Field(

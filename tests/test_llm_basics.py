@@ -38,7 +38,7 @@ def test_factory_builds_the_server_backend_and_none(tmp_path) -> None:
 
 
 def test_auto_quantization_follows_the_device() -> None:
-    assert resolve_quantization("auto", "cpu") == "nf4"
+    assert resolve_quantization("auto", "cpu") == "fp32"
     assert resolve_quantization("auto", "cuda:0") == "nf4"
     assert resolve_quantization("bf16", "cpu") == "bf16"
     with pytest.raises(LLMError, match="Unknown quantization 'q3'"):

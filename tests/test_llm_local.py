@@ -28,7 +28,7 @@ def ask(text: str) -> list[dict]:
 
 def test_backend_satisfies_the_interface(local_llm) -> None:
     assert isinstance(local_llm, LLMBackend)
-    assert local_llm.name == "local:qwen2.5-coder-0.5b:nf4"
+    assert local_llm.name == "local:qwen2.5-coder-0.5b:fp32"
 
 
 def test_generate_json_matches_a_pydantic_schema_and_stops_at_the_object(local_llm) -> None:
