@@ -288,6 +288,46 @@ def constrained_decoders(
     return table
 
 
+def decoder_overhead(
+    backend: LocalBackend, decoders: Sequence[str] = DECODERS, repeats: int = 3
+) -> dict[str, dict[str, float]]:
+    """Milliseconds each library adds per generated token, measured without the model: its logits
+    processor is fed the tokens of a fixed valid answer, with dummy logits. Unlike whole
+    generations this barely depends on machine load, so it separates the libraries cleanly."""
+    import torch
+    from transformers import LogitsProcessorList, PrefixConstrainedLogitsProcessor
+
+    answer = json.dumps(
+        {"query": "funny sci-fi", "include_genres": ["Comedy", "Sci-Fi"], "exclude_genres": [],
+         "year_min": 1990, "year_max": 1999},
+    )  # json.dumps' default separators, as xgrammar's compact mode writes them
+    tokens = backend.tokenizer(answer, add_special_tokens=False)["input_ids"]
+    prompt = backend.prompt_ids([{"role": "user", "content": "x"}])[0].tolist()
+    vocab = int(backend.model.config.vocab_size)
+    table: dict[str, dict[str, float]] = {}
+    for name in decoders:
+        decoder = backend.variant(decoder=name).constrained_decoder()
+        best = float("inf")
+        for _ in range(repeats):
+            kwargs = decoder.generate_kwargs(PREFERENCE_SCHEMA)
+            if "prefix_allowed_tokens_fn" in kwargs:
+                processors = LogitsProcessorList([PrefixConstrainedLogitsProcessor(kwargs["prefix_allowed_tokens_fn"], 1)])
+            else:
+                processors = LogitsProcessorList(kwargs["logits_processor"])
+            elapsed = 0.0
+            for i in range(len(tokens) + 1):
+                ids = torch.tensor([prompt + tokens[:i]])
+                scores = torch.zeros((1, vocab))
+                started = time.perf_counter()
+                scores = processors(ids, scores)
+                elapsed += time.perf_counter() - started
+                if i < len(tokens) and not torch.isfinite(scores[0, tokens[i]]):
+                    raise RuntimeError(f"{name} rejected a valid answer at token {i}")
+            best = min(best, elapsed)
+        table[name] = {"ms_per_token": 1000 * best / (len(tokens) + 1), "answer_tokens": float(len(tokens))}
+    return table
+
+
 def prompt_cache_effect(backend: LocalBackend, rounds: int = 3) -> dict[str, Any]:
     """Time to first streamed delta with and without reusing the system prompt's KV cache."""
     on, off = backend.variant(prompt_cache=True), backend.variant(prompt_cache=False)
@@ -402,6 +442,16 @@ def _f(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _run(run: dict[str, Any] | None) -> str:
+    if not run:
+        return "run details not recorded"
+    load = run.get("load_average")
+    return (
+        f"{run['rounds']} rounds of {run['tokens']} tokens, {run['date']}, "
+        f"load average {load[0]:.1f} on {os.cpu_count()} cores" if load else f"{run['rounds']} rounds of {run['tokens']} tokens"
+    )
+
+
 def markdown(data: dict[str, Any]) -> str:
     """The README tables for bench/results/llm.json (for bench/readme_tables.py: `RENDERERS["llm"]`)."""
     out: list[str] = []
@@ -410,7 +460,8 @@ def markdown(data: dict[str, Any]) -> str:
         first = next(iter(quant))
         out += [
             f"CPU weight formats, Qwen2.5-Coder-0.5B-Instruct, greedy, measured round-robin in one run "
-            f"(memory copy bandwidth {_f(data.get('bandwidth_gbs'))} GB/s):",
+            f"({_run(data.get('cpu_quantization_run'))}; memory copy bandwidth "
+            f"{_f((data.get('cpu_quantization_run') or data).get('bandwidth_gbs'))} GB/s):",
             "",
             f"| format | decode tok/s | × {first} | CPU s per token | first token (s) | weights read per token (MB) | "
             f"bandwidth bound (tok/s) | ÷ bound | load (s) | same text as {first} |",
@@ -435,17 +486,20 @@ def markdown(data: dict[str, Any]) -> str:
             "",
         ]
     decoders = data.get("constrained_decoding") or {}
+    overhead = data.get("decoder_overhead") or {}
     if decoders:
         out += [
-            "Constrained decoding (same model, same requests, interleaved; a preferences schema):",
+            "Constrained decoding (same model, same requests, interleaved; a preferences schema). "
+            "Overhead = milliseconds the library adds per token, timed on its own:",
             "",
-            "| library | s per structured generation (p50) | valid JSON | one-time set-up (s) |",
-            "|---|---|---|---|",
+            "| library | s per structured generation (p50) | valid JSON | one-time set-up (s) | overhead (ms/token) |",
+            "|---|---|---|---|---|",
         ]
         for name, row in decoders.items():
+            extra = overhead.get(name, {}).get("ms_per_token")
             out.append(
                 f"| {name} | {_f(row['s_per_generation_p50'])} | {row['valid_rate']:.0%} of {row['cases']} | "
-                f"{_f(row['setup_s'])} |"
+                f"{_f(row['setup_s'])} | {_f(extra)} |"
             )
         out.append("")
     speed = data.get("speedups") or {}
@@ -494,7 +548,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions per measurement")
     parser.add_argument("--tokens", type=int, default=32, help="tokens per timed generation")
     parser.add_argument("--requests", type=int, default=len(PARSE_REQUESTS), help="structured requests per decoder")
-    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization default decoders speedups gpu")
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization default overhead decoders speedups gpu")
     parser.add_argument("--render", action="store_true", help="print the markdown tables of --out and exit")
     parser.add_argument("--update", action="store_true", help="keep the sections of --out that this run skips")
     args = parser.parse_args(argv)
@@ -530,6 +584,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             models_dir, n_tokens=args.tokens, rounds=args.rounds, bandwidth_gbs=results["bandwidth_gbs"]
         )
         results["cpu_quantization_tok_s"] = {k: v["decode_tok_s"] for k, v in results["cpu_quantization"].items()}
+        results["cpu_quantization_run"] = {
+            "tokens": args.tokens,
+            "rounds": args.rounds,
+            "date": results["date"],
+            "load_average": results["machine"]["load_average"],
+            "bandwidth_gbs": results["bandwidth_gbs"],
+        }
         save()
     backend = LocalBackend.load(models_dir=models_dir, quantization="auto", device="cpu")
     print(f"default backend: {backend.name}")
@@ -538,6 +599,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             backend, results["bandwidth_gbs"], n_tokens=args.tokens, rounds=args.rounds
         )
         print(json.dumps(_round(results["default"]), indent=1))
+        save()
+    if "overhead" not in args.skip:
+        results["decoder_overhead"] = decoder_overhead(backend)
+        print("constrained decoder overhead:", json.dumps(_round(results["decoder_overhead"])))
         save()
     if "decoders" not in args.skip:
         print("constrained decoding:")

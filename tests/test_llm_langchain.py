@@ -29,7 +29,7 @@ def chat_model(local_llm):
         "text-generation",
         model=local_llm.model,
         tokenizer=local_llm.tokenizer,
-        max_new_tokens=48,
+        max_new_tokens=32,
         do_sample=False,
         return_full_text=False,
     )
@@ -41,13 +41,13 @@ def chat_model(local_llm):
 def test_structured_output_from_a_real_langchain_model(chat_model) -> None:
     backend = LangChainBackend(chat_model)
     assert isinstance(backend, LLMBackend) and backend.name == "langchain:ChatHuggingFace"
-    result = backend.generate_json(MESSAGES, SCHEMA, max_tokens=48)
+    result = backend.generate_json(MESSAGES, SCHEMA, max_tokens=32)
     assert isinstance(result["genre"], str) and isinstance(result["year"], int)
 
 
 @pytest.mark.slow
 def test_streaming_from_a_real_langchain_model(chat_model) -> None:
-    deltas = list(LangChainBackend(chat_model).stream([{"role": "user", "content": "Count from one to ten in words."}]))
+    deltas = list(LangChainBackend(chat_model).stream([{"role": "user", "content": "Count from one to five in words."}]))
     assert len(deltas) >= 2 and "".join(deltas).strip()
 
 

@@ -17,9 +17,13 @@ SYSTEM = "You read movie requests and fill in the JSON preferences. Use genre na
 
 
 class MovieRequest(BaseModel):
-    query: str = Field(max_length=80)
+    query: str = Field(max_length=40)
     genres: list[str] = Field(max_length=3)
     decade: int | None = Field(None, ge=1900, le=2020)
+
+
+# Small enough that a generation takes a few tokens: keeps these tests quick on a 2-core CPU.
+GENRE = {"type": "object", "properties": {"genre": {"enum": ["Comedy", "Drama", "Horror"]}}, "required": ["genre"]}
 
 
 def ask(text: str) -> list[dict]:
@@ -33,7 +37,7 @@ def test_backend_satisfies_the_interface(local_llm) -> None:
 
 def test_generate_json_matches_a_pydantic_schema_and_stops_at_the_object(local_llm) -> None:
     schema = MovieRequest.model_json_schema()
-    result = local_llm.generate_json(ask("a funny sci-fi movie from the 90s"), schema, max_tokens=60)
+    result = local_llm.generate_json(ask("a funny sci-fi movie from the 90s"), schema, max_tokens=48)
     parsed = MovieRequest.model_validate(result)  # raises if the JSON broke the schema
     assert parsed.genres, result
 
@@ -59,6 +63,8 @@ def test_stream_yields_text_deltas_and_honours_stop(local_llm) -> None:
     assert len(deltas) >= 3 and all(isinstance(d, str) and d for d in deltas)
     text = "".join(deltas)
     assert text.strip()
+    assert local_llm.prompt_lookup_tokens > 0  # the default: prompt-lookup decoding must not change greedy text
+    assert "".join(local_llm.variant(prompt_lookup_tokens=0).stream(messages, max_tokens=24)) == text
     stop_at = text.split()[2]  # a word that certainly occurs in this (greedy) answer
     cut = "".join(local_llm.stream(messages, max_tokens=24, stop=[stop_at]))
     assert stop_at not in cut and text.startswith(cut)
@@ -69,28 +75,26 @@ def test_closing_a_stream_early_releases_the_model(local_llm) -> None:
     assert next(stream)
     stream.close()  # the reader went away: generation is cancelled at the next token
     started = time.perf_counter()
-    local_llm.generate_json(ask("a drama"), {"type": "object", "properties": {"g": {"type": "boolean"}}, "required": ["g"]}, max_tokens=12)
+    local_llm.generate_json(ask("a drama"), GENRE, max_tokens=12)
     assert time.perf_counter() - started < 60  # not stuck behind 200 tokens of an abandoned story
 
 
 def test_prompt_cache_gives_the_same_answer_as_no_cache(local_llm) -> None:
-    schema = MovieRequest.model_json_schema()
-    messages = ask("an animated film for kids")
-    cached = local_llm.generate_json(messages, schema, max_tokens=60)
-    again = local_llm.generate_json(messages, schema, max_tokens=60)  # starts from the stored KV cache
-    uncached = local_llm.variant(prompt_cache=False).generate_json(messages, schema, max_tokens=60)
-    assert cached == again == uncached
-    assert SYSTEM in local_llm._prefixes
+    messages = ask("a film about a haunted house")
+    first = local_llm.generate_json(messages, GENRE, max_tokens=12)
+    assert SYSTEM in local_llm._prefixes  # the system prompt's KV cache is stored …
+    again = local_llm.generate_json(messages, GENRE, max_tokens=12)  # … and this call starts from it
+    uncached = local_llm.variant(prompt_cache=False).generate_json(messages, GENRE, max_tokens=12)
+    assert first == again == uncached
 
 
 def test_one_model_serves_concurrent_sessions(local_llm) -> None:
-    schema = {"type": "object", "properties": {"genre": {"enum": ["Comedy", "Drama", "Horror"]}}, "required": ["genre"]}
     results: list[dict] = []
     errors: list[BaseException] = []
 
     def session(text: str) -> None:
         try:
-            results.append(local_llm.generate_json(ask(text), schema, max_tokens=12))
+            results.append(local_llm.generate_json(ask(text), GENRE, max_tokens=12))
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 

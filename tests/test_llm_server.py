@@ -72,7 +72,7 @@ pytestmark = pytest.mark.slow
 
 def test_structured_output_through_the_servers_json_schema_mode(llm_server: str) -> None:
     backend = OpenAIBackend(llm_server + "/v1", json_retries=0)
-    result = backend.generate_json(MESSAGES, Pick.model_json_schema(), max_tokens=40)
+    result = backend.generate_json(MESSAGES, Pick.model_json_schema(), max_tokens=24)
     Pick.model_validate(result)
     assert backend.model_name == "qwen2.5-coder-0.5b"  # discovered from /v1/models
     assert backend.name == f"openai:qwen2.5-coder-0.5b@{llm_server}/v1"
@@ -89,13 +89,15 @@ def test_official_client_sees_openai_shapes(llm_server: str) -> None:
 
     client = openai.OpenAI(base_url=llm_server + "/v1", api_key="x", max_retries=0)
     assert [m.id for m in client.models.list()] == ["qwen2.5-coder-0.5b"]
+    genre = {"type": "object", "properties": {"genre": {"enum": ["Action", "Drama"]}}, "required": ["genre"]}
     completion = client.chat.completions.create(
         model="qwen2.5-coder-0.5b",
         messages=MESSAGES,
-        max_tokens=40,
-        response_format={"type": "json_schema", "json_schema": {"name": "Pick", "schema": Pick.model_json_schema()}},
+        max_tokens=12,
+        response_format={"type": "json_schema", "json_schema": {"name": "Genre", "schema": genre}},
     )
-    Pick.model_validate_json(completion.choices[0].message.content)
+    assert json.loads(completion.choices[0].message.content)["genre"] in {"Action", "Drama"}
+    assert completion.object == "chat.completion" and completion.choices[0].finish_reason == "stop"
     with pytest.raises(openai.BadRequestError, match="response_format type 'grammar' is not supported"):
         client.chat.completions.create(
             model="qwen2.5-coder-0.5b", messages=MESSAGES, response_format={"type": "grammar"}  # type: ignore[typeddict-item]

@@ -27,7 +27,7 @@ class ConstrainedDecoder(Protocol):
 
 
 def check_schema(schema: dict) -> str:
-    """`schema` as canonical JSON text, after checking it is a valid JSON Schema."""
+    """`schema` as JSON text, after checking it is a valid JSON Schema."""
     import jsonschema
 
     if not isinstance(schema, dict):
@@ -36,7 +36,8 @@ def check_schema(schema: dict) -> str:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise LLMError(f"The JSON schema is invalid: {exc.message}.") from None
-    return json.dumps(schema, sort_keys=True)
+    # Key order is kept: the grammar writes properties in the schema's order.
+    return json.dumps(schema)
 
 
 class XGrammarDecoder:

@@ -144,7 +144,7 @@ class LocalBackend:
         decoder: str = "xgrammar",
         temperature: float = 0.0,
         prompt_cache: bool = True,
-        prompt_lookup_tokens: int = 0,
+        prompt_lookup_tokens: int = 10,
         prompt_cache_size: int = 4,
     ):
         self.model = model
