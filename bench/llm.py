@@ -18,6 +18,7 @@ import platform
 import statistics
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -330,7 +331,9 @@ def decoder_overhead(
 
 def prompt_cache_effect(backend: LocalBackend, rounds: int = 3) -> dict[str, Any]:
     """Time to first streamed delta with and without reusing the system prompt's KV cache."""
-    on, off = backend.variant(prompt_cache=True), backend.variant(prompt_cache=False)
+    # Prompt lookup off: with it on, a streamed reply never starts from the cached system prompt.
+    on = backend.variant(prompt_cache=True, prompt_lookup_tokens=0)
+    off = backend.variant(prompt_cache=False, prompt_lookup_tokens=0)
     system = PARSE_SYSTEM + " " + REPLY_SYSTEM
     list(on.stream([{"role": "system", "content": system}, {"role": "user", "content": "hello"}], max_tokens=2))
     times: dict[str, list[float]] = {"cached": [], "uncached": []}
@@ -536,8 +539,11 @@ def markdown(data: dict[str, Any]) -> str:
             row = gpu[name]
             out.append(f"| {name} | {_f(row['decode_tok_s'])} | {_f(row['first_token_s'])} | {_f(row['json_s'])} | {_f(row['max_memory_mb'], 5)} |")
     machine = data.get("machine", {})
-    out += ["", f"Machine: {machine.get('processor')}, {machine.get('cpu_count')} cores, load average "
-            f"{machine.get('load_average')} at start; {data.get('date')}. Command: `python bench/llm.py`."]
+    load = machine.get("load_average") or []
+    out += ["", f"Machine: {machine.get('processor')}, {machine.get('cpu_count')} cores, torch {machine.get('torch')}, "
+            f"transformers {machine.get('transformers')}; last run {data.get('date')} (load average "
+            f"{', '.join(f'{x:.1f}' for x in load)}). Sections may come from separate runs "
+            f"(`--update`); compare rows within a table. Command: `python bench/llm.py`."]
     return "\n".join(out)
 
 
@@ -557,6 +563,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         print(markdown(data))
         return data
     offline_environment()
+    warnings.filterwarnings("ignore", message="MatMul8bitLt")  # bitsandbytes int8 says it on every layer call
     models_dir = args.models_dir or load_settings().models_dir
     results: dict[str, Any] = {}
     if args.update and args.out.exists():  # keep the sections this run skips

@@ -285,15 +285,22 @@ def llm_model_dir(name: str | LLMAsset, models_dir: Path, log: Callable[[str], N
         (out / MODEL_MARK).write_text(
             json.dumps({"name": asset.name, "source": asset.hf_name, "sha256": asset.sha256, "dtype": "bfloat16"})
         )
-        if _is_cached(target, asset):  # another process finished first: keep theirs
-            return target
-        if target.exists():  # a stale or foreign copy: move it aside (dropped with tmp)
-            os.replace(target, tmp_path / "stale")
-        try:
-            os.replace(out, target)
-        except OSError:
-            if not _is_cached(target, asset):
-                raise
+        return publish_dir(out, target, tmp_path, lambda folder: _is_cached(folder, asset))
+
+
+def publish_dir(built: Path, target: Path, scratch: Path, complete: Callable[[Path], bool]) -> Path:
+    """Move the finished folder `built` to `target` by rename (atomic on one filesystem), so a
+    reader never sees half a folder. A stale `target` is moved into `scratch` (a temporary folder
+    the caller deletes); if another process already put a `complete` copy there, that one stays."""
+    if complete(target):
+        return target
+    if target.exists():
+        os.replace(target, scratch / "stale")
+    try:
+        os.replace(built, target)
+    except OSError:  # lost a race to another builder between the check and the rename
+        if not complete(target):
+            raise
     return target
 
 

@@ -63,8 +63,11 @@ def test_stream_yields_text_deltas_and_honours_stop(local_llm) -> None:
     assert len(deltas) >= 3 and all(isinstance(d, str) and d for d in deltas)
     text = "".join(deltas)
     assert text.strip()
-    assert local_llm.prompt_lookup_tokens > 0  # the default: prompt-lookup decoding must not change greedy text
-    assert "".join(local_llm.variant(prompt_lookup_tokens=0).stream(messages, max_tokens=24)) == text
+    # Prompt-lookup decoding (the default) must not change greedy text, cached system prompt or not.
+    assert local_llm.prompt_lookup_tokens > 0
+    plain = local_llm.variant(prompt_lookup_tokens=0)
+    assert "".join(plain.stream(messages, max_tokens=24)) == text
+    assert "".join(plain.variant(prompt_cache=False).stream(messages, max_tokens=24)) == text
     stop_at = text.split()[2]  # a word that certainly occurs in this (greedy) answer
     cut = "".join(local_llm.stream(messages, max_tokens=24, stop=[stop_at]))
     assert stop_at not in cut and text.startswith(cut)

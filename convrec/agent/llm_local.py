@@ -12,7 +12,6 @@ its consumer stops reading, which cancels the generation at the next token).
 from __future__ import annotations
 
 import copy
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
@@ -21,7 +20,7 @@ from typing import Any
 
 from convrec.agent.constrained import ConstrainedDecoder, make_decoder
 from convrec.agent.llm import ChatMessage, check_messages, cut_at_stops, validate_json_text
-from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir
+from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir, publish_dir
 from convrec.errors import LLMError
 
 # Chosen by bench/llm.py on the 2-core CPU (see docs/readme-llm.md): fp32 decoded fastest of nf4,
@@ -54,13 +53,9 @@ def load_model(path: Path, quantization: str, device: str) -> Any:
         # on a CPU; a saved copy in the final format memory-maps in about a second.
         path = _cpu_copy(path, quantization)
         kwargs["dtype"] = torch.float32
-    elif quantization == "nf4":
-        # CPU kernels compute fastest in fp32; on CUDA bf16 is the native compute type.
-        compute = torch.bfloat16 if on_cuda else torch.float32
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute
-        )
-        kwargs["dtype"] = compute
+    elif quantization == "nf4":  # on CUDA, where bf16 is the native compute type
+        kwargs["quantization_config"] = nf4_config(torch.bfloat16)
+        kwargs["dtype"] = torch.bfloat16
     elif quantization == "int8":
         kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
         kwargs["dtype"] = torch.float16 if on_cuda else torch.float32
@@ -74,24 +69,32 @@ def load_model(path: Path, quantization: str, device: str) -> Any:
     return model
 
 
+def nf4_config(compute_dtype: Any) -> Any:
+    """bitsandbytes 4-bit NormalFloat weights computing in `compute_dtype`."""
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute_dtype)
+
+
 def _cpu_copy(path: Path, quantization: str) -> Path:
     """A CPU copy of the model folder `path` in `quantization` ("nf4" or "fp32"), converted and
     saved once beside it (written to a temporary folder, then renamed)."""
-    import shutil
     import tempfile
 
     import torch
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    from transformers import AutoModelForCausalLM
 
     target = path.with_name(f"{path.name}-{quantization}-cpu")
-    mark = path / MODEL_MARK
-    if (target / MODEL_MARK).is_file() and (target / MODEL_MARK).read_text() == mark.read_text():
+    mark = (path / MODEL_MARK).read_text()
+
+    def complete(folder: Path) -> bool:  # made from this very source copy
+        return (folder / MODEL_MARK).is_file() and (folder / MODEL_MARK).read_text() == mark
+
+    if complete(target):
         return target
     kwargs: dict[str, Any] = {"dtype": torch.float32, "device_map": "cpu"}
-    if quantization == "nf4":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
-        )
+    if quantization == "nf4":  # CPU kernels compute fastest in fp32
+        kwargs["quantization_config"] = nf4_config(torch.float32)
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (ImportError, RuntimeError, AssertionError) as exc:
@@ -99,15 +102,8 @@ def _cpu_copy(path: Path, quantization: str) -> Path:
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".build-{target.name}-") as tmp:
         out = Path(tmp) / "model"
         model.save_pretrained(out)
-        shutil.copyfile(mark, out / MODEL_MARK)  # written last: marks the copy complete
-        if target.exists():
-            os.replace(target, Path(tmp) / "stale")
-        try:
-            os.replace(out, target)
-        except OSError:
-            if not (target / MODEL_MARK).is_file():
-                raise
-    return target
+        (out / MODEL_MARK).write_text(mark)  # written last: marks the copy complete
+        return publish_dir(out, target, Path(tmp), complete)
 
 
 class _Cancelled:
@@ -132,7 +128,8 @@ class LocalBackend:
     - `prompt_cache`: keep the KV cache of recent system prompts and start each call from a copy,
       so a long fixed system prompt is computed once, not on every turn.
     - `prompt_lookup_tokens`: prompt-lookup decoding for `stream` (drafts tokens by matching
-      n-grams of the prompt; helps when replies copy from the prompt). 0 = off.
+      n-grams of the prompt; helps when replies copy from the prompt). 0 = off. A streamed reply
+      with prompt lookup does not start from the cached system prompt (see `stream`).
     """
 
     def __init__(
@@ -233,9 +230,13 @@ class LocalBackend:
                 with self._lock:
                     if cancel.is_set():
                         return
-                    ids, past = self._prompt(messages)
+                    # transformers' assisted generation (prompt lookup) started from a partial KV
+                    # cache writes different text than plain greedy decoding, so a streamed reply
+                    # uses one speed-up or the other; lookup saves more over a whole reply.
+                    lookup = bool(self.prompt_lookup_tokens and self.temperature == 0)
+                    ids, past = self._prompt(messages, reuse_cache=not lookup)
                     kwargs = self._generate_kwargs(ids, past, max_tokens)
-                    if self.prompt_lookup_tokens and self.temperature == 0:
+                    if lookup:
                         kwargs["prompt_lookup_num_tokens"] = self.prompt_lookup_tokens
                     self.model.generate(
                         **kwargs, streamer=streamer, stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)])
@@ -270,10 +271,10 @@ class LocalBackend:
         ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False)["input_ids"]
         return ids.to(self.model.device)
 
-    def _prompt(self, messages: list[ChatMessage]) -> tuple[Any, Any]:
+    def _prompt(self, messages: list[ChatMessage], reuse_cache: bool = True) -> tuple[Any, Any]:
         """Prompt ids plus, when the system prompt's KV cache is kept, a private copy of it."""
         ids = self.prompt_ids(messages)
-        if not self.prompt_cache or messages[0]["role"] != "system" or len(messages) < 2:
+        if not (self.prompt_cache and reuse_cache) or messages[0]["role"] != "system" or len(messages) < 2:
             return ids, None
         system = messages[0]["content"]
         entry = self._prefixes.get(system)
