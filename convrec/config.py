@@ -41,6 +41,15 @@ def offline_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def _http_url(value: str | None, name: str) -> str | None:
+    """An optional http(s) URL without its trailing slash; empty means unset."""
+    if value in (None, ""):
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")
+
+
 class HnswSettings(BaseModel):
     """Chroma HNSW parameters. Defaults chosen by `bench/retrieval.py` (see README)."""
 
@@ -85,11 +94,7 @@ class LLMSettings(BaseModel):
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"llm.base_url must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value, "llm.base_url")
 
 
 class Settings(BaseSettings):
@@ -118,11 +123,7 @@ class Settings(BaseSettings):
     @field_validator("chroma_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"chroma_url must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value, "chroma_url")
 
     @classmethod
     def settings_customise_sources(
