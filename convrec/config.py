@@ -50,6 +50,47 @@ class HnswSettings(BaseModel):
     max_neighbors: int = Field(32, ge=4)
 
 
+LLMModelName = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"]
+Quantization = Literal["auto", "nf4", "int8", "bf16", "fp16", "fp32"]
+ConstrainedDecoder = Literal["xgrammar", "outlines", "lm-format-enforcer"]
+
+
+class LLMSettings(BaseModel):
+    """Which language model writes the structured preferences and the replies, and how.
+
+    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): on CPU `auto` means bitsandbytes
+    nf4, on CUDA nf4 as well; structured output is constrained by xgrammar.
+    """
+
+    backend: Literal["local", "openai", "none"] = Field(
+        "local", description="'local' (transformers in this process), 'openai' (a server by base_url) or 'none'."
+    )
+    model: LLMModelName = Field("qwen2.5-coder-0.5b", description="Packaged model for the local backend.")
+    quantization: Quantization = Field("auto", description="Local weights: auto, nf4, int8, bf16, fp16 or fp32.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://gpu-box:8000/v1.")
+    api_key: str | None = Field(None, repr=False, description="Bearer token for the server, if it wants one.")
+    model_name: str | None = Field(None, description="Model id at the server; None = the first it lists.")
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (reproducible).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for a server backend.")
+    json_retries: int = Field(1, ge=0, le=5, description="Retries when an unconstrained backend's JSON is invalid.")
+    decoder: ConstrainedDecoder = Field("xgrammar", description="Grammar-constrained decoding library (local).")
+    prompt_cache: bool = Field(True, description="Reuse the system prompt's KV cache across calls (local).")
+    prompt_lookup_tokens: int = Field(
+        0, ge=0, le=64, description="Prompt-lookup decoding for streamed text (local); 0 = off."
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; None = torch's default.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"llm.base_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+
 class Settings(BaseSettings):
     """convrec's settings. See the module docstring for where values come from."""
 
@@ -68,6 +109,7 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     embed_batch_size: int = Field(64, ge=1, le=4096)
     hnsw: HnswSettings = Field(default_factory=HnswSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     skip_bad_rows: bool | None = Field(
         None, description="Skip and count malformed catalog rows; None = the catalog's own default."
     )
