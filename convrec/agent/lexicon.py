@@ -30,8 +30,11 @@ from convrec.retrieval.filters import NumericRange, value_key
 # never by scanning every phrase in the message (an author list would match ordinary words).
 SCAN_LIMIT = 400
 
+# Units any money-like facet ("price", "cost") understands without a lexicon.
+CURRENCY = ("$", "€", "£", "dollars", "dollar", "usd", "bucks", "euros", "euro", "eur", "pounds", "gbp")
+
 _HYPHEN_IN_WORD = re.compile(r"(?<=\w)[-'’‘`´](?=\w)")
-_TOKEN = re.compile(r"[a-z0-9]+|[#$€£%+<>=&/]|[^\sa-z0-9]")
+_TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
 
 
 def normalize(text: str) -> str:
@@ -165,6 +168,7 @@ def schema_lexicon(schema: CatalogSchema) -> Lexicon:
                 lex.add(key, Phrase(spec.name, (value,), "all", explicit=True, typo_ok=True))
     for spec in schema.numeric:
         is_year = "year" in spec.name.casefold() or "year" in spec.display.casefold()
+        is_money = any(w in f"{spec.name} {spec.display}".casefold() for w in ("price", "cost", "amount", "fee"))
         lex.numeric[spec.name] = NumericFacet(
             facet=spec.name,
             role="year" if is_year else "amount",
@@ -174,6 +178,7 @@ def schema_lexicon(schema: CatalogSchema) -> Lexicon:
             high=spec.high,
             earlier=[words(w) for w in (["older", "earlier"] if is_year else ["cheaper", "lower", "less expensive"])],
             later=[words(w) for w in (["newer", "more recent", "later"] if is_year else ["pricier", "higher"])],
+            units=list(CURRENCY) if is_money else [],
         )
     return lex
 

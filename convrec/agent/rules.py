@@ -158,11 +158,14 @@ OVERRIDE = [
     r"\b(?:you are|you re|youre) (?:now|no longer)\b", r"\bact as\b", r"\bpretend (?:to be|you are|you re)\b",
     r"\b(?:jailbreak|jailbroken|dan mode|developer mode|god mode)\b", r"\bnew (?:instructions?|rules|task)\b",
     r"\bim start\b|\bim end\b|\bendoftext\b|< ?/? ?(?:system|assistant|user|script)\b",
-    r"^(?:system|assistant|developer) :", r"\bfrom now on\b", r"\bdo anything now\b",
+    r"\b(?:system|assistant|developer) :", r"\bfrom now on\b", r"\bdo anything now\b",
+    r"\byou (?:must|will|shall) (?:now|only|always|never)\b",
 ]
 REVEAL = [
     r"\bsystem (?:prompt|message|instructions)\b", r"\bdeveloper (?:message|prompt|instructions)\b",
     r"\b(?:reveal|print|show|repeat|output|tell me|display|leak|dump|write out|give me)(?: me)?(?: all)? (?:your|the|its)(?: hidden| secret| initial| original)? (?:system |hidden |secret )?(?:prompt|instructions|rules|configuration|config|context|guidelines)\b",
+    r"\b(?:what|which) (?:instructions|rules|prompt|guidelines|directives) (?:were|are|did|do|have) you\b",
+    r"\byour (?:instructions|system prompt|initial prompt|guidelines|directives)\b",
     r"\b(?:respond|reply|answer|output) (?:only )?(?:with|in) (?:json|xml|yaml|code|the following)\b",
     r"\b(?:drop table|delete from|rm rf|sudo|os system|import os)\b",
     r"\b(?:set|change|override) (?:the |your )?(?:filters?|parameters|settings|temperature|json|schema|year min|year max)\b",
@@ -715,31 +718,32 @@ class RuleParser:
         }.get(kind, NumericRange(low=a[0], high=a[1]))
 
     def _amounts(self, work: _Work, prefs: Preferences, num: NumericFacet) -> None:
-        units = [re.escape(u) for u in num.units]
-        units += [re.escape(" ".join(c)) + "s?" for c in num.cues]
+        """'under $20', 'less than 20 dollars', 'price between 10 and 30', 'over 300 pages'."""
+        units = [re.escape(u) for u in num.units] + [re.escape(" ".join(c)) + "s?" for c in num.cues]
         if not units:
             return
         unit = "(?:" + "|".join(sorted(units, key=len, reverse=True)) + ")"
-        value = r"(?P<{g}>\d+(?: \. \d+)?)"
-        amount = rf"(?:{unit} ?{value.format(g='v')}|{value.format(g='v')} ?{unit})"
-        cue = "(?:" + "|".join(re.escape(" ".join(c)) for c in num.cues) + ")"
+        value = r"\d+(?: \. \d+)?"
+        amount = rf"(?:{unit} ?{value}|{value} ?{unit})"
+        cue = "(?:" + "|".join(re.escape(" ".join(c)) for c in num.cues) + ")" if num.cues else "(?!x)x"
         patterns = [
-            ("between", rf"\b(?:between|from) (?:{unit} )?{value.format(g='v')} (?:and|to|-) (?:{unit} )?{value.format(g='w')}(?: {unit})?"),
+            ("between", rf"\b(?:{cue} )?(?:between|from) (?:{unit} )?{value} (?:and|to|-) (?:{unit} )?{value}(?: {unit})?"),
             ("high", rf"{AMOUNT_HIGH} {amount}"),
             ("low", rf"{AMOUNT_LOW} {amount}"),
-            ("high", rf"\b{cue} (?:of )?{AMOUNT_HIGH} {value.format(g='v')}"),
-            ("low", rf"\b{cue} (?:of )?{AMOUNT_LOW} {value.format(g='v')}"),
+            ("high", rf"\b{cue} (?:of )?{AMOUNT_HIGH} {value}"),
+            ("low", rf"\b{cue} (?:of )?{AMOUNT_LOW} {value}"),
         ]
         for kind, pattern in patterns:
             for s, e, m in work.finditer(pattern):
                 if work.any_used(s, e):
                     continue
-                v = float(m.group("v").replace(" ", ""))
-                if kind == "between":
-                    w = float(m.group("w").replace(" ", ""))
-                    rng = NumericRange(low=min(v, w), high=max(v, w))
+                numbers = [float(x.replace(" ", "")) for x in re.findall(value, m.group(0))]
+                if kind == "between" and len(numbers) >= 2:
+                    rng = NumericRange(low=min(numbers[:2]), high=max(numbers[:2]))
+                elif kind != "between" and numbers:
+                    rng = NumericRange(high=numbers[0]) if kind == "high" else NumericRange(low=numbers[0])
                 else:
-                    rng = NumericRange(high=v) if kind == "high" else NumericRange(low=v)
+                    continue
                 prefs.set_range(num.facet, rng, work.span_text(s, e))
                 work.use(s, e)
 
@@ -1000,8 +1004,9 @@ class _Work:
         norm = normalize(text).replace("\n", " . ").replace("_", " ")
         # in-word hyphens and apostrophes split words ("sci-fi", "don't", "80's") but a hyphen
         # between digits is kept as a token ("1985-1990")
-        norm = re.sub(r"(?<=[a-z])[-'`´](?=[a-z0-9])|(?<=[0-9])[-'`´](?=[a-z])|(?<=[0-9])['`´](?=[0-9])", " ", norm)
-        raw = re.findall(r"[a-z0-9]+|[^\sa-z0-9]", norm)
+        norm = re.sub(r"(?<=[^\W\d_])[-'`´](?=[^\W_])|(?<=[0-9])[-'`´](?=[^\W\d_])|(?<=[0-9])['`´](?=[0-9])", " ", norm)
+        # words in any script ("科幻电影" stays one token), else single punctuation marks
+        raw = re.findall(r"[^\W_]+|[^\w\s]", norm)
         return raw if keep_punct else [t for t in raw if t.isalnum()]
 
     def tok_range(self, a: int, b: int) -> tuple[int, int]:
