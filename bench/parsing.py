@@ -72,7 +72,7 @@ class RecordingLLM:
                 answer, error = self.backend.generate_json(messages, schema, max_tokens=max_tokens), None
             except ConvrecError as exc:
                 answer, error = None, str(exc)
-            hit = {"text": messages[-1]["content"], "answer": answer, "error": error,
+            hit = {"model": self.name, "text": messages[-1]["content"], "answer": answer, "error": error,
                    "seconds": time.perf_counter() - t0}
             self.cache[key] = hit
             self.calls.append(hit)
@@ -113,7 +113,15 @@ def main() -> None:
     ap.add_argument("--models-dir", type=Path, help="where the packaged model is cached (default: settings)")
     ap.add_argument("--policies", nargs="+", default=["fill", "add", "llm"], choices=["fill", "add", "llm"])
     ap.add_argument("--gates", nargs="+", default=["leftover"], choices=["leftover", "always"])
-    ap.add_argument("--chosen", default="fill/leftover", help="policy/gate reported as the default")
+    ap.add_argument("--asks", nargs="+", default=["facets", "english"], choices=["facets", "english"])
+    ap.add_argument("--shots", nargs="+", default=["abstain", "mixed"], choices=["abstain", "mixed"],
+                    help="worked examples in the facets prompt")
+    ap.add_argument("--always-asks", nargs="+", default=["facets"], choices=["facets", "english"],
+                    help="which questions to also score with gate 'always' (costly: every message asks the model)")
+    ap.add_argument("--always-policies", nargs="+", default=["fill", "llm"], choices=["fill", "add", "llm"])
+    ap.add_argument("--always-sample", type=int, default=0,
+                    help="with gate 'always', score only every Nth case (the model is asked about every message)")
+    ap.add_argument("--chosen", default="facets-abstain/fill/leftover", help="ask/policy/gate reported as the default")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     offline_environment()
@@ -153,32 +161,43 @@ def main() -> None:
         llm = RecordingLLM(backend, cache)
         result["model"] = backend.name
         result["llm"] = {}
-        for gate in args.gates:
-            for policy in args.policies:
-                label = f"{policy}/{gate}"
-                parser = PreferenceParser.for_catalog(catalog, llm, merge=policy, gate=gate)
-                stats = {"called": 0, "errors": 0}
+        variants = [(ask, shots) for ask in args.asks for shots in (args.shots if ask == "facets" else ["abstain"])]
+        for ask, shots in variants:
+            for gate in args.gates:
+                if gate == "always" and ask not in args.always_asks:
+                    continue
+                for policy in args.policies:
+                    if gate == "always" and policy not in args.always_policies:
+                        continue
+                    label = f"{ask}{'-' + shots if ask == 'facets' else ''}/{policy}/{gate}"
+                    parser = PreferenceParser.for_catalog(catalog, llm, merge=policy, gate=gate, ask=ask, shots=shots)
+                    stats = {"called": 0, "errors": 0, "messages": 0}
 
-                def parse(text: str, parser: PreferenceParser = parser, stats: dict = stats):
-                    r = parser.read(text)
-                    stats["called"] += r.llm_called
-                    stats["errors"] += r.llm_error is not None
-                    return r.prefs
+                    def parse(text: str, parser: PreferenceParser = parser, stats: dict = stats):
+                        r = parser.read(text)
+                        stats["messages"] += 1
+                        stats["called"] += r.llm_called
+                        stats["errors"] += r.llm_error is not None
+                        return r.prefs
 
-                entry: dict[str, Any] = {}
-                for name, cases in sets.items():
-                    stats.update(called=0, errors=0)
-                    messages = sum(len(c.prior) + 1 for c in cases)
-                    entry[name] = summarize(evaluate(parse, cases, catalog))
-                    entry[name]["llm_call_share"] = round(stats["called"] / messages, 4)
-                    entry[name]["llm_errors"] = stats["errors"]
-                    o = entry[name]["overall"]
-                    print(f"{label:12s} {name:8s} P={o['precision']:.3f} R={o['recall']:.3f} F1={o['f1']:.3f} "
-                          f"exact={o['exact']:.3f}  model asked for {entry[name]['llm_call_share']:.0%} of messages")
-                result["llm"][label] = entry
+                    entry: dict[str, Any] = {}
+                    for name, cases in sets.items():
+                        if gate == "always" and args.always_sample > 1:
+                            cases = cases[:: args.always_sample]
+                        stats.update(called=0, errors=0, messages=0)
+                        entry[name] = summarize(evaluate(parse, cases, catalog))
+                        entry[name]["cases"] = len(cases)
+                        entry[name]["llm_call_share"] = round(stats["called"] / max(1, stats["messages"]), 4)
+                        entry[name]["llm_errors"] = stats["errors"]
+                        if len(cases) < len(sets[name]):  # the rules on the same sample, for comparison
+                            entry[name]["rules_same_cases"] = evaluate(rules.parse, cases, catalog)["overall"]
+                        o = entry[name]["overall"]
+                        print(f"{label:24s} {name:8s} P={o['precision']:.3f} R={o['recall']:.3f} F1={o['f1']:.3f} "
+                              f"exact={o['exact']:.3f}  model asked for {entry[name]['llm_call_share']:.0%} of messages",
+                              flush=True)
+                    result["llm"][label] = entry
         save_cache(cache)
-        answers = [v for v in cache.values() if v.get("text") is not None and v["seconds"] is not None]
-        relevant = [v for v in answers if v in llm.calls] or answers
+        relevant = [v for v in cache.values() if v.get("model") == backend.name]
         result["llm_calls"] = len(relevant)
         result["json_valid_rate"] = round(sum(v["error"] is None for v in relevant) / len(relevant), 4) if relevant else None
         secs = sorted(v["seconds"] for v in relevant)

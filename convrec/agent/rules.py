@@ -1,9 +1,9 @@
 """A deterministic parser for the common ways people ask for items. Needs no LLM.
 
 It reads a message in this order, marking the words it uses so later steps do not reuse them:
-1. text that tries to instruct the system: a sentence asking for the system prompt or a format is
-   set aside; a sentence trying to override the instructions ("ignore previous instructions",
-   "you are now…", role tags) is set aside with everything after it. `injection` is flagged;
+1. text that tries to instruct the system ("ignore previous instructions", "you are now…", role
+   tags, "what's your system prompt?", "respond with JSON…"): each such sentence is set aside and
+   `injection` is flagged; the other sentences are read as usual;
 2. dialogue acts ("start over", "something else", "show me more", "show them again", "undo",
    "tell me about #2") and cues that the message adds to ("also", "too", "a funnier one") or
    overrides ("actually", "instead") what was asked before;
@@ -59,7 +59,7 @@ STOPWORDS = set(
     decent fine fun new more most much many few other another else same such than while all both each every
     not no nothing none never without again back there whatever idea ideas options option pick picks title
     titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
-    smth sth u ur pls plz""".split()
+    smth sth u ur pls plz released release came even next top either whichever set ones instead""".split()
 )
 NEGATION_CUES = [
     "no", "not", "nothing", "none", "never", "nor", "neither", "without", "w o", "avoid", "avoiding", "except",
@@ -150,8 +150,8 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
 TITLE_LEADS = ["the movie", "the film", "a movie called", "a film called", "the one called", "movies", "films",
                "the book", "books"]
 
-# Injection. OVERRIDE tries to replace the instructions (the rest of the message is its payload);
-# REVEAL asks for the prompt or a format (only that sentence is set aside).
+# Injection: OVERRIDE tries to replace the instructions, REVEAL asks for the prompt, a format or
+# the system's internals. Either way the sentence is set aside.
 OVERRIDE = [
     r"\b(?:ignore|disregard|forget|override|bypass)\b(?: \w+){0,4} (?:instructions?|prompts?|rules|guidelines|directions|directives|system|constraints|guardrails|programming)\b",
     r"\b(?:ignore|disregard)\b(?: all| any| every| the| your)* (?:above|previous|prior|preceding|earlier)\b",
@@ -334,6 +334,9 @@ class RuleParser:
         self._role_cues = sorted(((r, words(c)) for r, cs in ROLE_CUES.items() for c in cs),
                                  key=lambda rc: len(rc[1]), reverse=True)
         self._title_leads = _cue_list(TITLE_LEADS)
+        # cue words carry no search meaning ("hate", "except", "skip", "don t"): never query text
+        self._cue_tokens = {w for cues in (NEGATION_CUES, ALLOW_CUES, WITHDRAW_CUES, *ROLE_CUES.values())
+                            for c in cues for w in words(c)}
         self._shift_phrases: dict[tuple[str, ...], tuple[NumericFacet, int]] = {}
         for num in self.lexicon.numeric.values():
             for p in num.earlier:
@@ -368,16 +371,14 @@ class RuleParser:
 
     # --- 1. injection ---------------------------------------------------------------------------
     def _injection(self, work: _Work, prefs: Preferences) -> None:
+        """Set aside every sentence that tries to instruct the system. The rest of the message is
+        read as usual: whatever it asks can only become filters over the catalog's own values,
+        which any user may ask for directly."""
         for s, e in work.sentences():
             sentence = work.span_text(s, e)
-            if any(re.search(p, sentence) for p in OVERRIDE):
+            if any(re.search(p, sentence) for p in (*OVERRIDE, *REVEAL)):
                 prefs.injection = True
-                prefs.evidence["injection"] = work.span_text(s, len(work.toks))[:200]
-                work.use(s, len(work.toks))
-                return
-            if any(re.search(p, sentence) for p in REVEAL):
-                prefs.injection = True
-                prefs.evidence.setdefault("injection", sentence[:200])
+                prefs.evidence["injection"] = (prefs.evidence.get("injection", "") + " " + sentence[:200]).strip()
                 work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
@@ -926,7 +927,7 @@ class RuleParser:
         keep: list[str] = []
         avoid: list[str] = []
         for i, tok in enumerate(work.toks):
-            if tok.used or not tok.word or tok.text in self._stop or tok.text in CUE_WORDS:
+            if tok.used or not tok.word or tok.text in self._stop or tok.text in CUE_WORDS or tok.text in self._cue_tokens:
                 continue
             if len(tok.text) == 1 and not tok.text.isdigit():
                 continue
