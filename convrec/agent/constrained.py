@@ -27,7 +27,7 @@ class ConstrainedDecoder(Protocol):
 
 
 def check_schema(schema: dict) -> str:
-    """`schema` as canonical JSON text, after checking it is a valid JSON Schema."""
+    """`schema` as JSON text, after checking it is a valid JSON Schema."""
     import jsonschema
 
     if not isinstance(schema, dict):
@@ -36,7 +36,8 @@ def check_schema(schema: dict) -> str:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise LLMError(f"The JSON schema is invalid: {exc.message}.") from None
-    return json.dumps(schema, sort_keys=True)
+    # Key order is kept: the grammar writes properties in the schema's order.
+    return json.dumps(schema)
 
 
 class XGrammarDecoder:
@@ -99,25 +100,46 @@ class OutlinesDecoder:
 class LMFormatEnforcerDecoder:
     """lm-format-enforcer: a character-level JSON-schema parser walked against a token prefix
     tree, plugged in through `prefix_allowed_tokens_fn`. Building the tree scans the whole
-    vocabulary once (seconds for Qwen's 152k tokens)."""
+    vocabulary once (seconds for Qwen's 152k tokens).
+
+    The library's own transformers integration imports modules that transformers 5 removed, so
+    the vocabulary scan it performs is done here, with the library's core classes.
+    """
 
     name = "lm-format-enforcer"
 
-    def __init__(self, tokenizer: Any, vocab_size: int):
-        from lmformatenforcer.integrations.transformers import build_token_enforcer_tokenizer_data
+    def __init__(self, tokenizer: Any, vocab_size: int, stop_token_ids: list[int]):
+        from lmformatenforcer import TokenEnforcerTokenizerData
 
-        self._data = build_token_enforcer_tokenizer_data(tokenizer, vocab_size=min(vocab_size, len(tokenizer)))
+        special = set(tokenizer.all_special_ids)
+        zero = tokenizer.encode("0", add_special_tokens=False)[-1]
+        regular = []
+        for token_id in range(min(vocab_size, len(tokenizer))):
+            if token_id in special:
+                continue
+            # Decoding after "0" and dropping it reveals a leading space that decode() alone strips.
+            after_zero = tokenizer.decode([zero, token_id])[1:]
+            alone = tokenizer.decode([token_id])
+            regular.append((token_id, after_zero, len(after_zero) > len(alone)))
+
+        def decode(tokens: list[int]) -> str:
+            return tokenizer.decode(tokens).rstrip("\ufffd")
+
+        self._data = TokenEnforcerTokenizerData(regular, decode, list(stop_token_ids), False, vocab_size)
 
     def generate_kwargs(self, schema: dict) -> dict[str, Any]:
-        from lmformatenforcer import JsonSchemaParser
-        from lmformatenforcer.integrations.transformers import build_transformers_prefix_allowed_tokens_fn
+        from lmformatenforcer import JsonSchemaParser, TokenEnforcer
 
         check_schema(schema)
         try:
-            parser = JsonSchemaParser(schema)
+            enforcer = TokenEnforcer(self._data, JsonSchemaParser(schema))
         except Exception as exc:  # the library raises assorted types for unsupported schemas
             raise LLMError(f"lm-format-enforcer cannot use this JSON schema: {exc}.") from None
-        return {"prefix_allowed_tokens_fn": build_transformers_prefix_allowed_tokens_fn(self._data, parser)}
+
+        def allowed(batch_id: int, sent: Any) -> list[int]:
+            return enforcer.get_allowed_tokens(sent.tolist()).allowed_tokens
+
+        return {"prefix_allowed_tokens_fn": allowed}
 
 
 def make_decoder(name: str, model: Any, tokenizer: Any, stop_token_ids: list[int]) -> ConstrainedDecoder:
@@ -128,5 +150,5 @@ def make_decoder(name: str, model: Any, tokenizer: Any, stop_token_ids: list[int
     if name == "outlines":
         return OutlinesDecoder(model, tokenizer)
     if name == "lm-format-enforcer":
-        return LMFormatEnforcerDecoder(tokenizer, vocab_size)
+        return LMFormatEnforcerDecoder(tokenizer, vocab_size, stop_token_ids)
     raise LLMError(f"Unknown constrained decoder {name!r}; use one of {', '.join(DECODERS)}.")

@@ -132,11 +132,11 @@ def _snippet(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[: limit - 1] + "…")
 
 
-def make_backend(settings: Settings, log: Any = None) -> LLMBackend:
-    """The backend `settings.llm` describes. Loading a local model takes ~1-3 s once it is cached
-    (the first use converts the packaged GGUF, about a minute). Build it once and share it: all
-    sessions may use one backend. `backend = "none"` means "no LLM": callers that support that
-    (the rule parser, template replies) check the setting and never call this."""
+def make_backend(settings: Settings, log: Any = None) -> LLMBackend | None:
+    """The backend `settings.llm` describes, or None when `llm.backend = "none"` (rules-only
+    parsing and template replies). Loading a local model takes ~1-3 s once it is cached (the
+    first use converts the packaged GGUF, about a minute). Build it once and share it: all
+    sessions may use one backend."""
     cfg = settings.llm
     if cfg.backend == "local":
         from convrec.agent.llm_local import LocalBackend
@@ -166,7 +166,7 @@ def make_backend(settings: Settings, log: Any = None) -> LLMBackend:
             timeout_s=cfg.timeout_s,
             json_retries=cfg.json_retries,
         )
-    raise ConfigError("llm.backend is 'none': no language model is configured.")
+    return None
 
 
 __all__ = [

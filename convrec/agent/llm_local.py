@@ -1,7 +1,7 @@
 """A packaged chat model run with transformers in this process.
 
-Weights: bitsandbytes nf4 on CUDA; on CPU the setting `bench/llm.py` measured fastest (nf4 with
-fp32 compute, see docs/readme-llm.md), or bf16 / fp32 / int8 / fp16 on request.
+Weights: bitsandbytes nf4 on CUDA; on CPU the setting `bench/llm.py` measured fastest (fp32, see
+docs/readme-llm.md), or nf4 / int8 / bf16 / fp16 on request.
 
 Thread safety: one loaded model is shared by every session. `generate()` is not re-entrant on a
 shared model and a 2-core CPU gains nothing from running two generations at once, so a lock
@@ -24,9 +24,11 @@ from convrec.agent.llm import ChatMessage, check_messages, cut_at_stops, validat
 from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir
 from convrec.errors import LLMError
 
-# Chosen by bench/llm.py on the 2-core CPU: nf4 (fp32 compute) decoded fastest of nf4, int8,
-# bf16 and fp32 with the same greedy output. Re-measure on other machines.
-CPU_DEFAULT_QUANTIZATION = "nf4"
+# Chosen by bench/llm.py on the 2-core CPU (see docs/readme-llm.md): fp32 decoded fastest of nf4,
+# int8, bf16 and fp32 side by side (2.5x nf4) and used the least CPU time per token (a third of
+# nf4's), and it is the most faithful copy of the packaged weights. bitsandbytes nf4 was faster
+# only on an idle machine (ASSETS.md); it degrades most when the cores are shared.
+CPU_DEFAULT_QUANTIZATION = "fp32"
 CUDA_DEFAULT_QUANTIZATION = "nf4"
 QUANTIZATIONS = ("nf4", "int8", "bf16", "fp16", "fp32")
 
@@ -47,9 +49,10 @@ def load_model(path: Path, quantization: str, device: str) -> Any:
 
     on_cuda = device.startswith("cuda")
     kwargs: dict[str, Any] = {"device_map": device}
-    if quantization == "nf4" and not on_cuda:
-        # Quantizing on the CPU takes most of a minute; a saved nf4 copy reloads in under a second.
-        path = _cpu_nf4_copy(path)
+    if quantization in ("nf4", "fp32") and not on_cuda:
+        # Quantizing (nf4) or up-casting (fp32) at every start costs seconds to most of a minute
+        # on a CPU; a saved copy in the final format memory-maps in about a second.
+        path = _cpu_copy(path, quantization)
         kwargs["dtype"] = torch.float32
     elif quantization == "nf4":
         # CPU kernels compute fastest in fp32; on CUDA bf16 is the native compute type.
@@ -71,26 +74,28 @@ def load_model(path: Path, quantization: str, device: str) -> Any:
     return model
 
 
-def _cpu_nf4_copy(path: Path) -> Path:
-    """A bitsandbytes-nf4 copy of the model folder `path`, quantized and saved once beside it
-    (written to a temporary folder, then renamed)."""
+def _cpu_copy(path: Path, quantization: str) -> Path:
+    """A CPU copy of the model folder `path` in `quantization` ("nf4" or "fp32"), converted and
+    saved once beside it (written to a temporary folder, then renamed)."""
     import shutil
     import tempfile
 
     import torch
     from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
-    target = path.with_name(path.name + "-nf4-cpu")
+    target = path.with_name(f"{path.name}-{quantization}-cpu")
     mark = path / MODEL_MARK
     if (target / MODEL_MARK).is_file() and (target / MODEL_MARK).read_text() == mark.read_text():
         return target
-    config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32)
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            path, quantization_config=config, dtype=torch.float32, device_map="cpu"
+    kwargs: dict[str, Any] = {"dtype": torch.float32, "device_map": "cpu"}
+    if quantization == "nf4":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.float32
         )
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except (ImportError, RuntimeError, AssertionError) as exc:
-        raise LLMError(f"Could not quantize {path.name} to nf4 on the CPU: {exc}.") from None
+        raise LLMError(f"Could not convert {path.name} to {quantization} on the CPU: {exc}.") from None
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".build-{target.name}-") as tmp:
         out = Path(tmp) / "model"
         model.save_pretrained(out)
@@ -139,7 +144,7 @@ class LocalBackend:
         decoder: str = "xgrammar",
         temperature: float = 0.0,
         prompt_cache: bool = True,
-        prompt_lookup_tokens: int = 0,
+        prompt_lookup_tokens: int = 10,
         prompt_cache_size: int = 4,
     ):
         self.model = model
