@@ -6,7 +6,6 @@ The model is assembled from its packages and cached under $CONVREC_TEST_MODELS (
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from convrec.retrieval.loaders import load_catalog
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 
 
@@ -27,11 +25,9 @@ def movielens(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def qwen():
-    from convrec.agent.llm_local import LocalBackend
-
-    models = Path(os.environ.get("CONVREC_TEST_MODELS", REPO / ".cache" / "test-models"))
-    return LocalBackend.load("qwen2.5-coder-0.5b", models_dir=models, quantization="auto", device="cpu")
+def qwen(local_llm):
+    """The real default model, shared with the other slow tests (conftest's `local_llm`)."""
+    return local_llm
 
 
 MESSAGES = [

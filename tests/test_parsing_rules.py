@@ -224,7 +224,8 @@ def test_long_input_is_cut_and_fast(rules) -> None:
 # --- other catalogs ------------------------------------------------------------------------------------
 SHOP = CatalogSchema((
     FacetSpec("category", "categorical", "category", True, values=("Shoes", "Jackets", "Hats", "T-Shirts")),
-    FacetSpec("brand", "categorical", "brand", False, values=tuple(f"Brand{i:04d}" for i in range(500)) + ("Acme Outdoor",)),
+    FacetSpec("brand", "categorical", "brand", False,
+              values=tuple(f"Brand{i:04d}" for i in range(500)) + ("Acme Outdoor", "J. K. Tailors")),
     FacetSpec("price", "numeric", "price", low=3.0, high=400.0),
 ))
 
@@ -239,6 +240,8 @@ def test_a_catalog_without_lexicon_uses_its_own_value_names() -> None:
     assert ids(parser.parse("something like trail runner").similar_to) == ["a"]
     # a large vocabulary is matched after its cue, not by scanning every word
     assert parser.parse("shoes by brand acme outdoor").include_all == {"category": ["Shoes"], "brand": ["Acme Outdoor"]}
+    p = parser.parse("hats, but nothing by brand J.K. Tailors")
+    assert p.include_all == {"category": ["Hats"]} and p.exclude == {"brand": ["J. K. Tailors"]}
 
 
 def test_user_lexicon_beside_the_mapping(tmp_path: Path) -> None:

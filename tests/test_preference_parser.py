@@ -144,3 +144,17 @@ def test_unknown_policy_is_a_clear_error(movielens) -> None:
 
     with pytest.raises(ConvrecError, match="merge policy"):
         parser(movielens, None, merge="vote")
+
+
+def test_a_catalog_with_nothing_to_ask_never_calls_the_model() -> None:
+    from convrec.retrieval.catalog import CatalogSchema, FacetSpec
+
+    schema = CatalogSchema((
+        FacetSpec("author", "categorical", "author", values=tuple(f"Ann Example{i}" for i in range(1000))),
+        FacetSpec("year", "numeric", "publication year", low=1900, high=2004),
+    ))
+    llm = ScriptedLLM(fail=AssertionError("nothing to ask"))
+    result = PreferenceParser(schema, {"1": "A Book"}, llm, gate="always").read("books by author ann example17 from the 90s")
+    assert not result.llm_called
+    assert result.prefs.include_all == {"author": ["Ann Example17"]}
+    assert result.prefs.ranges == {"year": NumericRange(low=1990, high=1999)}

@@ -39,12 +39,13 @@ _TOKEN = re.compile(r"[^\W_]+|[^\w\s]")
 
 def normalize(text: str) -> str:
     """Casefold, strip accents, unify quotes and dashes; keeps character offsets meaningful."""
-    text = unicodedata.normalize("NFKC", text)
-    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    text = text.casefold()
-    text = text.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
-    text = re.sub(r"[–—]", " - ", text)
-    return text
+    if not text.isascii():  # the common case skips the (slow, per-character) Unicode work
+        text = unicodedata.normalize("NFKC", text)
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    return text.casefold().translate(_UNIFY)
+
+
+_UNIFY = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": " - ", "—": " - "})
 
 
 def words(phrase: str) -> tuple[str, ...]:

@@ -83,7 +83,7 @@ WITHDRAW_CUES = ["forget", "forget about", "never mind", "nevermind", "drop", "d
 FILLERS = set(
     """a an the any anything something stuff too very overly so that s is are be being which with of more really
     kind sort type super particularly all kinds much movies movie films film flicks things thing please again
-    heavy heavily on about those these it""".split()
+    heavy heavily on about those these it by from""".split()
 )
 CONNECTORS = {"or", "and", "nor", ",", "/", "&", "plus", "either"}
 OR_WORDS = {"or", "/", "either", "whichever", "nor"}
@@ -261,6 +261,11 @@ NEVER_FUZZY = {"auction", "violet", "mastery", "sense", "prime", "bottle", "come
                "weird", "word", "world", "would", "could", "should", "wonder", "winter", "waster", "master",
                "eastern", "western", "action", "rich", "dance", "dancer", "danced", "singer", "magician",
                "militia", "robber", "cowboy", "tense", "dense", "terse", "alive", "ancient", "alike", "comet"}
+# In-word hyphens and apostrophes split words ("sci-fi", "don't", "80's"), but a hyphen between
+# digits stays a token ("1985-1990"); words in any script ("科幻电影" stays one token), else single
+# punctuation marks.
+_IN_WORD = re.compile(r"(?<=[^\W\d_])[-'`´](?=[^\W_])|(?<=[0-9])[-'`´](?=[^\W\d_])|(?<=[0-9])['`´](?=[0-9])")
+_WORDS_OR_MARKS = re.compile(r"[^\W_]+|[^\w\s]")
 CUE_WORDS = {"like", "similar", "vein", "style", "lines", "reminiscent", "vibe", "akin", "resembling"}
 
 
@@ -327,6 +332,7 @@ class RuleParser:
                 self._title_ids.append(item_id)
                 self._exact_title.setdefault(key, []).append(item_id)
         self._typo = self.lexicon.typo_candidates()
+        self._facet_keys: dict[str, list[str]] = {}
         self._stop = STOPWORDS | self.lexicon.stopwords | self.lexicon.item_nouns
         self._neg_cues = _cue_list(NEGATION_CUES)
         self._allow_cues = _cue_list(ALLOW_CUES)
@@ -605,7 +611,9 @@ class RuleParser:
             spec = self.schema.get(facet)
             if spec is None or not spec.values:
                 continue
-            keys = [" ".join(words(v)) for v in spec.values]
+            keys = self._facet_keys.get(facet)
+            if keys is None:  # built on first use: 100k authors take a moment
+                keys = self._facet_keys[facet] = [" ".join(words(v)) for v in spec.values]
             for cue in cues:
                 for s in range(len(work.toks)):
                     if work.words_at(s, len(cue)) != cue or work.any_used(s, s + len(cue)):
@@ -613,8 +621,12 @@ class RuleParser:
                     start = s + len(cue)
                     best: tuple[int, float, int] | None = None
                     e = start
-                    while e < len(work.toks) and e - start < 6 and work.toks[e].word and not work.toks[e].used:
+                    # names may carry initials: "by j. k. rowling"
+                    while e < len(work.toks) and e - start < 9 and (work.toks[e].word or work.toks[e].text == ".") \
+                            and not work.toks[e].used:
                         e += 1
+                        if not work.toks[e - 1].word:
+                            continue
                         q = work.span_words(start, e)
                         if len(q) < 3:
                             continue
@@ -973,7 +985,9 @@ def invert(rng: NumericRange, num: NumericFacet) -> NumericRange | None:
 def title_keys(title: str) -> list[str]:
     """Ways a user may write a title: as is, without a leading article, without or only with the
     parenthesized alternative title ('Seven (Se7en)'), the part before a colon ('Terminator 2')."""
-    keys = [title, re.sub(r"\([^)]*\)", " ", title), *re.findall(r"\(([^)]*)\)", title)]
+    keys = [title]
+    if "(" in title:
+        keys += [re.sub(r"\([^)]*\)", " ", title), *re.findall(r"\(([^)]*)\)", title)]
     if ":" in title:
         keys.append(title.split(":")[0])
     out: list[str] = []
@@ -1003,11 +1017,8 @@ class _Work:
     @staticmethod
     def tokenize(text: str, keep_punct: bool = False) -> list[str]:
         norm = normalize(text).replace("\n", " . ").replace("_", " ")
-        # in-word hyphens and apostrophes split words ("sci-fi", "don't", "80's") but a hyphen
-        # between digits is kept as a token ("1985-1990")
-        norm = re.sub(r"(?<=[^\W\d_])[-'`´](?=[^\W_])|(?<=[0-9])[-'`´](?=[^\W\d_])|(?<=[0-9])['`´](?=[0-9])", " ", norm)
-        # words in any script ("科幻电影" stays one token), else single punctuation marks
-        raw = re.findall(r"[^\W_]+|[^\w\s]", norm)
+        norm = _IN_WORD.sub(" ", norm)
+        raw = _WORDS_OR_MARKS.findall(norm)
         return raw if keep_punct else [t for t in raw if t.isalnum()]
 
     def tok_range(self, a: int, b: int) -> tuple[int, int]:
