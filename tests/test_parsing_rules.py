@@ -50,10 +50,11 @@ def test_rules_facet_f1_above_floor(rules, movielens) -> None:
     assert report["query_recall"] == 1.0
 
 
-def test_rules_heldout_f1_above_floor(rules, movielens) -> None:
-    """The held-out set was never used for tuning: it guards against overfitting the main set."""
-    report = evaluate(rules.parse, load_cases(DATA / "parsing_heldout.yaml", movielens), movielens)
-    assert report["overall"]["f1"] >= 0.93, report["failures"]
+@pytest.mark.parametrize("name", ["parsing_heldout.yaml", "parsing_heldout2.yaml"])
+def test_rules_heldout_f1_above_floor(rules, movielens, name) -> None:
+    """Sets written after the rules were tuned: they guard against overfitting the main set."""
+    report = evaluate(rules.parse, load_cases(DATA / name, movielens), movielens)
+    assert report["overall"]["f1"] >= 0.95, report["failures"]
 
 
 # --- categorical values, synonyms, negation -----------------------------------------------------------
