@@ -201,6 +201,10 @@ def main() -> None:
                         print(f"{label:24s} {name:8s} P={o['precision']:.3f} R={o['recall']:.3f} F1={o['f1']:.3f} "
                               f"exact={o['exact']:.3f}  model asked for {entry[name]['llm_call_share']:.0%} of messages",
                               flush=True)
+                    if label != args.chosen:  # keep the file readable: details for the default only
+                        for part in entry.values():
+                            part.pop("by_tag", None)
+                            part["failures"] = [f["id"] for f in part["failures"]]
                     result["llm"][label] = entry
         save_cache(cache)
         relevant = [v for v in cache.values() if v.get("model") == backend.name]

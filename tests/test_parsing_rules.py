@@ -272,3 +272,19 @@ def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
     path.write_text("not = [toml")
     with pytest.raises(CatalogError, match="TOML"):
         load_lexicon(SHOP, path=path)
+
+
+def test_cli_parse_shows_the_reading_and_the_filters(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from convrec.cli import app
+
+    result = CliRunner().invoke(
+        app, ["--home", str(tmp_path), "parse", "90s sci-fi, nothing violent", "older", "more like #2"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "1. 90s sci-fi, nothing violent" in result.output
+    assert '"low": 1980.0' in result.output and '"high": 1989.0' in result.output  # "older" moved the 90s
+    assert '"Sci-Fi"' in result.output and '"War"' in result.output
+    assert "nothing shown to match #2" in result.output

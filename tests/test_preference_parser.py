@@ -154,7 +154,8 @@ def test_a_catalog_with_nothing_to_ask_never_calls_the_model() -> None:
         FacetSpec("year", "numeric", "publication year", low=1900, high=2004),
     ))
     llm = ScriptedLLM(fail=AssertionError("nothing to ask"))
-    result = PreferenceParser(schema, {"1": "A Book"}, llm, gate="always").read("books by author ann example17 from the 90s")
+    parser = PreferenceParser(schema, {"1": "A Book"}, llm, gate="always")
+    result = parser.read("books by author ann example17 from the 90s")
     assert not result.llm_called
     assert result.prefs.include_all == {"author": ["Ann Example17"]}
     assert result.prefs.ranges == {"year": NumericRange(low=1990, high=1999)}

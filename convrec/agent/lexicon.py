@@ -227,7 +227,7 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
                 check(value)
                 for phrase in phrases:
                     lex.add(phrase, Phrase(facet, (value,), "all", explicit=False, typo_ok=True))
-            for name, group in (conf.get("groups") or {}).items():
+            for group in (conf.get("groups") or {}).values():
                 mode = "all" if group.get("all") else "any"
                 values = tuple(check(v) for v in (group.get("all") or group.get("any") or []))
                 if not values:

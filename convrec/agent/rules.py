@@ -342,7 +342,7 @@ class RuleParser:
         self._title_leads = _cue_list(TITLE_LEADS)
         # cue words carry no search meaning ("hate", "except", "skip", "don t"): never query text
         self._cue_tokens = {w for cues in (NEGATION_CUES, ALLOW_CUES, WITHDRAW_CUES, *ROLE_CUES.values())
-                            for c in cues for w in words(c)}
+                            for c in cues for w in words(c)} | CUE_WORDS
         self._shift_phrases: dict[tuple[str, ...], tuple[NumericFacet, int]] = {}
         for num in self.lexicon.numeric.values():
             for p in num.earlier:
@@ -542,7 +542,8 @@ class RuleParser:
             before = work.toks[pos - 1].text if pos > 0 else ""
             after = work.toks[pos + n].text if pos + n < len(work.toks) else ""
             # "I'd like", "would like to": wanting, not comparing
-            if cue[-1] in ("like", "love") and (before in {"d", "would", "should"} or after in {"to", "it", "that", "this"}):
+            wanting = before in {"d", "would", "should"} or after in {"to", "it", "that", "this"}
+            if cue[-1] in ("like", "love") and wanting:
                 continue
             return role, n
         return None, 0
@@ -663,7 +664,7 @@ class RuleParser:
         for num in self.lexicon.numeric.values():
             if num.role == "amount":
                 self._amounts(work, prefs, num)
-        for s, e, m in work.finditer(COUNT):
+        for _s, _e, m in work.finditer(COUNT):
             group = "n" if m.group("n") else "n2" if m.group("n2") else "n3"
             ns, ne = work.tok_range(m.start(group), m.end(group))
             if work.any_used(ns, ne):
@@ -890,9 +891,11 @@ class RuleParser:
                     values = [v for v in values if (ph.facet, v) not in wanted_here]
                 prefs.add_exclude(ph.facet, values, m.text, inferred=inferred)
             elif m.polarity == "allow":
-                prefs.allow.setdefault(ph.facet, []).extend(v for v in ph.values if v not in prefs.allow.get(ph.facet, []))
+                bucket = prefs.allow.setdefault(ph.facet, [])
+                bucket.extend(v for v in ph.values if v not in bucket)
             elif m.polarity == "withdraw":
-                prefs.withdraw.setdefault(ph.facet, []).extend(v for v in ph.values if v not in prefs.withdraw.get(ph.facet, []))
+                bucket = prefs.withdraw.setdefault(ph.facet, [])
+                bucket.extend(v for v in ph.values if v not in bucket)
             elif ph.mode == "any" and len(ph.values) > 1:
                 prefs.add_include(ph.facet, list(ph.values), "any", m.text, inferred=inferred)
             else:
@@ -939,7 +942,7 @@ class RuleParser:
         keep: list[str] = []
         avoid: list[str] = []
         for i, tok in enumerate(work.toks):
-            if tok.used or not tok.word or tok.text in self._stop or tok.text in CUE_WORDS or tok.text in self._cue_tokens:
+            if tok.used or not tok.word or tok.text in self._stop or tok.text in self._cue_tokens:
                 continue
             if len(tok.text) == 1 and not tok.text.isdigit():
                 continue

@@ -148,7 +148,8 @@ def load_cases(path: str | Path, catalog: Catalog) -> list[ParseCase]:
         def resolve(title: str, cid: str = cid) -> str:
             return _item_id(title, index, catalog, f"{path} case {cid}")
 
-        prior = [PriorTurn(str(t["text"]), [resolve(s) for s in t.get("shown") or []]) for t in entry.get("prior") or []]
+        prior = [PriorTurn(str(t["text"]), [resolve(s) for s in t.get("shown") or []])
+                 for t in entry.get("prior") or []]
         expect = entry.get("expect") or {}
         cases.append(ParseCase(
             id=cid,
@@ -265,7 +266,9 @@ def failures(results: Iterable[CaseResult], limit: int | None = None) -> list[di
     return out[:limit] if limit else out
 
 
-def evaluate(parse: Callable[[str], Preferences], cases: list[ParseCase], catalog: Catalog | None = None) -> dict[str, Any]:
+def evaluate(
+    parse: Callable[[str], Preferences], cases: list[ParseCase], catalog: Catalog | None = None
+) -> dict[str, Any]:
     """Run every case and report overall, per-tag and per-unit-kind scores plus the failures."""
     results = [run_case(parse, c, catalog) for c in cases]
     overall = score(results)
@@ -273,7 +276,8 @@ def evaluate(parse: Callable[[str], Preferences], cases: list[ParseCase], catalo
     return {
         "overall": overall.as_dict(),
         "by_tag": {t: s.as_dict() for t, s in score_by_tag(results).items()},
-        "by_unit": {k: {kk: vv for kk, vv in s.as_dict().items() if kk != "exact"} for k, s in score_by_unit_kind(results).items()},
+        "by_unit": {k: {kk: vv for kk, vv in s.as_dict().items() if kk != "exact"}
+                    for k, s in score_by_unit_kind(results).items()},
         "query_recall": query_recall(results),
         "parse_s_p50": seconds[len(seconds) // 2] if seconds else None,
         "parse_s_p95": seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))] if seconds else None,
