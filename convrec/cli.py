@@ -418,6 +418,44 @@ def llm_serve(
     serve(backend, model_id or settings.llm.model, host, port, settings.llm.max_new_tokens)
 
 
+@app.command()
+@user_errors
+def parse(
+    ctx: typer.Context,
+    messages: Annotated[list[str], typer.Argument(help="Messages, read as the turns of one conversation.")],
+    llm: Annotated[bool, typer.Option("--llm/--no-llm", help="Also ask the configured LLM (slow on a CPU).")] = False,
+) -> None:
+    """Show how messages are understood: each turn's reading, then the conversation's filters."""
+    import json
+
+    from convrec.agent.parse import PreferenceParser
+    from convrec.agent.state import DialogueState
+    from convrec.retrieval.loaders import load_catalog
+
+    settings = _settings(ctx)
+    source = settings.catalogs.get(settings.catalog, settings.catalog)
+    catalog = load_catalog(source, settings.data_dir)
+    backend = None
+    if llm:
+        from convrec.agent.llm import make_backend
+
+        backend = make_backend(settings, log=lambda m: err_console.print(m, highlight=False))
+    parser = PreferenceParser.for_catalog(catalog, backend, mapping=source if str(source).endswith(".toml") else None)
+    state = DialogueState()
+    for n, text in enumerate(messages, 1):
+        result = parser.read(text)
+        change = state.apply(result.prefs, catalog)
+        console.print(f"[bold]{n}. {text}[/]", highlight=False)
+        console.print(f"   reads: {result.prefs.describe()}", highlight=False)
+        if result.llm_called:
+            console.print(f"   model: {result.llm_json or result.llm_error} ({result.llm_seconds:.1f} s)", highlight=False)
+        for note in [*change.notes, *(f"nothing shown to match {u}" for u in change.unresolved)]:
+            console.print(f"   note: {note}", highlight=False)
+    request = state.request()
+    console.print(f"[bold]understood:[/] {state.describe()}", highlight=False)
+    console.print(json.dumps(request.model_dump(mode="json", exclude_defaults=True), indent=2), highlight=False)
+
+
 def run() -> None:  # console-script entry point
     try:
         app()

@@ -1,0 +1,252 @@
+"""What one message asks for, as data: the `Preferences` a parser returns for a turn.
+
+A `Preferences` value holds only what the message itself says. Ordinal references ("the second
+one") stay unresolved here; `DialogueState` resolves them against what was shown and merges the
+turn into the conversation. `to_filters` maps the message alone onto retrieval's `SearchFilters`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from convrec.retrieval.catalog import CatalogSchema
+from convrec.retrieval.filters import NumericRange, SearchFilters, value_key
+
+# What a message can ask the conversation to do besides stating constraints.
+Act = Literal[
+    "reset",  # "start over": forget every constraint of this conversation
+    "something_else",  # "something else", "none of these": new items under the same constraints
+    "show_more",  # "show me more", "next": more items under the same constraints
+    "show_seen",  # "show them again": items already shown may come back
+    "undo",  # "scratch that", "undo": go back to the state before the last turn
+    "describe",  # "tell me more about #2": a question about one item, see `focus`
+]
+ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe")
+
+
+class ItemRef(BaseModel):
+    """A reference to a catalog item: by title ("like Toy Story"), by position in the last list
+    shown ("the second one", "#2", "the last one": ordinal -1), or by pointer ("that one": the item
+    in focus). `item_id` is set once resolved against the catalog or the shown list."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item_id: str | None = None
+    title: str | None = None
+    ordinal: int | None = None
+    pointer: Literal["focus", "all_shown"] | None = None
+    mention: str = Field("", description="The words as written.")
+
+    @property
+    def resolved(self) -> bool:
+        return self.item_id is not None
+
+    def describe(self) -> str:
+        if self.title:
+            return self.title
+        if self.ordinal is not None:
+            return "the last one" if self.ordinal == -1 else f"#{self.ordinal}"
+        if self.pointer == "all_shown":
+            return "those"
+        return self.mention or "that one"
+
+
+class RangeShift(BaseModel):
+    """A relative move of a numeric facet: "older" is `direction=-1` on the year facet.
+
+    `fallback` is the range to use when there is nothing to move from (no range yet, nothing
+    shown), e.g. the catalog lexicon's reading of "old"."""
+
+    model_config = ConfigDict(frozen=True)
+
+    facet: str
+    direction: Literal[-1, 1]
+    fallback: NumericRange | None = None
+    step: float = 10.0  # how far to move a one-sided bound
+    mention: str = ""
+
+
+class Preferences(BaseModel):
+    """One message's reading.
+
+    - `query`: what to search semantically, with the constraint words removed;
+    - `avoid`: words under a negation that name no facet value ("nothing with clowns" → "clowns");
+    - `include_all[f]`: every value must be present (multi-valued facets: "a romantic comedy");
+    - `include_any[f]`: at least one ("comedy or drama");
+    - `exclude[f]`: none of them ("no horror", "nothing violent");
+    - `allow[f]`: no longer excluded, though not required ("romance is fine");
+    - `withdraw[f]`: no longer wanted, though not excluded ("forget the horror");
+    - `ranges[f]`: numeric bounds ("90s", "before 1980");
+    - `shifts`: relative moves ("older", "newer");
+    - `similar_to`: anchors for similarity ("like Toy Story", "more like #2");
+    - `rejected`: never show these ("not that one", "I've seen Fargo");
+    - `liked` / `disliked`: taste feedback for the ranker ("I loved Heat");
+    - `focus`: the item a question is about ("tell me more about #2"), with the act `describe`;
+    - `acts`: dialogue acts (reset, something_else, show_more, show_seen, undo);
+    - `additive`: the message adds to earlier wishes ("also", "too") rather than replacing them;
+    - `replace`: the message explicitly overrides ("actually", "instead", "make it");
+    - `count`: how many items were asked for ("show me 3");
+    - `injection`: text that tried to instruct the system was seen and ignored;
+    - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
+      `inferred` the keys read from a synonym or an LLM rather than the value's own name.
+    """
+
+    query: str = ""
+    avoid: str = ""
+    include_all: dict[str, list[str]] = Field(default_factory=dict)
+    include_any: dict[str, list[str]] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    allow: dict[str, list[str]] = Field(default_factory=dict)
+    withdraw: dict[str, list[str]] = Field(default_factory=dict)
+    ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    shifts: list[RangeShift] = Field(default_factory=list)
+    similar_to: list[ItemRef] = Field(default_factory=list)
+    rejected: list[ItemRef] = Field(default_factory=list)
+    liked: list[ItemRef] = Field(default_factory=list)
+    disliked: list[ItemRef] = Field(default_factory=list)
+    focus: ItemRef | None = None
+    acts: list[Act] = Field(default_factory=list)
+    additive: bool = False
+    replace: bool = False
+    count: int | None = Field(None, ge=1, le=100)
+    injection: bool = False
+    evidence: dict[str, str] = Field(default_factory=dict)
+    inferred: list[str] = Field(default_factory=list)
+
+    # -- small helpers used by the parsers -----------------------------------------------------
+    def add_include(self, facet: str, values: list[str], mode: Literal["all", "any"], evidence: str = "",
+                    inferred: bool = False) -> None:
+        """Add wanted values; a single value is always `all` (the two mean the same then)."""
+        if len(values) == 1:
+            mode = "all"
+        target = self.include_all if mode == "all" else self.include_any
+        bucket = target.setdefault(facet, [])
+        for value in values:
+            if value not in bucket:
+                bucket.append(value)
+            self._note(f"include:{facet}:{value}", evidence, inferred)
+            # A value both wanted and refused in one message: the later statement wins.
+            if value in self.exclude.get(facet, []):
+                self.exclude[facet].remove(value)
+
+    def add_exclude(self, facet: str, values: list[str], evidence: str = "", inferred: bool = False) -> None:
+        bucket = self.exclude.setdefault(facet, [])
+        for value in values:
+            if value not in bucket:
+                bucket.append(value)
+            self._note(f"exclude:{facet}:{value}", evidence, inferred)
+            for group in (self.include_all, self.include_any):
+                if value in group.get(facet, []):
+                    group[facet].remove(value)
+
+    def set_range(self, facet: str, rng: NumericRange, evidence: str = "", inferred: bool = False) -> None:
+        old = self.ranges.get(facet)
+        if old is not None:
+            # Two bounds said in one message ("after 1980 and before 1990") combine.
+            low = rng.low if rng.low is not None else old.low
+            high = rng.high if rng.high is not None else old.high
+            if low is not None and high is not None and low > high:
+                low, high = rng.low, rng.high
+            rng = NumericRange(low=low, high=high)
+        self.ranges[facet] = rng
+        self._note(f"range:{facet}", evidence, inferred)
+
+    def _note(self, key: str, evidence: str, inferred: bool) -> None:
+        if evidence:
+            self.evidence[key] = evidence
+        if inferred and key not in self.inferred:
+            self.inferred.append(key)
+        if not inferred and key in self.inferred:
+            self.inferred.remove(key)
+
+    def clean(self) -> Preferences:
+        """Drop empty facet entries and duplicate references (in place; returns self)."""
+        for group in (self.include_all, self.include_any, self.exclude, self.allow, self.withdraw):
+            for facet in [f for f, v in group.items() if not v]:
+                del group[facet]
+        # An any-group left with one value is an all-value.
+        for facet, values in list(self.include_any.items()):
+            if len(values) == 1:
+                del self.include_any[facet]
+                bucket = self.include_all.setdefault(facet, [])
+                if values[0] not in bucket:
+                    bucket.append(values[0])
+        for name in ("similar_to", "rejected", "liked", "disliked"):
+            refs = getattr(self, name)
+            seen: set[tuple[object, ...]] = set()
+            unique = []
+            for ref in refs:
+                key = (ref.item_id, ref.ordinal, ref.pointer) if (ref.item_id or ref.ordinal or ref.pointer) else (
+                    ref.mention,)
+                if key not in seen:
+                    seen.add(key)
+                    unique.append(ref)
+            setattr(self, name, unique)
+        self.acts = list(dict.fromkeys(self.acts))
+        return self
+
+    # -- reading ---------------------------------------------------------------------------------
+    def is_empty(self) -> bool:
+        """True when the message carried no constraint, reference, act or search text."""
+        return not (
+            self.query.strip()
+            or self.include_all
+            or self.include_any
+            or self.exclude
+            or self.allow
+            or self.withdraw
+            or self.ranges
+            or self.shifts
+            or self.similar_to
+            or self.rejected
+            or self.liked
+            or self.disliked
+            or self.acts
+            or self.focus
+            or self.count
+        )
+
+    def to_filters(self, schema: CatalogSchema | None = None) -> SearchFilters:
+        """This message alone as retrieval filters (the conversation's are `DialogueState.filters`).
+
+        Resolved references and rejections are excluded by id: a user asking for films like
+        Toy Story does not want Toy Story back."""
+        exclude_ids = [r.item_id for r in (*self.similar_to, *self.rejected, *self.liked, *self.disliked) if r.item_id]
+        filters = SearchFilters(
+            include_any={f: list(v) for f, v in self.include_any.items() if v},
+            include_all={f: list(v) for f, v in self.include_all.items() if v},
+            exclude={f: list(v) for f, v in self.exclude.items() if v},
+            ranges=dict(self.ranges),
+            exclude_ids=list(dict.fromkeys(exclude_ids)),
+        )
+        return filters.normalized(schema) if schema is not None else filters
+
+    def describe(self) -> str:
+        """A short human reading, e.g. 'genre: Sci-Fi; not Horror; year 1990–1999; like Toy Story'."""
+        parts = [self.to_filters().describe()] if not self.to_filters().is_empty() else []
+        parts = [p for p in parts if p and p != "no filters"]
+        for shift in self.shifts:
+            parts.append(f"{shift.facet} {'earlier' if shift.direction < 0 else 'later'}")
+        if self.similar_to:
+            parts.append("like " + ", ".join(r.describe() for r in self.similar_to))
+        if self.rejected:
+            parts.append("not " + ", ".join(r.describe() for r in self.rejected))
+        if self.acts:
+            parts.append(", ".join(self.acts))
+        if self.query:
+            parts.append(f"about {self.query!r}")
+        return "; ".join(parts) or "nothing specific"
+
+
+def canonical_value(schema: CatalogSchema, facet: str, value: str) -> str | None:
+    """The catalog's spelling of a categorical value (case/punctuation-insensitive), or None."""
+    spec = schema.get(facet)
+    if spec is None or spec.kind != "categorical":
+        return None
+    key = value_key(value)
+    for known in spec.values:
+        if value_key(known) == key:
+            return known
+    return None

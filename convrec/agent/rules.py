@@ -1,0 +1,1074 @@
+"""A deterministic parser for the common ways people ask for items. Needs no LLM.
+
+It reads a message in this order, marking the words it uses so later steps do not reuse them:
+1. text that tries to instruct the system ("ignore previous instructions", "you are now…", role
+   tags, "what's your system prompt?", "respond with JSON…"): each such sentence is set aside and
+   `injection` is flagged; the other sentences are read as usual;
+2. dialogue acts ("start over", "something else", "show me more", "show them again", "undo",
+   "tell me about #2") and cues that the message adds to ("also", "too", "a funnier one") or
+   overrides ("actually", "instead") what was asked before;
+3. item references: by position ("the second one", "#2", "the last one", "that one", "the first
+   two"), by title after a cue ("like Toy Story", "I loved Heat", "I've seen Fargo") or in quotes,
+   fuzzy-matched with rapidfuzz against the catalog's titles; each with its role (similar, liked,
+   disliked, rejected) from the words before or after it ("#3 looks great");
+4. numbers: years, decades ("90s", "the eighties", "late 70s"), comparisons ("before 1980", "1990
+   or later"), spans ("between 1985 and 1990", "70s or 80s"), "the last 5 years", amounts with
+   units ("under $20") for amount facets, and how many items are wanted ("show me 3");
+5. phrases from the catalog's lexicon, longest first (values and synonyms, vague numeric words
+   such as "old", relative words such as "older"), then single words with one typo ("comdey").
+   Each mention gets a polarity from the cue that opens its clause: negated ("no", "not too",
+   "nothing", "without", "anything but"), allowed ("romance is fine", "I don't mind action"),
+   withdrawn ("forget the horror"), else wanted; a list carries its first item's polarity ("no
+   horror or war"). Wanted values joined by "or" are any-of, otherwise all-of;
+6. the content words left form the semantic `query`; words under a negation that matched nothing
+   go to `avoid` instead ("nothing with clowns").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+from convrec.agent.lexicon import Lexicon, NumericFacet, Phrase, load_lexicon, normalize, words
+from convrec.agent.preferences import ItemRef, Preferences, RangeShift
+from convrec.retrieval.catalog import CatalogSchema
+from convrec.retrieval.filters import NumericRange
+
+MAX_CHARS = 2000  # longer messages are cut: nobody states preferences in an essay
+
+Role = Literal["similar", "liked", "disliked", "rejected", "focus"]
+Polarity = Literal["want", "neg", "allow", "withdraw"]
+
+# --- English word lists (catalog words live in the lexicon) ---------------------------------------
+STOPWORDS = set(
+    """a an the and or but if then so of to in on at by for with from about into over under as is are was were be
+    been being am i me my mine we us our you your it its this that these those there here he she they them their
+    what which who whom whose where when why how can could would should will shall may might must do does did done
+    doing have has had having get got give gives gave show shows showed find looking look searching search want
+    wants wanted need needs like likes liked love prefer preferred would d ll ve re s t m im id ive please pls plz
+    thanks thank thx ok okay yes yeah yep sure hey hi hello hmm um uh well just only also too very really quite
+    pretty bit little lot lots some any something anything someone one ones thing things kind sort type stuff
+    maybe perhaps probably mood feel feeling today tonight now night evening weekend watch watching see seeing
+    recommend recommendation recommendations suggest suggestion suggestions good great nice cool best better
+    decent fine fun new more most much many few other another else same such than while all both each every
+    not no nothing none never without again back there whatever idea ideas options option pick picks title
+    titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
+    smth sth u ur pls plz released release came even next top either whichever set ones instead""".split()
+)
+NEGATION_CUES = [
+    "no", "not", "nothing", "none", "never", "nor", "neither", "without", "w o", "avoid", "avoiding", "except",
+    "excluding", "exclude", "skip", "minus", "sans", "hate", "hates", "dislike", "anything but", "other than",
+    "rather than", "instead of", "but not", "don t want", "do not want", "don t like", "do not like", "dont want",
+    "dont like", "doesn t", "does not", "isn t", "is not", "aren t", "are not", "not a fan of", "not into",
+    "not in the mood for", "no more", "sick of", "tired of", "enough of", "fed up with", "can t stand",
+    "cannot stand", "won t", "will not", "shouldn t", "should not", "stay away from", "keep away from",
+    "spare me", "not interested in", "rule out", "leave out", "less", "fewer", "nada", "sin", "pas de",
+    "kein", "keine", "ohne",
+]
+ALLOW_CUES = ["don t mind", "do not mind", "dont mind", "ok with", "okay with", "fine with", "open to",
+              "don t care about", "do not care about"]
+ALLOW_AFTER = re.compile(r"^(?:is|are|would be|s|re)? ?(?:fine|ok|okay|alright|allowed|acceptable|good too|fine too)\b"
+                         r"|^(?:works|is allowed|are allowed|can stay|is back|are back)\b")
+WITHDRAW_CUES = ["forget", "forget about", "never mind", "nevermind", "drop", "ditch", "lose", "scratch",
+                 "no need for", "doesn t have to be", "does not have to be", "needn t be", "not necessarily",
+                 "remove", "take out", "get rid of"]
+# Words that may stand between a cue and what it governs ("not too scary", "no more of that",
+# "nothing that is violent", "forget the horror").
+FILLERS = set(
+    """a an the any anything something stuff too very overly so that s is are be being which with of more really
+    kind sort type super particularly all kinds much movies movie films film flicks things thing please again
+    heavy heavily on about those these it by from""".split()
+)
+CONNECTORS = {"or", "and", "nor", ",", "/", "&", "plus", "either"}
+OR_WORDS = {"or", "/", "either", "whichever", "nor"}
+CLAUSE_BREAKS = {",", ".", "!", "?", ";", ":", "(", ")", '"', "-", "but", "however", "though", "although",
+                 "instead", "rather", "yet", "whereas", "just", "only", "prefer", "preferably", "ideally", "maybe",
+                 "perhaps", "then"}
+BUT_NEG = {"anything", "everything", "all", "nothing"}  # "anything but X" is one negation
+SENTENCE_BREAKS = {".", "!", "?", ";"}
+
+ORDINAL_WORDS = {
+    "first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4, "fifth": 5,
+    "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8, "ninth": 9, "9th": 9,
+    "tenth": 10, "10th": 10, "last": -1, "final": -1, "top": 1, "latter": -1, "former": 1,
+}
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
+_NUMW = r"\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
+REF_NOUNS = (r"(?:one|ones|movie|movies|film|films|pick|picks|suggestion|suggestions|option|options|item|items|"
+             r"title|titles|choice|choices|result|results|recommendation|recommendations|entry|entries|book|books)")
+ITEM_WORDS = (r"(?:movies|movie|films|film|flicks|flick|options|option|suggestions|suggestion|picks|pick|"
+              r"recommendations|recommendation|titles|title|ideas|books|book|items|item|choices|results|ones)")
+
+# Role cues, matched against the few words before a reference (longer, then nearer, wins).
+ROLE_CUES: dict[Role, list[str]] = {
+    "rejected": [
+        "not", "no", "skip", "drop", "remove", "except", "without", "excluding", "exclude", "other than",
+        "anything but", "but not", "not interested in", "nothing like", "not like", "none like", "unlike",
+        "anything except", "seen", "watched", "saw", "i ve seen", "ive seen", "i have seen", "already seen",
+        "seen already", "already watched", "i ve watched", "i have watched", "i ve already seen",
+        "i have already seen", "i already saw", "not that", "don t show", "do not show", "never show",
+        "get rid of", "cross off",
+    ],
+    "disliked": [
+        "hated", "hate", "i hate", "didn t like", "did not like", "don t like", "do not like", "dont like",
+        "didnt like", "disliked", "dislike", "didn t enjoy", "did not enjoy", "not a fan of", "couldn t stand",
+        "can t stand", "was bored by", "i hated", "i disliked", "i didn t like", "not a big fan of",
+    ],
+    "liked": [
+        "loved", "love", "i love", "i loved", "liked", "i liked", "i like", "enjoyed", "i enjoyed", "adored",
+        "big fan of", "fan of", "favorite is", "favourite is", "favorite was", "a fan of", "really liked",
+        "really loved", "really enjoyed",
+    ],
+    "similar": [
+        "like", "more like", "something like", "anything like", "similar to", "similar", "similar as",
+        "along the lines of", "in the vein of", "same as", "closer to", "more of", "in the style of",
+        "reminiscent of", "reminds me of", "same vibe as", "vibe of", "close to", "resembling", "such as",
+        "akin to", "comparable to", "inspired by", "if i liked", "if you liked", "fans of", "for fans of",
+        "as good as", "movies like", "films like", "stuff like", "things like", "ones like",
+        "in the spirit of", "a la", "a lot like",
+    ],
+    "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
+              "details about", "information about", "describe", "explain"],
+}
+POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
+    ("disliked", re.compile(
+        r"^(?:was|is|looks|looked|sounds|seems|seemed)(?: (?:really|so|very|pretty|quite|super|kind of|kinda))? "
+        r"(?:boring|bad|terrible|awful|dull|meh|stupid|lame|horrible|overrated|not for me)\b|^(?:sucked|sucks)\b")),
+    ("liked", re.compile(
+        r"^(?:was|is|looks|looked|sounds|sounded|seems|seemed)(?: (?:really|so|very|pretty|quite|super))? "
+        r"(?:great|good|awesome|perfect|amazing|nice|interesting|fun|excellent|cool|brilliant|fantastic|lovely)\b"
+        r"|^(?:rocks|rocked|was my favou?rite)\b")),
+    ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
+]
+TITLE_LEADS = ["the movie", "the film", "a movie called", "a film called", "the one called", "movies", "films",
+               "the book", "books"]
+
+# Injection: OVERRIDE tries to replace the instructions, REVEAL asks for the prompt, a format or
+# the system's internals. Either way the sentence is set aside.
+OVERRIDE = [
+    r"\b(?:ignore|disregard|forget|override|bypass)\b(?: \w+){0,4} (?:instructions?|prompts?|rules|guidelines|directions|directives|system|constraints|guardrails|programming)\b",
+    r"\b(?:ignore|disregard)\b(?: all| any| every| the| your)* (?:above|previous|prior|preceding|earlier)\b",
+    r"\b(?:you are|you re|youre) (?:now|no longer)\b", r"\bact as\b", r"\bpretend (?:to be|you are|you re)\b",
+    r"\b(?:jailbreak|jailbroken|dan mode|developer mode|god mode)\b", r"\bnew (?:instructions?|rules|task)\b",
+    r"\bim start\b|\bim end\b|\bendoftext\b|< ?/? ?(?:system|assistant|user|script)\b",
+    r"\b(?:system|assistant|developer) :", r"\bfrom now on\b", r"\bdo anything now\b",
+    r"\byou (?:must|will|shall) (?:now|only|always|never)\b",
+]
+REVEAL = [
+    r"\bsystem (?:prompt|message|instructions)\b", r"\bdeveloper (?:message|prompt|instructions)\b",
+    r"\b(?:reveal|print|show|repeat|output|tell me|display|leak|dump|write out|give me)(?: me)?(?: all)? (?:your|the|its)(?: hidden| secret| initial| original)? (?:system |hidden |secret )?(?:prompt|instructions|rules|configuration|config|context|guidelines)\b",
+    r"\b(?:what|which) (?:instructions|rules|prompt|guidelines|directives) (?:were|are|did|do|have) you\b",
+    r"\byour (?:instructions|system prompt|initial prompt|guidelines|directives)\b",
+    r"\b(?:respond|reply|answer|output) (?:only )?(?:with|in) (?:json|xml|yaml|code|the following)\b",
+    r"\b(?:drop table|delete from|rm rf|sudo|os system|import os)\b",
+    r"\b(?:set|change|override) (?:the |your )?(?:filters?|parameters|settings|temperature|json|schema|year min|year max)\b",
+]
+ACT_PATTERNS: dict[str, list[str]] = {
+    "reset": [
+        r"\bstart(?:ing)? (?:over|again|fresh|afresh|anew|from scratch)\b", r"\bfrom scratch\b",
+        r"\breset\b(?: everything| all| the filters| filters)?", r"\bnew search\b",
+        r"\bclear (?:all|everything|the filters|filters|my filters|it all)\b",
+        r"\bforget (?:all of |about )?(?:that|this|everything|it all|what i said|all that|my preferences|all of it)\b",
+        r"\bnever ?mind (?:everything|all that|all of that|all of it)\b", r"\bbegin again\b",
+        r"\bfresh start\b", r"\bdifferent search\b", r"\bsomething completely different\b",
+    ],
+    "undo": [r"\bundo(?: that| the last| it)?\b", r"\bscratch that\b", r"\btake that back\b",
+             r"\bcancel that\b", r"\brevert\b", r"\bgo back to (?:what i had|before|the previous)\b"],
+    "show_seen": [
+        r"\bshow (?:me )?(?:them|those|these|it|the (?:same|first|previous|earlier|old) ones?) again\b",
+        r"\b(?:even|including|include) (?:if |ones |the ones |movies |films )?(?:i ve |i have |already |you )?(?:seen|shown|watched|showed)(?: already| before)?\b",
+        r"\brepeat (?:them|those|that|the list)\b", r"\bthe same ones? again\b", r"\bagain please\b",
+        r"\bwhat were they again\b",
+    ],
+    "something_else": [
+        r"\bsomething (?:else|different)\b", r"\banything else\b",
+        r"\bother (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
+        r"\bdifferent (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
+        r"\bnone of (?:these|those|them|the above|that)\b", r"\bnot (?:these|those)(?: ones)?\b",
+        r"\b(?:i ve |i have )?(?:seen|watched) (?:all of )?(?:these|those|them)(?: all| already)?\b",
+        r"\bsomething new\b", r"\bothers\b", r"\bnot what i (?:want|wanted|meant|m looking for)\b",
+    ],
+    "show_more": [
+        r"\bshow (?:me )?more\b(?! like)(?! of)", r"\bmore (?:please|results|options|suggestions|picks|titles|ideas|recommendations)\b",
+        r"\bmore of (?:these|those|them|the same)\b", r"\bnext (?:page|ones|few|batch|results|set)\b",
+        r"^next\b", r"\bkeep (?:going|them coming)\b", r"\bwhat else\b", r"\bgive me more\b", r"\bany more\b",
+        r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
+    ],
+    "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
+}
+ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
+            r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
+            r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
+            r"\bon top of that\b", r"\bbit of\b"]
+REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
+           r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
+           r"\bon second thought\b", r"\bi meant\b"]
+
+# --- numbers ---------------------------------------------------------------------------------------
+DECADE_WORDS = {"twenties": 2, "thirties": 3, "forties": 4, "fifties": 5, "sixties": 6, "seventies": 7,
+                "eighties": 8, "nineties": 9}
+# A decade: "90s", "1990s", "90 s" (from "90's"), "' 90s", "the nineties", "early 80s", and in a few
+# languages "annees 80", "anos 80", "jahre".
+_DEC = (r"(?:(?:the )?(?:(?P<{p}per>early|mid|late) )?(?:the )?(?:' )?(?:(?P<{p}cent>1[89]|20)?(?P<{p}dig>\d)0 ?s\b"
+        r"|(?P<{p}word>twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b"
+        r"|(?:annees|anos|anni|decada de|jahre|jaren) (?:19)?(?P<{p}dig2>\d)0\b))")
+_YEAR = r"(?P<{p}year>(?:1[89]|20)\d\d)\b(?! ?s\b)"
+
+
+def _decade_or_year(p: str, group: bool = True) -> str:
+    inner = _DEC.format(p=p) + "|" + _YEAR.format(p=p)
+    return "(?:" + inner + ")"
+
+
+_V1 = _decade_or_year("a")
+_V2 = _decade_or_year("b")
+_B = r"(?:the )?(?:" + _V2 + r"|(?P<bshort>\d\d)\b(?! ?s\b))"
+NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("span", re.compile(r"\b(?:between|from|anywhere from)(?: the)? " + _V1 + r" (?:and|to|through|thru|till|until|-) " + _B)),
+    ("span", re.compile(_V1 + r" ?(?:-|to|through|thru|until|till) ?" + _B)),
+    ("span", re.compile(_V1 + r" ?(?:or|and|/|&|,) ?(?:the )?" + _V2)),
+    ("high_excl", re.compile(r"\b(?:before|earlier than|older than|prior to|pre)(?: the)? " + _V1)),
+    ("high_incl", re.compile(r"\b(?:up to|until|till|through|thru|no later than|not after|at the latest|at most)(?: the)? " + _V1)),
+    ("low_excl", re.compile(r"\b(?:after|later than|newer than|post|more recent than|younger than)(?: the)? " + _V1)),
+    ("low_incl", re.compile(r"\b(?:since|starting(?: in| from| with)?|as of|no earlier than|not before|from|at least)(?: the)? " + _V1 + r" ?(?:on|onwards|onward|and later|or later|and newer|or newer|and up|\+|forward)")),
+    ("low_incl", re.compile(r"\b(?:since|starting(?: in| from| with)?|as of|no earlier than|not before)(?: the)? " + _V1)),
+    ("low_incl", re.compile(_V1 + r" ?(?:onwards|onward|and later|or later|and newer|or newer|and up|\+|or after|and after|or more recent|forward)")),
+    ("high_incl", re.compile(_V1 + r" ?(?:or earlier|and earlier|or before|and before|or older|and older)")),
+    ("point", re.compile(r"(?:\b(?:in|from|of|released in|made in|around|circa|ca)(?: the)? )?" + _V1)),
+]
+RELATIVE = re.compile(
+    r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
+COUNT = re.compile(
+    rf"\b(?P<n>{_NUMW}) (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b"
+    rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
+    rf"|\btop (?P<n3>{_NUMW})\b")
+AMOUNT_HIGH = r"(?:under|below|less than|cheaper than|at most|up to|max|maximum|no more than|not more than|within|< ?=?|lower than)"
+AMOUNT_LOW = r"(?:over|above|more than|at least|min|minimum|no less than|> ?=?|higher than|upwards of)"
+
+# Real words one typo away from a synonym, which must not be read as it ("sense" is not "tense").
+NEVER_FUZZY = {"auction", "violet", "mastery", "sense", "prime", "bottle", "comely", "spice", "places", "actor",
+               "coward", "comics", "crimea", "horse", "horses", "worse", "mother", "father", "brother", "others",
+               "animal", "minute", "musician", "manic", "romans", "roman", "mystic", "comedian", "familiar",
+               "similar", "actual", "fiction", "friction", "series", "season", "remake", "rated", "hours",
+               "house", "horrid", "thrilled", "thrill", "document", "scarf", "scared", "warm", "ward", "warn",
+               "weird", "word", "world", "would", "could", "should", "wonder", "winter", "waster", "master",
+               "eastern", "western", "action", "rich", "dance", "dancer", "danced", "singer", "magician",
+               "militia", "robber", "cowboy", "tense", "dense", "terse", "alive", "ancient", "alike", "comet"}
+# In-word hyphens and apostrophes split words ("sci-fi", "don't", "80's"), but a hyphen between
+# digits stays a token ("1985-1990"); words in any script ("科幻电影" stays one token), else single
+# punctuation marks.
+_IN_WORD = re.compile(r"(?<=[^\W\d_])[-'`´](?=[^\W_])|(?<=[0-9])[-'`´](?=[^\W\d_])|(?<=[0-9])['`´](?=[0-9])")
+_WORDS_OR_MARKS = re.compile(r"[^\W_]+|[^\w\s]")
+CUE_WORDS = {"like", "similar", "vein", "style", "lines", "reminiscent", "vibe", "akin", "resembling"}
+
+
+@dataclass
+class _Tok:
+    text: str
+    start: int  # offset in the joined token string
+    used: bool = False
+
+    @property
+    def word(self) -> bool:
+        return self.text.isalnum()
+
+
+@dataclass
+class _Mention:
+    start: int
+    end: int  # token indices [start, end)
+    kind: Literal["cat", "numphrase", "shift"]
+    phrase: Phrase | None = None
+    rng: NumericRange | None = None
+    num: NumericFacet | None = None
+    direction: int = 0
+    polarity: Polarity = "want"
+    text: str = ""
+
+
+@dataclass
+class RuleReading:
+    """The rule parser's full reading: the preferences plus the content words it could not explain."""
+
+    prefs: Preferences
+    leftover: list[str] = field(default_factory=list)
+    text: str = ""
+
+
+class RuleParser:
+    """Deterministic preference parsing for one catalog.
+
+    `titles` maps item id → title (or yields (id, title) pairs); `popularity` (id → count) breaks
+    ties between equally good title matches. `lexicon` defaults to the catalog's own
+    (`load_lexicon(schema, catalog)`); with neither, the schema's own value names are used.
+    """
+
+    def __init__(
+        self,
+        schema: CatalogSchema,
+        titles: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        lexicon: Lexicon | None = None,
+        catalog: str | Path | None = None,
+        popularity: Mapping[str, float] | None = None,
+    ) -> None:
+        self.schema = schema
+        self.lexicon = lexicon if lexicon is not None else load_lexicon(schema, catalog)
+        pairs = list(titles.items()) if isinstance(titles, Mapping) else list(titles)
+        self.titles = {str(i): str(t) for i, t in pairs}
+        self.popularity = dict(popularity or {})
+        self._title_keys: list[str] = []
+        self._title_ids: list[str] = []
+        self._exact_title: dict[str, list[str]] = {}
+        for item_id, title in self.titles.items():
+            for key in title_keys(title):
+                self._title_keys.append(key)
+                self._title_ids.append(item_id)
+                self._exact_title.setdefault(key, []).append(item_id)
+        self._typo = self.lexicon.typo_candidates()
+        self._facet_keys: dict[str, list[str]] = {}
+        self._stop = STOPWORDS | self.lexicon.stopwords | self.lexicon.item_nouns
+        self._neg_cues = _cue_list(NEGATION_CUES)
+        self._allow_cues = _cue_list(ALLOW_CUES)
+        self._withdraw_cues = _cue_list(WITHDRAW_CUES)
+        self._role_cues = sorted(((r, words(c)) for r, cs in ROLE_CUES.items() for c in cs),
+                                 key=lambda rc: len(rc[1]), reverse=True)
+        self._title_leads = _cue_list(TITLE_LEADS)
+        # cue words carry no search meaning ("hate", "except", "skip", "don t"): never query text
+        self._cue_tokens = {w for cues in (NEGATION_CUES, ALLOW_CUES, WITHDRAW_CUES, *ROLE_CUES.values())
+                            for c in cues for w in words(c)} | CUE_WORDS
+        self._shift_phrases: dict[tuple[str, ...], tuple[NumericFacet, int]] = {}
+        for num in self.lexicon.numeric.values():
+            for p in num.earlier:
+                self._shift_phrases.setdefault(p, (num, -1))
+            for p in num.later:
+                self._shift_phrases.setdefault(p, (num, 1))
+        lengths = [self.lexicon.max_phrase, *(len(p) for p in self._shift_phrases),
+                   *(len(p) for n in self.lexicon.numeric.values() for p in n.phrases)]
+        self._max_phrase = max(lengths, default=1)
+
+    # ------------------------------------------------------------------------------------------
+    def parse(self, text: str) -> Preferences:
+        """Read one message."""
+        return self.read(text).prefs
+
+    def read(self, text: str) -> RuleReading:
+        """Read one message and report the content words no rule explained."""
+        work = _Work(text[:MAX_CHARS])
+        prefs = Preferences()
+        self._injection(work, prefs)
+        self._acts(work, prefs)
+        self._ordinals(work, prefs)
+        self._quoted_titles(work, prefs)
+        if self.titles:
+            self._cued_titles(work, prefs)
+        self._cued_facets(work, prefs)
+        self._numbers(work, prefs)
+        self._phrases(work, prefs)
+        leftover = self._query(work, prefs)
+        prefs.clean()
+        return RuleReading(prefs=prefs, leftover=leftover, text=text)
+
+    # --- 1. injection ---------------------------------------------------------------------------
+    def _injection(self, work: _Work, prefs: Preferences) -> None:
+        """Set aside every sentence that tries to instruct the system. The rest of the message is
+        read as usual: whatever it asks can only become filters over the catalog's own values,
+        which any user may ask for directly."""
+        for s, e in work.sentences():
+            sentence = work.span_text(s, e)
+            if any(re.search(p, sentence) for p in (*OVERRIDE, *REVEAL)):
+                prefs.injection = True
+                prefs.evidence["injection"] = (prefs.evidence.get("injection", "") + " " + sentence[:200]).strip()
+                work.use(s, e)
+
+    # --- 2. acts and cues -----------------------------------------------------------------------
+    def _acts(self, work: _Work, prefs: Preferences) -> None:
+        for act, patterns in ACT_PATTERNS.items():
+            for pattern in patterns:
+                for s, e, _m in work.finditer(pattern):
+                    if work.any_used(s, e):
+                        continue
+                    work.use(s, e)
+                    if act not in prefs.acts:
+                        prefs.acts.append(act)  # type: ignore[arg-type]
+                    chunk = work.span_text(s, e)
+                    if act == "something_else" and re.search(r"none of|not (?:these|those)|seen|watched", chunk):
+                        prefs.rejected.append(ItemRef(pointer="all_shown", mention=chunk))
+        for pattern in ADDITIVE:
+            for s, e, _m in work.finditer(pattern):
+                if not work.any_used(s, e):
+                    prefs.additive = True
+                    work.use(s, e)
+        for pattern in REPLACE:
+            for s, e, _m in work.finditer(pattern):
+                if not work.any_used(s, e):
+                    prefs.replace = True
+                    work.use(s, e)
+
+    # --- 3. references --------------------------------------------------------------------------
+    def _role_before(self, work: _Work, s: int) -> tuple[Role | None, int]:
+        """The role cue ending just before token s (over at most 3 filler words), and where it starts."""
+        lo = work.clause_start(s)
+        end, steps = s, 0
+        skip = {"the", "one", "of", "me", "something", "a", "bit", "more", "them", "movie", "film", "movies",
+                "films", "stuff", "ones", "things", "really", "also", "just", "though", "so", "too", "is",
+                "already", "that"}
+        while end > lo and steps <= 3:
+            for role, cue in self._role_cues:
+                n = len(cue)
+                if end - n >= lo and work.words_at(end - n, n) == cue:
+                    return role, end - n
+            if work.toks[end - 1].text not in skip:
+                break
+            end -= 1
+            steps += 1
+        return None, s
+
+    @staticmethod
+    def _role_after(work: _Work, e: int) -> tuple[Role | None, int]:
+        """A role stated after a reference ("#2 was great") and how many tokens state it."""
+        rest = work.span_text(e, min(len(work.toks), e + 6))
+        for role, rx in POST_ROLES:
+            m = rx.search(rest)
+            if m:
+                return role, len(m.group(0).split())
+        return None, 0
+
+    @staticmethod
+    def _add_ref(prefs: Preferences, role: Role, ref: ItemRef) -> None:
+        if role == "focus":
+            # "tell me about #2": informational; the turn loop answers about the item in focus
+            if "describe" not in prefs.acts:
+                prefs.acts.append("describe")
+            prefs.focus = ref
+            return
+        {"similar": prefs.similar_to, "liked": prefs.liked, "disliked": prefs.disliked,
+         "rejected": prefs.rejected}[role].append(ref)
+
+    def _ordinals(self, work: _Work, prefs: Preferences) -> None:
+        ordw = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
+        patterns = [
+            (r"# ?(?P<n>\d{1,2})\b", False),
+            (r"\b(?:number|num|nr|no \.|item|option|pick|choice|result|entry) ?#? ?(?P<n>\d{1,2})\b(?! ?s\b)"
+             r"(?! (?:years?|minutes?|hours?|dollars))", False),
+            (r"\b(?:the )?(?P<w>first|top) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?\b", True),
+            (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
+            (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
+            (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
+            (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
+        ]
+        for pattern, needs_cue in patterns:
+            for s, e, m in work.finditer(pattern):
+                gd = m.groupdict()
+                if gd.get("it"):
+                    s = e - 1  # the reference is "it"; the verb before it is the cue
+                if work.any_used(s, e):
+                    continue
+                role, cue_start = self._role_before(work, s)
+                post, post_len = self._role_after(work, e)
+                if needs_cue and role is None and post is None:
+                    continue
+                if post in ("liked", "disliked") and role in (None, "similar"):
+                    role = post
+                role = role or post or "similar"
+                mention = work.span_text(cue_start, e)
+                if gd.get("k"):
+                    k = NUMBER_WORDS.get(gd["k"]) or int(gd["k"])
+                    refs = [ItemRef(ordinal=i, mention=mention) for i in range(1, k + 1)]
+                elif gd.get("n"):
+                    refs = [ItemRef(ordinal=int(gd["n"]), mention=mention)]
+                elif gd.get("w"):
+                    refs = [ItemRef(ordinal=ORDINAL_WORDS[gd["w"]], mention=mention)]
+                else:
+                    refs = [ItemRef(pointer="focus", mention=mention)]
+                for ref in refs:
+                    self._add_ref(prefs, role, ref)
+                work.use(cue_start, e + (post_len if post else 0))
+
+    def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
+        quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]
+        i = 0
+        while i + 1 < len(quotes):
+            a, b = quotes[i], quotes[i + 1]
+            hit = self._match_title(work.span_words(a + 1, b), strict=False) if 1 < b - a <= 12 else None
+            if hit is None:
+                i += 1
+                continue
+            role, cue_start = self._role_before(work, a)
+            role = role or self._role_after(work, b + 1)[0] or "similar"
+            self._add_ref(prefs, role, ItemRef(item_id=hit[0], title=self.titles[hit[0]],
+                                               mention=work.span_text(a, b + 1)))
+            work.use(min(cue_start, a), b + 1)
+            i += 2
+
+    def _cued_titles(self, work: _Work, prefs: Preferences) -> None:
+        n = len(work.toks)
+        pos = 0
+        while pos < n:
+            role, cue_len = self._cue_at(work, pos)
+            if role is None:
+                pos += 1
+                continue
+            start = pos + cue_len
+            first = True
+            while True:
+                start = self._skip_leads(work, start)
+                hit = self._title_span(work, start, role)
+                if hit is None:
+                    break
+                item_id, end = hit
+                self._add_ref(prefs, role, ItemRef(item_id=item_id, title=self.titles[item_id],
+                                                   mention=work.span_text(pos if first else start, end)))
+                work.use(pos if first else start, end)
+                first = False
+                # "like Heat and Casino": keep reading titles through a list
+                if end < n and work.toks[end].text in {"and", "or", ",", "&"} and not work.toks[end].used:
+                    start = end + 1
+                    continue
+                break
+            pos = start if not first else pos + 1
+
+    def _cue_at(self, work: _Work, pos: int) -> tuple[Role | None, int]:
+        for role, cue in self._role_cues:
+            n = len(cue)
+            if work.words_at(pos, n) != cue or work.any_used(pos, pos + n):
+                continue
+            before = work.toks[pos - 1].text if pos > 0 else ""
+            after = work.toks[pos + n].text if pos + n < len(work.toks) else ""
+            # "I'd like", "would like to": wanting, not comparing
+            wanting = before in {"d", "would", "should"} or after in {"to", "it", "that", "this"}
+            if cue[-1] in ("like", "love") and wanting:
+                continue
+            return role, n
+        return None, 0
+
+    def _skip_leads(self, work: _Work, start: int) -> int:
+        for lead in self._title_leads:
+            if work.words_at(start, len(lead)) == lead:
+                return start + len(lead)
+        return start
+
+    def _title_span(self, work: _Work, start: int, role: Role) -> tuple[str, int] | None:
+        """The best title starting at token `start`: (item id, end token), or None."""
+        n = len(work.toks)
+        if start >= n or work.toks[start].used or not work.toks[start].word:
+            return None
+        # A genre or a year after the cue is not a title ("I like horror", "like the 90s"), unless the
+        # words are exactly a title after a comparison ("something like Aliens").
+        skip_article = start + 1 if work.toks[start].text in {"a", "an", "the", "some"} else start
+        vocab_word = self._phrase_at(work, start) or self._phrase_at(work, skip_article) or bool(
+            re.match(r"(?:1[89]|20)?\d0 ?s\b|(?:1[89]|20)\d\d\b", work.joined[work.toks[start].start:]))
+        stop = {",", ".", ";", "!", "?", "(", ")", '"'}
+        best: tuple[str, int, float] | None = None
+        end = start
+        while end < n and end - start < 10 and work.toks[end].text not in stop and not work.toks[end].used:
+            end += 1
+            hit = self._match_title(work.span_words(start, end), strict=role != "similar" or vocab_word)
+            if hit is None:
+                continue
+            item_id, score = hit
+            if vocab_word and (score < 100 or role != "similar"):
+                continue
+            # longer spans win when about as good: "the lion king" over "the lion"
+            if best is None or score > best[2] + 3 or (score >= best[2] - 3 and end > best[1]):
+                best = (item_id, end, score)
+        return (best[0], best[1]) if best else None
+
+    def _match_title(self, query: str, strict: bool) -> tuple[str, float] | None:
+        q = " ".join(words(query))
+        if len(q) < 2 or q in self._stop:
+            return None
+        if q in self._exact_title:
+            return self._pick(self._exact_title[q]), 100.0
+        if len(q) <= 4:
+            return None
+        cutoff = 92.0 if strict else (90.0 if len(q) <= 8 else 86.0)
+        hit = process.extractOne(q, self._title_keys, scorer=fuzz.ratio, score_cutoff=cutoff)
+        if hit is not None:
+            key, score, _idx = hit
+            return self._pick(self._exact_title[key]), float(score)
+        # a well-known short form: the first words of a title ("shawshank", "raiders of the lost ark")
+        if len(q) >= 6 and not strict and q.split()[0] not in self._stop:
+            prefix = [i for k, i in zip(self._title_keys, self._title_ids, strict=True) if k.startswith(q + " ")]
+            if prefix:
+                return self._pick(prefix), 85.0
+        return None
+
+    def _pick(self, ids: list[str]) -> str:
+        ids = list(dict.fromkeys(ids))
+        if len(ids) == 1:
+            return ids[0]
+        return max(ids, key=lambda i: (self.popularity.get(i, 0.0), -len(self.titles.get(i, ""))))
+
+    def _cued_facets(self, work: _Work, prefs: Preferences) -> None:
+        """Large vocabularies (authors, publishers): '<cue> <value>' fuzzy-matched against the facet."""
+        for facet, cues in self.lexicon.cued.items():
+            spec = self.schema.get(facet)
+            if spec is None or not spec.values:
+                continue
+            keys = self._facet_keys.get(facet)
+            if keys is None:  # built on first use: 100k authors take a moment
+                keys = self._facet_keys[facet] = [" ".join(words(v)) for v in spec.values]
+            for cue in cues:
+                for s in range(len(work.toks)):
+                    if work.words_at(s, len(cue)) != cue or work.any_used(s, s + len(cue)):
+                        continue
+                    start = s + len(cue)
+                    best: tuple[int, float, int] | None = None
+                    e = start
+                    # names may carry initials: "by j. k. rowling"
+                    while e < len(work.toks) and e - start < 9 and (work.toks[e].word or work.toks[e].text == ".") \
+                            and not work.toks[e].used:
+                        e += 1
+                        if not work.toks[e - 1].word:
+                            continue
+                        q = work.span_words(start, e)
+                        if len(q) < 3:
+                            continue
+                        hit = process.extractOne(q, keys, scorer=fuzz.ratio, score_cutoff=88)
+                        if hit and (best is None or hit[1] >= best[1]):
+                            best = (hit[2], hit[1], e)
+                    if best is None:
+                        continue
+                    value = spec.values[best[0]]
+                    mention = work.span_text(s, best[2])
+                    if self._polarity(work, s, []) == "neg":
+                        prefs.add_exclude(facet, [value], mention)
+                    else:
+                        prefs.add_include(facet, [value], "all", mention)
+                    work.use(s, best[2])
+
+    # --- 4. numbers -----------------------------------------------------------------------------
+    def _numbers(self, work: _Work, prefs: Preferences) -> None:
+        year = self.lexicon.year_facet
+        if year is not None:
+            self._relative_years(work, prefs, year)
+            for kind, pattern in NUM_PATTERNS:
+                for s, e, m in work.finditer(pattern):
+                    if work.any_used(s, e):
+                        continue
+                    rng = self._year_range(kind, m, year)
+                    if rng is None:
+                        continue
+                    if self._polarity(work, s, []) == "neg":
+                        rng = invert(rng, year)
+                    work.use(s, e)
+                    if rng is not None:
+                        prefs.set_range(year.facet, rng, work.span_text(s, e))
+        for num in self.lexicon.numeric.values():
+            if num.role == "amount":
+                self._amounts(work, prefs, num)
+        for _s, _e, m in work.finditer(COUNT):
+            group = "n" if m.group("n") else "n2" if m.group("n2") else "n3"
+            ns, ne = work.tok_range(m.start(group), m.end(group))
+            if work.any_used(ns, ne):
+                continue
+            raw = m.group(group)
+            value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
+            if value and 1 <= value <= 50:
+                prefs.count = value
+                work.use(ns, ne)  # only the number: "3 funny movies" still says funny
+
+    def _relative_years(self, work: _Work, prefs: Preferences, year: NumericFacet) -> None:
+        if year.high is None:
+            return
+        for s, e, m in work.finditer(RELATIVE):
+            if work.any_used(s, e):
+                continue
+            raw = m.group("n") or ""
+            n = {"few": 3, "couple of": 2}.get(raw) or NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else 1)
+            if m.group("unit").startswith("decade"):
+                n *= 10
+            prefs.set_range(year.facet, NumericRange(low=year.high - n + 1), work.span_text(s, e))
+            work.use(s, e)
+
+    def _year_value(self, m: re.Match[str], p: str, year: NumericFacet) -> tuple[float, float] | None:
+        """(first, last) year of the decade or year captured under group prefix p."""
+        gd = m.groupdict()
+        if gd.get(p + "year"):
+            y = float(gd[p + "year"])
+            return y, y
+        if gd.get(p + "dig") is not None:
+            digit = int(gd[p + "dig"])
+        elif gd.get(p + "dig2") is not None:
+            digit = int(gd[p + "dig2"])
+        elif gd.get(p + "word"):
+            digit = DECADE_WORDS[gd[p + "word"]]
+        else:
+            return None
+        start = int(gd[p + "cent"]) * 100 + digit * 10 if gd.get(p + "cent") else century(digit, year)
+        per = gd.get(p + "per")
+        if per:
+            lo, hi = getattr(year, per)
+            return float(start + lo), float(start + hi)
+        return float(start), float(start + 9)
+
+    def _year_range(self, kind: str, m: re.Match[str], year: NumericFacet) -> NumericRange | None:
+        a = self._year_value(m, "a", year)
+        if a is None:
+            return None
+        if kind == "span":
+            short = m.groupdict().get("bshort")
+            if short:
+                b0 = (int(a[0]) // 100) * 100 + int(short)
+                b0 += 100 if b0 < a[0] else 0
+                b: tuple[float, float] | None = (float(b0), float(b0))
+            else:
+                b = self._year_value(m, "b", year)
+            if b is None:
+                return None
+            return NumericRange(low=min(a[0], b[0]), high=max(a[1], b[1]))
+        return {
+            "high_excl": NumericRange(high=a[0] - 1),
+            "high_incl": NumericRange(high=a[1]),
+            "low_excl": NumericRange(low=a[1] + 1),
+            "low_incl": NumericRange(low=a[0]),
+        }.get(kind, NumericRange(low=a[0], high=a[1]))
+
+    def _amounts(self, work: _Work, prefs: Preferences, num: NumericFacet) -> None:
+        """'under $20', 'less than 20 dollars', 'price between 10 and 30', 'over 300 pages'."""
+        units = [re.escape(u) for u in num.units] + [re.escape(" ".join(c)) + "s?" for c in num.cues]
+        if not units:
+            return
+        unit = "(?:" + "|".join(sorted(units, key=len, reverse=True)) + ")"
+        value = r"\d+(?: \. \d+)?"
+        amount = rf"(?:{unit} ?{value}|{value} ?{unit})"
+        cue = "(?:" + "|".join(re.escape(" ".join(c)) for c in num.cues) + ")" if num.cues else "(?!x)x"
+        patterns = [
+            ("between", rf"\b(?:{cue} )?(?:between|from) (?:{unit} )?{value} (?:and|to|-) (?:{unit} )?{value}(?: {unit})?"),
+            ("high", rf"{AMOUNT_HIGH} {amount}"),
+            ("low", rf"{AMOUNT_LOW} {amount}"),
+            ("high", rf"\b{cue} (?:of )?{AMOUNT_HIGH} {value}"),
+            ("low", rf"\b{cue} (?:of )?{AMOUNT_LOW} {value}"),
+        ]
+        for kind, pattern in patterns:
+            for s, e, m in work.finditer(pattern):
+                if work.any_used(s, e):
+                    continue
+                numbers = [float(x.replace(" ", "")) for x in re.findall(value, m.group(0))]
+                if kind == "between" and len(numbers) >= 2:
+                    rng = NumericRange(low=min(numbers[:2]), high=max(numbers[:2]))
+                elif kind != "between" and numbers:
+                    rng = NumericRange(high=numbers[0]) if kind == "high" else NumericRange(low=numbers[0])
+                else:
+                    continue
+                prefs.set_range(num.facet, rng, work.span_text(s, e))
+                work.use(s, e)
+
+    # --- 5. phrases -----------------------------------------------------------------------------
+    def _lookup(self, key: tuple[str, ...]) -> _Mention | list[Phrase] | None:
+        if key in self._shift_phrases:
+            num, direction = self._shift_phrases[key]
+            return _Mention(0, 0, "shift", num=num, direction=direction)
+        for num in self.lexicon.numeric.values():
+            if key in num.phrases:
+                return _Mention(0, 0, "numphrase", num=num, rng=num.phrases[key])
+        return self.lexicon.phrases.get(key)
+
+    def _phrase_at(self, work: _Work, i: int) -> bool:
+        for n in range(min(self._max_phrase, len(work.toks) - i), 0, -1):
+            if self._lookup(work.words_at(i, n)) is not None:
+                return True
+        return False
+
+    def _typo_match(self, word: str) -> list[Phrase] | None:
+        if len(word) < 4 or not word.isalpha() or word in self._stop or word in NEVER_FUZZY:
+            return None
+        for cand, meanings in self._typo.items():
+            if abs(len(cand) - len(word)) <= 1 and OSA.distance(word, cand, score_cutoff=1) <= 1:
+                return meanings
+        return None
+
+    def _phrases(self, work: _Work, prefs: Preferences) -> None:
+        toks = work.toks
+        mentions: list[_Mention] = []
+        i = 0
+        while i < len(toks):
+            if toks[i].used or not toks[i].word:
+                i += 1
+                continue
+            got: list[_Mention] = []
+            for n in range(min(self._max_phrase, len(toks) - i), 0, -1):
+                if any(t.used or not t.word for t in toks[i:i + n]):
+                    continue
+                hit = self._lookup(work.words_at(i, n))
+                if isinstance(hit, _Mention):
+                    hit.start, hit.end = i, i + n
+                    got = [hit]
+                elif hit:
+                    got = [_Mention(i, i + n, "cat", phrase=p) for p in hit]
+                if got:
+                    break
+            if not got:
+                typo = self._typo_match(toks[i].text)
+                got = [_Mention(i, i + 1, "cat", phrase=p) for p in typo or []]
+            if not got:
+                i += 1
+                continue
+            for m in got:
+                m.text = work.span_text(m.start, m.end)
+            mentions.extend(got)
+            work.use(got[0].start, got[0].end)
+            i = got[0].end
+        previous: _Mention | None = None
+        for m in mentions:
+            m.polarity = self._polarity(work, m.start, mentions, m.end)
+            if previous is not None and previous.start == m.start:
+                m.polarity = previous.polarity
+            previous = m
+            # comparatives and anaphora add to what was asked: "a funnier one", "an animated one"
+            word = toks[m.end - 1].text
+            before = toks[m.start - 1].text if m.start > 0 else ""
+            after = toks[m.end].text if m.end < len(toks) else ""
+            if m.polarity == "want" and (word.endswith("ier") or before in {"more", "extra"} or after in {"one", "ones"}
+                                         or work.words_at(max(0, m.start - 2), 2) == ("make", "it")):
+                prefs.additive = True
+        self._apply_mentions(work, prefs, mentions)
+
+    def _polarity(self, work: _Work, s: int, mentions: list[_Mention], end: int | None = None) -> Polarity:
+        """The polarity of what starts at token s: from the cue opening its clause, carried through lists."""
+        toks = work.toks
+        lo = work.clause_start(s)
+        if end is not None and end < len(toks) and toks[end].text == "free":  # "horror-free"
+            toks[end].used = True
+            return "neg"
+        if s > 0 and toks[s - 1].text == "non":  # "non-violent"
+            toks[s - 1].used = True
+            return "neg"
+        if end is not None and ALLOW_AFTER.search(work.span_text(end, min(len(toks), end + 4))):
+            return "allow"
+        j = s
+        linked = False
+        while j > lo:
+            for cues, pol in ((self._neg_cues, "neg"), (self._allow_cues, "allow"), (self._withdraw_cues, "withdraw")):
+                for cue in cues:
+                    if j - len(cue) >= lo and work.words_at(j - len(cue), len(cue)) == cue:
+                        return pol  # type: ignore[return-value]
+            prev = toks[j - 1]
+            owner = next((m for m in mentions if m.start <= j - 1 < m.end and m.start < s), None)
+            if owner is not None:
+                # a list carries its first item's polarity ("no horror or war"); side by side without
+                # a connector the words are separate ("nothing violent for my kids")
+                return owner.polarity if linked else "want"
+            if prev.text in CONNECTORS:
+                linked = True
+            elif prev.text not in FILLERS and prev.text not in self.lexicon.item_nouns:
+                return "want"
+            j -= 1
+        return "want"
+
+    def _apply_mentions(self, work: _Work, prefs: Preferences, mentions: list[_Mention]) -> None:
+        wanted_here = {(m.phrase.facet, v) for m in mentions if m.kind == "cat" and m.polarity == "want"
+                       and m.phrase is not None for v in m.phrase.values}
+        positives: list[_Mention] = []
+        for m in mentions:
+            if m.kind == "shift":
+                assert m.num is not None
+                direction = -m.direction if m.polarity == "neg" else m.direction
+                prefs.shifts.append(RangeShift(facet=m.num.facet, direction=direction,  # type: ignore[arg-type]
+                                               fallback=self._shift_fallback(m.num, direction), step=m.num.step,
+                                               mention=m.text))
+                continue
+            if m.kind == "numphrase":
+                assert m.num is not None and m.rng is not None
+                rng = invert(m.rng, m.num) if m.polarity == "neg" else m.rng
+                if rng is not None and m.polarity in ("want", "neg"):
+                    prefs.set_range(m.num.facet, rng, m.text, inferred=True)
+                continue
+            ph = m.phrase
+            assert ph is not None
+            inferred = not ph.explicit
+            if m.polarity == "neg":
+                values = list(ph.values)
+                if len(values) > 1:
+                    # a group refusal ("not too violent") yields to a value named as wanted ("action")
+                    values = [v for v in values if (ph.facet, v) not in wanted_here]
+                prefs.add_exclude(ph.facet, values, m.text, inferred=inferred)
+            elif m.polarity == "allow":
+                bucket = prefs.allow.setdefault(ph.facet, [])
+                bucket.extend(v for v in ph.values if v not in bucket)
+            elif m.polarity == "withdraw":
+                bucket = prefs.withdraw.setdefault(ph.facet, [])
+                bucket.extend(v for v in ph.values if v not in bucket)
+            elif ph.mode == "any" and len(ph.values) > 1:
+                prefs.add_include(ph.facet, list(ph.values), "any", m.text, inferred=inferred)
+            else:
+                positives.append(m)
+        # Wanted single values in a list joined by "or" are any-of ("a mystery, thriller or crime
+        # movie"); otherwise each is wanted ("a funny, romantic movie").
+        chains: list[list[_Mention]] = []
+        for m in positives:
+            if chains:
+                last = chains[-1][-1]
+                between = [t.text for t in work.toks[last.end:m.start]]
+                if last.phrase and m.phrase and last.phrase.facet == m.phrase.facet and all(
+                        t in CONNECTORS or t in {"a", "an", "some", "the"} for t in between):
+                    chains[-1].append(m)
+                    continue
+            chains.append([m])
+        for chain in chains:
+            links = {t.text for a, b in zip(chain, chain[1:], strict=False) for t in work.toks[a.end:b.start]}
+            if chain[0].start > 0 and work.toks[chain[0].start - 1].text == "either":
+                links.add("either")
+            is_any = len(chain) > 1 and bool(links & OR_WORDS) and "and" not in links
+            facet = chain[0].phrase.facet  # type: ignore[union-attr]
+            if is_any:
+                values = list(dict.fromkeys(v for m in chain for v in m.phrase.values))  # type: ignore[union-attr]
+                prefs.add_include(facet, values, "any", " / ".join(m.text for m in chain),
+                                  inferred=not all(m.phrase.explicit for m in chain))  # type: ignore[union-attr]
+            else:
+                for m in chain:
+                    prefs.add_include(facet, list(m.phrase.values), "all", m.text,  # type: ignore[union-attr]
+                                      inferred=not m.phrase.explicit)  # type: ignore[union-attr]
+
+    @staticmethod
+    def _shift_fallback(num: NumericFacet, direction: int) -> NumericRange | None:
+        key = ("old",) if direction < 0 else ("recent",)
+        if key in num.phrases:
+            return num.phrases[key]
+        if num.low is not None and num.high is not None:
+            mid = round((num.low + num.high) / 2)
+            return NumericRange(high=mid) if direction < 0 else NumericRange(low=mid)
+        return None
+
+    # --- 6. what is left ------------------------------------------------------------------------
+    def _query(self, work: _Work, prefs: Preferences) -> list[str]:
+        keep: list[str] = []
+        avoid: list[str] = []
+        for i, tok in enumerate(work.toks):
+            if tok.used or not tok.word or tok.text in self._stop or tok.text in self._cue_tokens:
+                continue
+            if len(tok.text) == 1 and not tok.text.isdigit():
+                continue
+            (avoid if self._polarity(work, i, []) == "neg" else keep).append(tok.text)
+        prefs.query = " ".join(keep)
+        prefs.avoid = " ".join(avoid)
+        return keep
+
+
+def _cue_list(cues: Iterable[str]) -> list[tuple[str, ...]]:
+    return sorted({words(c) for c in cues} - {()}, key=len, reverse=True)
+
+
+def century(digit: int, year: NumericFacet) -> int:
+    """'80s' → 1980 or 2080: the century whose decade lies in (or nearest to) the catalog's years."""
+    lo = year.low if year.low is not None else 1900
+    hi = year.high if year.high is not None else 2030
+    best, best_d = 1900 + digit * 10, float("inf")
+    for base in (1900, 2000):
+        start = base + digit * 10
+        d = 0.0 if lo - 9 <= start <= hi else min(abs(start - hi), abs(start + 9 - lo))
+        if d < best_d:
+            best, best_d = start, d
+    return best
+
+
+def invert(rng: NumericRange, num: NumericFacet) -> NumericRange | None:
+    """The complement of a range as one range: 'not before 1980' → from 1980; 'nothing from the
+    90s' → up to 1989 when the 90s end the catalog's range. A hole in the middle cannot be one
+    range: None (the words are then dropped rather than misread)."""
+    if rng.low is not None and rng.high is None:
+        return NumericRange(high=rng.low - 1)
+    if rng.high is not None and rng.low is None:
+        return NumericRange(low=rng.high + 1)
+    if rng.low is not None and rng.high is not None:
+        if num.high is not None and rng.high >= num.high:
+            return NumericRange(high=rng.low - 1)
+        if num.low is not None and rng.low <= num.low:
+            return NumericRange(low=rng.high + 1)
+    return None
+
+
+def title_keys(title: str) -> list[str]:
+    """Ways a user may write a title: as is, without a leading article, without or only with the
+    parenthesized alternative title ('Seven (Se7en)'), the part before a colon ('Terminator 2')."""
+    keys = [title]
+    if "(" in title:
+        keys += [re.sub(r"\([^)]*\)", " ", title), *re.findall(r"\(([^)]*)\)", title)]
+    if ":" in title:
+        keys.append(title.split(":")[0])
+    out: list[str] = []
+    for raw in keys:
+        key = " ".join(_Work.tokenize(raw))
+        if not key:
+            continue
+        out.append(key)
+        parts = key.split(" ")
+        if len(parts) > 1 and parts[0] in ("the", "a", "an"):
+            out.append(" ".join(parts[1:]))
+    return [k for k in dict.fromkeys(out) if k]
+
+
+class _Work:
+    """The message as tokens over a joined, normalized string, with 'used' marks."""
+
+    def __init__(self, text: str) -> None:
+        self.toks: list[_Tok] = []
+        pos = 0
+        for t in self.tokenize(text, keep_punct=True):
+            self.toks.append(_Tok(t, pos))
+            pos += len(t) + 1
+        self.joined = " ".join(t.text for t in self.toks)
+        self._starts = [t.start for t in self.toks]
+
+    @staticmethod
+    def tokenize(text: str, keep_punct: bool = False) -> list[str]:
+        norm = normalize(text).replace("\n", " . ").replace("_", " ")
+        norm = _IN_WORD.sub(" ", norm)
+        raw = _WORDS_OR_MARKS.findall(norm)
+        return raw if keep_punct else [t for t in raw if t.isalnum()]
+
+    def tok_range(self, a: int, b: int) -> tuple[int, int]:
+        """Token indices [s, e) covering characters [a, b) of the joined string."""
+        s = next((i for i, t in enumerate(self.toks) if t.start + len(t.text) > a), len(self.toks))
+        e = next((i for i, t in enumerate(self.toks) if t.start >= b), len(self.toks))
+        return s, e
+
+    def finditer(self, pattern: str | re.Pattern[str]) -> Iterator[tuple[int, int, re.Match[str]]]:
+        rx = re.compile(pattern) if isinstance(pattern, str) else pattern
+        for m in rx.finditer(self.joined):
+            if m.end() > m.start():
+                s, e = self.tok_range(m.start(), m.end())
+                yield s, e, m
+
+    def sentences(self) -> list[tuple[int, int]]:
+        out, start = [], 0
+        for i, t in enumerate(self.toks):
+            if t.text in SENTENCE_BREAKS:
+                if i > start:
+                    out.append((start, i + 1))
+                start = i + 1
+        if start < len(self.toks):
+            out.append((start, len(self.toks)))
+        return out
+
+    def clause_start(self, s: int) -> int:
+        j = s
+        while j > 0:
+            t = self.toks[j - 1].text
+            if t in CLAUSE_BREAKS and not (t == "but" and j > 1 and self.toks[j - 2].text in BUT_NEG):
+                break
+            j -= 1
+        return j
+
+    def words_at(self, s: int, n: int) -> tuple[str, ...]:
+        return tuple(t.text for t in self.toks[s:s + n]) if s >= 0 else ()
+
+    def use(self, s: int, e: int) -> None:
+        for t in self.toks[s:e]:
+            t.used = True
+
+    def any_used(self, s: int, e: int) -> bool:
+        return any(t.used for t in self.toks[s:e])
+
+    def span_text(self, s: int, e: int) -> str:
+        return " ".join(t.text for t in self.toks[s:e])
+
+    def span_words(self, s: int, e: int) -> str:
+        return " ".join(t.text for t in self.toks[s:e] if t.word)

@@ -1,0 +1,461 @@
+"""Multi-turn dialogue state: what the conversation asks for after every message so far.
+
+`DialogueState.apply(prefs)` folds one message's `Preferences` into the conversation:
+
+- categorical wishes for a facet replace the earlier ones ("comedy" then "what about drama?"),
+  unless the message adds ("also", "too", "with some romance"); a value now wanted is no longer
+  excluded and a value now refused is no longer wanted ("actually, no action — drama");
+- a numeric range narrows an earlier one it overlaps ("90s" then "after 1995" → 1996–1999) and
+  replaces one it does not overlap or when the message overrides ("make it 80s instead");
+- "older"/"newer" move the year window (a decade window moves by its width; otherwise the bound
+  moves below/above what was shown, or the catalog's reading of "old"/"recent" applies);
+- "the second one", "that one", "#2" resolve against the last list shown; titles are already ids;
+- "start over" clears every constraint, reference and the shown list (taste feedback stays);
+  "undo" restores the state before the previous message;
+- items already shown are excluded until the user asks to see them again.
+
+`request()` gives the turn's search input; `relaxations()` lists the constraints softest first,
+so the turn loop can drop the softest when nothing matches and say which it dropped. The whole
+state is a pydantic model: `to_json()` / `from_json()` persist it (e.g. in SQLite).
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from convrec.agent.preferences import ItemRef, Preferences, RangeShift
+from convrec.retrieval.catalog import Catalog
+from convrec.retrieval.filters import NumericRange, SearchFilters
+
+ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen"]
+
+
+class Origin(BaseModel):
+    """Where a constraint came from: the turn, the words, and whether it was inferred from a synonym."""
+
+    turn: int
+    evidence: str = ""
+    inferred: bool = False
+
+
+class Constraint(BaseModel):
+    """One relaxable constraint of the conversation."""
+
+    key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen"
+    kind: ConstraintKind
+    facet: str | None = None
+    values: list[str] = Field(default_factory=list)
+    range: NumericRange | None = None
+    turn: int = 0
+    inferred: bool = False
+    evidence: str = ""
+
+    def describe(self) -> str:
+        """Plain words for a reply: 'genre Sci-Fi', 'not War', 'year 1990–1999'."""
+        if self.kind == "include":
+            return f"{self.facet} {self.values[0]}"
+        if self.kind == "include_any":
+            return f"{self.facet} {' or '.join(self.values)}"
+        if self.kind == "exclude":
+            return f"not {self.values[0]}"
+        if self.kind == "range" and self.range is not None:
+            lo, hi = self.range.low, self.range.high
+            if lo is not None and hi is not None:
+                return f"{self.facet} {lo:g}–{hi:g}" if lo != hi else f"{self.facet} {lo:g}"
+            if lo is not None:
+                return f"{self.facet} from {lo:g}"
+            return f"{self.facet} up to {hi:g}"
+        return "only items not shown yet"
+
+
+# Softest first. Synonym-derived wishes give way before explicitly named ones; a range before a
+# genre the user named; exclusions ("nothing violent") are dropped only after everything else.
+_SOFTNESS = {
+    ("range", True): 0,
+    ("include_any", True): 1,
+    ("include", True): 1,
+    ("include_any", False): 2,
+    ("range", False): 2,
+    ("include", False): 3,
+    ("unseen", False): 4,
+    ("exclude", True): 5,
+    ("exclude", False): 6,
+}
+
+
+class TurnRequest(BaseModel):
+    """What retrieval and ranking need for one turn."""
+
+    query: str = ""
+    avoid: str = ""
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+    similar_to: list[str] = Field(default_factory=list)
+    liked: list[str] = Field(default_factory=list)
+    disliked: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list)
+    acts: list[str] = Field(default_factory=list)
+    count: int | None = None
+    dropped: list[Constraint] = Field(default_factory=list)
+
+
+class TurnChange(BaseModel):
+    """What one `apply` did, for the reply ("I replaced Action with Drama")."""
+
+    notes: list[str] = Field(default_factory=list)
+    unresolved: list[str] = Field(default_factory=list)  # references that matched nothing shown
+
+
+class DialogueState(BaseModel):
+    """The conversation's accumulated constraints, references, feedback and shown items."""
+
+    turn: int = 0
+    query: str = ""
+    avoid: str = ""
+    include_all: dict[str, list[str]] = Field(default_factory=dict)
+    include_any: dict[str, list[str]] = Field(default_factory=dict)
+    exclude: dict[str, list[str]] = Field(default_factory=dict)
+    ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    similar_to: list[str] = Field(default_factory=list)
+    liked: list[str] = Field(default_factory=list)
+    disliked: list[str] = Field(default_factory=list)
+    rejected: list[str] = Field(default_factory=list)
+    shown: list[str] = Field(default_factory=list)
+    last_shown: list[str] = Field(default_factory=list)
+    focus: str | None = None
+    acts: list[str] = Field(default_factory=list)  # the last message's acts
+    count: int | None = None  # the last message's count
+    origins: dict[str, Origin] = Field(default_factory=dict)
+    previous: str | None = Field(None, description="JSON of the state before the last message (undo).")
+
+    # -- persistence -----------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, data: str | bytes) -> DialogueState:
+        return cls.model_validate_json(data)
+
+    # -- the turn --------------------------------------------------------------------------------
+    def record_shown(self, item_ids: list[str]) -> None:
+        """Remember the list just shown (ordinals refer to it; its items are not repeated)."""
+        ids = [str(i) for i in item_ids]
+        self.last_shown = ids
+        for item_id in ids:
+            if item_id not in self.shown:
+                self.shown.append(item_id)
+        # "that one" now means the top of the new list until an item is singled out
+        self.focus = None
+
+    def apply(self, prefs: Preferences, catalog: Catalog | None = None) -> TurnChange:
+        """Fold one message into the conversation. `catalog` lets "older"/"newer" look at the years
+        of what was shown; without it they move a range that exists or use their fallback."""
+        change = TurnChange()
+        snapshot = self.model_copy(update={"previous": None}).to_json()
+        acts = list(prefs.acts)
+        if "undo" in acts and self.previous:
+            restored = DialogueState.from_json(self.previous)
+            for name in type(self).model_fields:
+                setattr(self, name, getattr(restored, name))
+            change.notes.append("undid the last change")
+        if "reset" in acts:
+            self._reset()
+            change.notes.append("started over")
+        self.turn += 1
+        self.acts = acts
+        self.count = prefs.count
+
+        # categorical wishes
+        for facet in sorted(set(prefs.include_all) | set(prefs.include_any)):
+            new_all = prefs.include_all.get(facet, [])
+            new_any = prefs.include_any.get(facet, [])
+            if not prefs.additive:
+                old = self.include_all.pop(facet, []) + self.include_any.pop(facet, [])
+                gone = [v for v in old if v not in new_all + new_any]
+                if gone:
+                    change.notes.append(f"replaced {facet} {', '.join(gone)}")
+                for v in gone:
+                    self.origins.pop(f"include:{facet}:{v}", None)
+                self.origins.pop(f"include_any:{facet}", None)
+            for v in new_all:
+                self._add_unique(self.include_all, facet, v)
+                self._origin(f"include:{facet}:{v}", prefs, f"include:{facet}:{v}")
+            if new_any:
+                for v in new_any:
+                    self._add_unique(self.include_any, facet, v)
+                self._origin(f"include_any:{facet}", prefs, f"include:{facet}:{new_any[0]}")
+            for v in new_all + new_any:
+                if v in self.exclude.get(facet, []):
+                    self.exclude[facet].remove(v)
+                    self.origins.pop(f"exclude:{facet}:{v}", None)
+                    change.notes.append(f"{v} is wanted again")
+        for facet, values in prefs.withdraw.items():
+            for v in values:
+                for group in (self.include_all, self.include_any):
+                    if v in group.get(facet, []):
+                        group[facet].remove(v)
+                        self.origins.pop(f"include:{facet}:{v}", None)
+                        change.notes.append(f"no longer asking for {v}")
+        for facet, values in prefs.allow.items():
+            for v in values:
+                if v in self.exclude.get(facet, []):
+                    self.exclude[facet].remove(v)
+                    self.origins.pop(f"exclude:{facet}:{v}", None)
+                    change.notes.append(f"{v} is allowed again")
+        for facet, values in prefs.exclude.items():
+            for v in values:
+                for group in (self.include_all, self.include_any):
+                    if v in group.get(facet, []):
+                        group[facet].remove(v)
+                        self.origins.pop(f"include:{facet}:{v}", None)
+                        change.notes.append(f"dropped the wish for {v}")
+                self._add_unique(self.exclude, facet, v)
+                self._origin(f"exclude:{facet}:{v}", prefs, f"exclude:{facet}:{v}")
+
+        # numeric ranges and relative moves
+        for facet, rng in prefs.ranges.items():
+            old = self.ranges.get(facet)
+            merged = rng
+            if old is not None and not prefs.replace:
+                lo = max((x for x in (old.low, rng.low) if x is not None), default=None)
+                hi = min((x for x in (old.high, rng.high) if x is not None), default=None)
+                if lo is None or hi is None or lo <= hi:
+                    merged = NumericRange(low=lo, high=hi)
+            if old is not None and merged != old and merged == rng:
+                change.notes.append(f"replaced the {facet} range")
+            self.ranges[facet] = merged
+            self._origin(f"range:{facet}", prefs, f"range:{facet}")
+        for shift in prefs.shifts:
+            self._shift(shift, catalog, prefs)
+
+        # References. "That one" in a refusal means what was in focus before this message ("not
+        # that one"); in a wish it may mean a title this message just named ("I love Casablanca.
+        # More like that").
+        before = self.focus
+        named = [r.item_id for r in (*prefs.liked, *prefs.similar_to) if r.item_id]
+        resolved: dict[str, list[str]] = {}
+        for name in ("similar_to", "liked", "disliked", "rejected"):
+            self.focus = named[-1] if named and name in ("similar_to", "liked") else before
+            ids: list[str] = []
+            for ref in getattr(prefs, name):
+                got = self._resolve(ref)
+                if not got:
+                    change.unresolved.append(ref.describe())
+                ids.extend(got)
+            resolved[name] = ids
+        self.focus = named[-1] if named else before
+        if resolved["similar_to"]:
+            self.similar_to = (self.similar_to if prefs.additive else []) + [
+                i for i in resolved["similar_to"] if i not in (self.similar_to if prefs.additive else [])]
+            self.focus = resolved["similar_to"][-1]
+        for i in resolved["liked"]:
+            self._add_list(self.liked, i)
+            self._remove(self.disliked, i)
+            self.focus = i
+        for i in resolved["disliked"]:
+            self._add_list(self.disliked, i)
+            self._remove(self.liked, i)
+            self._remove(self.similar_to, i)
+        for i in resolved["rejected"]:
+            self._add_list(self.rejected, i)
+            self._remove(self.similar_to, i)
+        if prefs.focus is not None:
+            got = self._resolve(prefs.focus)
+            if got:
+                self.focus = got[0]
+            else:
+                change.unresolved.append(prefs.focus.describe())
+
+        # search text
+        if prefs.query:
+            self.query = f"{self.query} {prefs.query}".strip() if prefs.additive else prefs.query
+        if prefs.avoid:
+            self.avoid = prefs.avoid
+        self.previous = snapshot
+        return change
+
+    def request(self, drop: list[str] | None = None) -> TurnRequest:
+        """The search input for this turn, without the constraints whose keys are in `drop`."""
+        drop = set(drop or [])
+        include_all = {f: [v for v in vs if f"include:{f}:{v}" not in drop] for f, vs in self.include_all.items()}
+        include_any = {f: list(vs) for f, vs in self.include_any.items() if f"include_any:{f}" not in drop}
+        exclude = {f: [v for v in vs if f"exclude:{f}:{v}" not in drop] for f, vs in self.exclude.items()}
+        ranges = {f: r for f, r in self.ranges.items() if f"range:{f}" not in drop}
+        hide_seen = "show_seen" not in self.acts and "unseen" not in drop
+        exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked]
+        if hide_seen:
+            exclude_ids += self.shown
+        filters = SearchFilters(
+            include_all={f: v for f, v in include_all.items() if v},
+            include_any={f: v for f, v in include_any.items() if v},
+            exclude={f: v for f, v in exclude.items() if v},
+            ranges=ranges,
+            exclude_ids=list(dict.fromkeys(exclude_ids)),
+        )
+        dropped = [c for c in self.constraints() if c.key in drop]
+        return TurnRequest(
+            query=self.query,
+            avoid=self.avoid,
+            filters=filters,
+            similar_to=list(self.similar_to),
+            liked=list(self.liked),
+            disliked=list(self.disliked),
+            rejected=list(self.rejected),
+            acts=list(self.acts),
+            count=self.count,
+            dropped=dropped,
+        )
+
+    def filters(self) -> SearchFilters:
+        """The conversation's hard filters for this turn."""
+        return self.request().filters
+
+    # -- relaxation ------------------------------------------------------------------------------
+    def constraints(self) -> list[Constraint]:
+        """Every relaxable constraint now in force."""
+        out: list[Constraint] = []
+
+        def origin(key: str) -> Origin:
+            return self.origins.get(key) or Origin(turn=0)
+
+        for facet, values in self.include_all.items():
+            for v in values:
+                o = origin(f"include:{facet}:{v}")
+                out.append(Constraint(key=f"include:{facet}:{v}", kind="include", facet=facet, values=[v],
+                                      turn=o.turn, inferred=o.inferred, evidence=o.evidence))
+        for facet, values in self.include_any.items():
+            if values:
+                o = origin(f"include_any:{facet}")
+                out.append(Constraint(key=f"include_any:{facet}", kind="include_any", facet=facet, values=list(values),
+                                      turn=o.turn, inferred=o.inferred, evidence=o.evidence))
+        for facet, rng in self.ranges.items():
+            o = origin(f"range:{facet}")
+            out.append(Constraint(key=f"range:{facet}", kind="range", facet=facet, range=rng, turn=o.turn,
+                                  inferred=o.inferred, evidence=o.evidence))
+        if self.shown and "show_seen" not in self.acts:
+            out.append(Constraint(key="unseen", kind="unseen", turn=self.turn))
+        for facet, values in self.exclude.items():
+            for v in values:
+                o = origin(f"exclude:{facet}:{v}")
+                out.append(Constraint(key=f"exclude:{facet}:{v}", kind="exclude", facet=facet, values=[v],
+                                      turn=o.turn, inferred=o.inferred, evidence=o.evidence))
+        return out
+
+    def relaxations(self) -> list[Constraint]:
+        """Constraints from softest to hardest: synonym-derived before named, ranges before named
+        genres, older turns before newer ones, exclusions last."""
+        return sorted(self.constraints(), key=lambda c: (_SOFTNESS[(c.kind, c.inferred)], c.turn))
+
+    def drop(self, key: str) -> None:
+        """Remove one constraint for good (after telling the user it was relaxed)."""
+        kind, _, rest = key.partition(":")
+        facet, _, value = rest.partition(":")
+        if kind == "include":
+            self._remove(self.include_all.get(facet, []), value)
+        elif kind == "include_any":
+            self.include_any.pop(facet, None)
+        elif kind == "exclude":
+            self._remove(self.exclude.get(facet, []), value)
+        elif kind == "range":
+            self.ranges.pop(facet, None)
+        elif kind == "unseen":
+            self.acts = [*self.acts, "show_seen"]
+        self.origins.pop(key, None)
+
+    def describe(self) -> str:
+        """One line: 'genres Sci-Fi; not War; year 1990–1999; like 2 items; about "heist"'."""
+        parts = [c.describe() for c in self.constraints() if c.kind != "unseen"]
+        if self.similar_to:
+            parts.append(f"like {len(self.similar_to)} item(s)")
+        if self.query:
+            parts.append(f"about {self.query!r}")
+        return "; ".join(parts) or "nothing yet"
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _reset(self) -> None:
+        keep = {"liked": self.liked, "disliked": self.disliked, "turn": self.turn}
+        fresh = DialogueState(**keep)
+        for name in type(self).model_fields:
+            setattr(self, name, getattr(fresh, name))
+
+    def _origin(self, key: str, prefs: Preferences, pref_key: str) -> None:
+        self.origins[key] = Origin(turn=self.turn, evidence=prefs.evidence.get(pref_key, ""),
+                                   inferred=pref_key in prefs.inferred)
+
+    def _resolve(self, ref: ItemRef) -> list[str]:
+        if ref.item_id:
+            return [ref.item_id]
+        if ref.pointer == "all_shown":
+            return list(self.last_shown)
+        if ref.pointer == "focus":
+            if self.focus:
+                return [self.focus]
+            return self.last_shown[:1]
+        if ref.ordinal is not None and self.last_shown:
+            if ref.ordinal == -1:
+                return [self.last_shown[-1]]
+            if 1 <= ref.ordinal <= len(self.last_shown):
+                return [self.last_shown[ref.ordinal - 1]]
+        return []
+
+    def _shift(self, shift: RangeShift, catalog: Catalog | None, prefs: Preferences) -> None:
+        facet, d = shift.facet, shift.direction
+        old = self.ranges.get(facet)
+        new: NumericRange | None = None
+        if old is not None and old.low is not None and old.high is not None:
+            width = old.high - old.low + 1
+            new = NumericRange(low=old.low - width, high=old.low - 1) if d < 0 else NumericRange(
+                low=old.high + 1, high=old.high + width)
+        elif old is not None and d < 0 and old.low is not None:
+            new = NumericRange(high=old.low - 1)
+        elif old is not None and d > 0 and old.high is not None:
+            new = NumericRange(low=old.high + 1)
+        else:
+            seen = self._shown_values(facet, catalog)
+            if seen:
+                mid = float(statistics.median(seen))
+                new = NumericRange(high=mid - 1) if d < 0 else NumericRange(low=mid + 1)
+                # keep a one-sided bound the user already set on the other side
+                if old is not None:
+                    new = NumericRange(low=old.low if d < 0 else new.low, high=new.high if d < 0 else old.high)
+                    if new.low is not None and new.high is not None and new.low > new.high:
+                        new = NumericRange(low=None, high=new.high) if d < 0 else NumericRange(low=new.low)
+            elif old is not None and d < 0 and old.high is not None:
+                new = NumericRange(high=old.high - shift.step)
+            elif old is not None and d > 0 and old.low is not None:
+                new = NumericRange(low=old.low + shift.step)
+            else:
+                new = shift.fallback
+        if new is None:
+            return
+        self.ranges[facet] = new
+        self.origins[f"range:{facet}"] = Origin(turn=self.turn, evidence=shift.mention, inferred=True)
+
+    def _shown_values(self, facet: str, catalog: Catalog | None) -> list[float]:
+        if catalog is None:
+            return []
+        out = []
+        for item_id in self.last_shown:
+            if item_id in catalog:
+                value = catalog.get(item_id).numeric.get(facet)
+                if value is not None:
+                    out.append(float(value))
+        return out
+
+    @staticmethod
+    def _add_unique(group: dict[str, list[str]], facet: str, value: str) -> None:
+        bucket = group.setdefault(facet, [])
+        if value not in bucket:
+            bucket.append(value)
+
+    @staticmethod
+    def _add_list(items: list[str], value: str) -> None:
+        if value not in items:
+            items.append(value)
+
+    @staticmethod
+    def _remove(items: list[str], value: str) -> None:
+        if value in items:
+            items.remove(value)

@@ -1,0 +1,157 @@
+"""Multi-turn dialogue state: refinements, references to shown items, persistence, relaxation."""
+
+from __future__ import annotations
+
+import pytest
+
+from convrec.agent.preferences import Preferences
+from convrec.agent.rules import RuleParser
+from convrec.agent.state import DialogueState
+from convrec.retrieval.filters import NumericRange
+from convrec.retrieval.loaders import load_catalog
+
+SHOWN_SCIFI = ["50", "183", "89", "258", "257"]  # Star Wars, Alien, Blade Runner, Contact, Men in Black
+
+
+@pytest.fixture(scope="module")
+def movielens(tmp_path_factory: pytest.TempPathFactory):
+    return load_catalog("movielens", tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def rules(movielens) -> RuleParser:
+    return RuleParser(movielens.schema, {i.id: i.title for i in movielens}, catalog="movielens")
+
+
+def talk(rules: RuleParser, movielens, *turns: str | tuple[str, list[str]]) -> DialogueState:
+    """Play turns through a fresh state; a (text, shown) pair records what was shown after it."""
+    state = DialogueState()
+    for turn in turns:
+        text, shown = (turn, None) if isinstance(turn, str) else turn
+        state.apply(rules.parse(text), movielens)
+        if shown:
+            state.record_shown(shown)
+    return state
+
+
+def test_override_and_accumulate(rules, movielens) -> None:
+    s = talk(rules, movielens, "action movies from the 90s", "actually, no action — drama")
+    assert s.include_all == {"genres": ["Drama"]} and s.exclude == {"genres": ["Action"]}
+    assert s.ranges == {"year": NumericRange(low=1990, high=1999)}
+    s = talk(rules, movielens, "comedies from the 90s", "make it 80s instead")
+    assert s.ranges == {"year": NumericRange(low=1980, high=1989)} and s.include_all == {"genres": ["Comedy"]}
+    s = talk(rules, movielens, "90s thrillers", "with some crime", "after 1995")
+    assert s.include_all == {"genres": ["Thriller", "Crime"]}
+    assert s.ranges == {"year": NumericRange(low=1996, high=1999)}  # narrowed, not replaced
+    s = talk(rules, movielens, "westerns", "what about war movies?")
+    assert s.include_all == {"genres": ["War"]}
+
+
+def test_permission_and_withdrawal(rules, movielens) -> None:
+    s = talk(rules, movielens, "nothing violent", "ok, some action is fine")
+    assert s.exclude == {"genres": ["Crime", "Horror", "War"]} and not s.include_all
+    s = talk(rules, movielens, "horror from the 80s", "forget the horror, make it a comedy")
+    assert s.include_all == {"genres": ["Comedy"]} and not s.exclude
+
+
+def test_older_and_newer(rules, movielens) -> None:
+    assert talk(rules, movielens, "sci-fi from the 90s", "older").ranges["year"] == NumericRange(low=1980, high=1989)
+    assert talk(rules, movielens, "a drama from the 50s", "newer").ranges["year"] == NumericRange(low=1960, high=1969)
+    # no range yet: below the median year of what was shown (Die Hard 1988 … Con Air 1997 → 1995)
+    s = talk(rules, movielens, ("action movies", ["144", "568", "2", "1016", "117"]), "something older")
+    assert s.ranges["year"] == NumericRange(high=1994)
+    # nothing to move from: the lexicon's "old"
+    assert talk(rules, movielens, "older films").ranges["year"] == NumericRange(high=1979)
+
+
+def test_references_to_what_was_shown(rules, movielens) -> None:
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "more like the second one")
+    assert s.similar_to == ["183"]
+    assert "183" in s.request().filters.exclude_ids  # the anchor itself is not recommended
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "not that one")
+    assert s.rejected == ["50"]
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "#3 looks great")
+    assert s.liked == ["89"]
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "none of these")
+    assert s.rejected == SHOWN_SCIFI and s.acts == ["something_else"]
+    s = talk(rules, movielens, "I love Casablanca. More like that")
+    assert s.liked == ["483"] and s.similar_to == ["483"]
+
+
+def test_unresolvable_reference_is_reported(rules) -> None:
+    s = DialogueState()
+    s.record_shown(["1", "2"])
+    change = s.apply(rules.parse("more like #7"))
+    assert s.similar_to == [] and change.unresolved == ["#7"]
+
+
+def test_shown_items_are_not_repeated_unless_asked(rules, movielens) -> None:
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "something else")
+    assert set(SHOWN_SCIFI) <= set(s.request().filters.exclude_ids)
+    s.apply(rules.parse("show them again"))
+    assert not set(SHOWN_SCIFI) & set(s.request().filters.exclude_ids)
+    s.apply(rules.parse("from the 80s"))  # asking again holds for one turn only
+    assert set(SHOWN_SCIFI) <= set(s.request().filters.exclude_ids)
+
+
+def test_start_over_and_undo(rules, movielens) -> None:
+    s = talk(rules, movielens, ("horror movies", ["288", "200"]), "I loved Fargo", "start over. I want a comedy")
+    assert s.include_all == {"genres": ["Comedy"]} and s.shown == [] and s.acts == ["reset"]
+    assert s.liked == ["100"]  # taste feedback survives a new search
+    s = talk(rules, movielens, "westerns", "from the 60s", "scratch that")
+    assert s.include_all == {"genres": ["Western"]} and s.ranges == {}
+
+
+def test_request_maps_to_search_filters(rules, movielens) -> None:
+    s = talk(rules, movielens, ("a funny sci-fi movie from the 80s, nothing too violent", ["257"]), "not Titanic")
+    req = s.request()
+    f = req.filters
+    assert f.include_all == {"genres": ["Comedy", "Sci-Fi"]}
+    assert f.exclude == {"genres": ["Action", "Crime", "Horror", "War"]}
+    assert f.ranges == {"year": NumericRange(low=1980, high=1989)}
+    assert set(f.exclude_ids) == {"257", "313"}
+    assert f.normalized(movielens.schema) == f  # every value exists in the catalog
+    hits = [item for item in movielens if f.matches(item)]
+    assert hits and all(1980 <= item.numeric["year"] <= 1989 for item in hits)
+    assert not {"257", "313"} & {item.id for item in hits}
+
+
+def test_json_round_trip_keeps_everything(rules, movielens) -> None:
+    s = talk(rules, movielens, ("sci-fi movies from the 90s, no horror", SHOWN_SCIFI), "more like #2 but older")
+    text = s.to_json()
+    back = DialogueState.from_json(text)
+    assert back == s
+    assert back.request() == s.request()
+    assert back.relaxations() == s.relaxations()
+    # and the restored state goes on working: undo returns to the first turn
+    back.apply(rules.parse("undo"))
+    assert back.ranges == {"year": NumericRange(low=1990, high=1999)} and back.similar_to == []
+
+
+def test_relaxation_order_softest_first(rules, movielens) -> None:
+    s = talk(rules, movielens, ("sci-fi from the 90s, nothing violent", ["50"]), "something funny")
+    keys = [c.key for c in s.relaxations()]
+    # "funny" replaced the sci-fi wish; a synonym-derived wish goes first, the named range next,
+    # then re-showing seen items, and the exclusions ("nothing violent") last
+    assert keys[0] == "include:genres:Comedy"
+    assert keys.index("range:year") < keys.index("unseen") < keys.index("exclude:genres:Action")
+    assert all(k.startswith("exclude:") for k in keys[-4:])
+    s = talk(rules, movielens, "90s sci-fi comedies")
+    assert [c.key for c in s.relaxations()] == ["range:year", "include:genres:Sci-Fi", "include:genres:Comedy"]
+
+
+def test_relax_drops_one_constraint_and_says_which(rules, movielens) -> None:
+    s = talk(rules, movielens, "a western from the 90s, no comedy")
+    softest = s.relaxations()[0]
+    assert softest.key == "range:year" and softest.describe() == "year 1990–1999"
+    req = s.request(drop=[softest.key])
+    assert req.filters.ranges == {} and req.dropped[0].key == "range:year"
+    assert s.ranges  # request() does not change the state
+    s.drop(softest.key)
+    assert s.ranges == {} and [c.key for c in s.relaxations()] == ["include:genres:Western", "exclude:genres:Comedy"]
+
+
+def test_empty_preferences_change_nothing() -> None:
+    s = DialogueState()
+    s.apply(Preferences())
+    assert s.request().filters.is_empty() and s.turn == 1
