@@ -33,6 +33,8 @@ from convrec.retrieval.index import Index, SearchHit
 
 MAX_MESSAGE_CHARS = 2000
 CANDIDATES = 100
+PROFILE_REFERENCES = 5  # liked items whose neighbours join the candidates
+PROFILE_NEIGHBOURS = 30
 DEFAULT_PICKS = 5
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
@@ -75,8 +77,10 @@ class Agent:
             from convrec.agent.llm import make_backend
 
             llm = make_backend(settings)
-        agent = cls(settings, llm=llm)
-        agent.scene(settings.catalog)  # open the default catalog now, so errors surface at start
+        agent = cls(settings, llm=llm, use_llm_for_parsing=settings.llm.parse_with_llm)
+        # Open the default catalog and load the embedder now: errors surface at start, and the
+        # first turn does not pay for loading.
+        agent.scene(settings.catalog).index.embed("warm up")
         return agent
 
     # -- scenes -----------------------------------------------------------------------------------
@@ -207,11 +211,12 @@ class Agent:
             timings["parse"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            request, hits, relaxed = self._retrieve(scene, state)
+            profile = self._profile(scene, record, state, state.request())
+            request, hits, relaxed = self._retrieve(scene, state, profile)
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            picks = self._rank(scene, record, state, request, hits)
+            picks = self._rank(scene, profile, request, hits)
             timings["rank"] = time.perf_counter() - t0
 
             notice_bits = []
@@ -285,9 +290,24 @@ class Agent:
         vec = np.mean(vectors, axis=0)
         return vec / max(float(np.linalg.norm(vec)), 1e-9)
 
-    def _retrieve(self, scene: Scene, state: Any) -> tuple[Any, list[SearchHit], list[str]]:
-        """Search under the conversation's filters; if nothing matches, relax the softest
-        constraints one at a time (and for good), saying which."""
+    def _profile(self, scene: Scene, record: Any, state: Any, request: Any) -> Any:
+        """The person for the ranker: catalog history (known user), stored feedback from every
+        session of theirs, in-chat likes and the items they referred to."""
+        from convrec.ranking import UserProfile
+
+        feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
+        liked = {i: 1.0 for i in [*state.liked, *request.similar_to]}
+        liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
+        disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
+        for item_id in disliked:
+            liked.pop(item_id, None)
+        return UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
+
+    def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
+        """Candidates under the conversation's hard filters: the semantic search for the request,
+        plus items close to what the person liked (so feedback can surface items the words alone
+        would not). If nothing matches, relax the softest constraints one at a time (for good),
+        saying which."""
         request = state.request()
         vec = self._query_vector(scene, request)
         hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
@@ -300,24 +320,37 @@ class Agent:
                 hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
                 if hits:
                     break
+        if hits:
+            hits += self._profile_candidates(scene, profile, request.filters, vec, {h.item.id for h in hits})
         if request.avoid and hits:
             # Words under a negation that name no facet value: push similar items down.
             avoid = scene.index.embed(request.avoid)
             hits = [SearchHit(h.item, h.score - 0.5 * max(0.0, float(scene.index.vector(h.item.id) @ avoid))) for h in hits]
         return request, hits, relaxed
 
-    def _rank(self, scene: Scene, record: Any, state: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
-        from convrec.ranking import UserProfile
+    def _profile_candidates(
+        self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
+    ) -> list[SearchHit]:
+        """Neighbours of the person's liked items (CF and content blend) that meet the filters,
+        scored for the request like the semantic candidates."""
+        ranker, cat = scene.ranker, scene.index.catalog
+        state, _ = ranker.resolve(profile)
+        if not len(state.items):
+            return []
+        out: list[SearchHit] = []
+        for pos in ranker.reference_items(state)[:PROFILE_REFERENCES]:
+            for item_id, _ in ranker.similar_items(ranker.data.train.item_ids[int(pos)], k=PROFILE_NEIGHBOURS):
+                if item_id in seen:
+                    continue
+                seen.add(item_id)
+                item = cat.get(item_id)
+                if filters.matches(item):
+                    out.append(SearchHit(item, float(scene.index.vector(item_id) @ query)))
+        return out
 
+    def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
         if not hits:
             return []
-        feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
-        liked = {i: 1.0 for i in [*state.liked, *request.similar_to]}
-        liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
-        disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
-        for item_id in disliked:
-            liked.pop(item_id, None)
-        profile = UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
         ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
