@@ -14,7 +14,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from convrec.retrieval.catalog import Item
@@ -38,7 +38,7 @@ class ReplyContext:
     """Everything a reply may draw on; nothing else reaches the LLM."""
 
     picks: list[Pick]
-    understood: str  # convrec's reading of the request, e.g. "Sci-Fi, 1990–1999, not War"
+    understood: str  # convrec's reading as constraints only, e.g. "Sci-Fi; 1990–1999; not War" (no free text)
     query: str = ""  # the free-text part used for semantic search (already cleaned)
     include: dict[str, list[str]] = field(default_factory=dict)
     ranges: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
@@ -54,47 +54,53 @@ def _fmt_num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def template_reason(pick: Pick, ctx: ReplyContext) -> str:
-    """A short reason drawn only from the item's facts, its score parts and the ranker's evidence."""
-    item = pick.item
-    bits: list[str] = []
-    for facet, wanted in ctx.include.items():
-        matched = [v for v in item.categorical.get(facet, ()) if v in wanted]
-        if matched:
-            bits.append(" and ".join(matched))
+def _request_match(item: Item, ctx: ReplyContext) -> str:
+    """What of the request this item meets: 'Comedy and Sci-Fi from 1996'."""
+    matched = [v for facet, wanted in ctx.include.items() for v in item.categorical.get(facet, ()) if v in wanted]
+    text = " and ".join(dict.fromkeys(matched))
     for facet, (low, high) in ctx.ranges.items():
         value = item.numeric.get(facet)
         if value is not None and (low is not None or high is not None):
-            bits.append(f"from {_fmt_num(value)}" if facet == "year" else f"{facet} {_fmt_num(value)}")
-    reason = ""
-    if bits:
-        reason = ", ".join(bits[:2]) + " as asked"
+            bit = f"from {_fmt_num(value)}" if facet == "year" else f"{facet} {_fmt_num(value)}"
+            text = f"{text} {bit}".strip()
+    return text
+
+
+def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
+    """The strongest grounded reason beyond the request: the person's likes, then what others did."""
+    by_kind: dict[str, dict[str, Any]] = {}
     for ev in pick.evidence:
-        liked = ctx.titles_by_id.get(str(ev.get("liked_item", "")))
-        if not liked:
-            continue
-        if ev.get("kind") == "kg":
-            relation = str(ev.get("relation", "")).replace("_", " ").replace("film.film.", "")
-            extra = f"shares {relation} with {liked}, which you liked"
-        elif ev.get("kind") == "similar_to_liked":
-            extra = f"close to {liked}, which you liked"
-        else:
-            continue
-        reason = f"{reason}; {extra}" if reason else extra
-        break
-    cf = pick.parts.get("cf", 0.0)
-    pop = pick.parts.get("popularity", 0.0)
-    sem = pick.parts.get("semantic", 0.0)
-    if not reason:
-        if cf >= max(pop, sem) and cf > 0.5:
-            reason = "fits the taste in your history"
-        elif sem >= 0.45 and ctx.query:
-            reason = f"a close match for “{ctx.query}”"
-        elif pop > 0.5:
-            reason = "a well-loved favourite"
-    if not reason:
-        genres = next(iter(item.categorical.values()), ())
-        reason = ", ".join(genres[:3]) if genres else "a good match"
+        by_kind.setdefault(str(ev.get("kind")), ev)
+    kg = by_kind.get("kg")
+    if kg and ctx.titles_by_id.get(str(kg.get("liked_item"))):
+        relation = str(kg.get("relation", "")).replace("film.film.", "").replace("_", " ")
+        return f"shares {relation} with {ctx.titles_by_id[str(kg['liked_item'])]}, which you liked"
+    co = by_kind.get("co_liked")
+    if co and ctx.titles_by_id.get(str(co.get("liked_item"))) and int(co.get("users", 0)) >= 5:
+        return f"{int(co['users'])} people who liked {ctx.titles_by_id[str(co['liked_item'])]} also liked it"
+    similar = by_kind.get("similar_to_liked")
+    if similar and float(similar.get("similarity", 0)) >= 0.35 and ctx.titles_by_id.get(str(similar.get("liked_item"))):
+        return f"close to {ctx.titles_by_id[str(similar['liked_item'])]}, which you liked"
+    match = by_kind.get("matches_request")
+    if match and ctx.query and float(match.get("similarity", 0)) >= 0.45:
+        return f"a close match for “{ctx.query}”"
+    popular = by_kind.get("popular")
+    if popular:
+        return f"a crowd favourite ({int(popular['interactions'])} people rated it)"
+    if "new_item" in by_kind:
+        return "new here, picked from its description"
+    if pick.parts.get("semantic", 0.0) > 0 and ctx.query:
+        return f"fits “{ctx.query}”"
+    return ""
+
+
+def template_reason(pick: Pick, ctx: ReplyContext) -> str:
+    """A short reason drawn only from the item's facts, its score parts and the ranker's evidence."""
+    parts = [p for p in (_request_match(pick.item, ctx), _evidence_phrase(pick, ctx)) if p]
+    if not parts:
+        genres = next(iter(pick.item.categorical.values()), ())
+        parts = [", ".join(genres[:3]) if genres else "a good match"]
+    reason = "; ".join(parts)
     return reason[0].upper() + reason[1:]
 
 
@@ -228,7 +234,10 @@ def _facts_line(n: int, pick: Pick, ctx: ReplyContext) -> str:
     item = pick.item
     facts = [f"{k}: {', '.join(v)}" for k, v in item.categorical.items() if v]
     facts += [f"{k}: {_fmt_num(v)}" for k, v in item.numeric.items()]
-    return f"#{n} facts: {'; '.join(facts)}. Known reason: {pick.why or template_reason(pick, ctx)}."
+    # The person's own words never reach the LLM (they could carry instructions): the reason
+    # shown to it is rebuilt without the free-text query.
+    reason = template_reason(pick, replace(ctx, query=""))
+    return f"#{n} facts: {'; '.join(facts)}. Known reason: {reason}."
 
 
 def reply_messages(ctx: ReplyContext) -> list[dict[str, str]]:

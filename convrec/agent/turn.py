@@ -225,12 +225,12 @@ class Agent:
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
-                understood=state.describe() if state.describe() != "nothing yet" else "",
+                understood="; ".join(c.label for c in self._chips(state)),
                 query=request.query,
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
                 relaxed=relaxed,
-                titles_by_id=self._referenced_titles(cat, state),
+                titles_by_id=self._referenced_titles(cat, state, picks),
                 notice=" ".join(notice_bits),
             )
             report = GuardReport()
@@ -360,13 +360,32 @@ class Agent:
         ]
 
     @staticmethod
-    def _referenced_titles(cat: Any, state: Any) -> dict[str, str]:
-        out = {}
-        for item_id in [*state.similar_to, *state.liked]:
-            if item_id in cat:
-                out[item_id] = cat.get(item_id).title
-        return out
+    def _referenced_titles(cat: Any, state: Any, picks: list[Pick]) -> dict[str, str]:
+        """Titles a reply may name besides the picks: items the person referred to or liked,
+        including history items the ranker's evidence points at."""
+        ids = [*state.similar_to, *state.liked]
+        ids += [str(ev["liked_item"]) for p in picks for ev in p.evidence if "liked_item" in ev]
+        return {i: cat.get(i).title for i in dict.fromkeys(ids) if i in cat}
 
     @staticmethod
     def _chips(state: Any) -> list[Chip]:
-        return [Chip(key=c.key, label=c.describe(), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
+        return [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
+
+
+def chip_label(constraint: Any) -> str:
+    """Short words for one understood constraint: 'Sci-Fi', 'Comedy or Drama', 'not War',
+    '1990–1999' (years need no name), 'price up to 20'."""
+    c = constraint
+    if c.kind == "include":
+        return c.values[0]
+    if c.kind == "include_any":
+        return " or ".join(c.values)
+    if c.kind == "exclude":
+        return f"not {c.values[0]}"
+    if c.kind == "range" and c.range is not None:
+        low, high = c.range.low, c.range.high
+        name = "" if c.facet == "year" else f"{c.facet} "
+        if low is not None and high is not None:
+            return f"{name}{low:g}" if low == high else f"{name}{low:g}–{high:g}"
+        return f"{name}from {low:g}" if low is not None else f"{name}up to {high:g}"
+    return c.describe()
