@@ -35,6 +35,13 @@ class BadRow(Exception):
     """One row cannot be used; carries the reason (the loader adds file and line)."""
 
 
+def _bad_row(reason: str, label: str, line: int, report: LoadReport, skip: bool) -> None:
+    """Refuse the file at this row, or skip the row and count it, as the caller chose."""
+    if not skip:
+        raise CatalogError(f"{reason} (use --skip-bad-rows to skip and count such rows)", label, line)
+    report.skip(reason, f"{label}, line {line}")
+
+
 @dataclass
 class _Row:
     line: int
@@ -87,9 +94,7 @@ def _iter_rows(
     """Rows as dicts keyed by column, with the line each starts on. Bad rows raise or are skipped."""
 
     def bad(line: int, reason: str) -> None:
-        if not skip:
-            raise CatalogError(f"{reason} (use --skip-bad-rows to skip and count such rows)", label, line)
-        report.skip(reason, f"{label}, line {line}")
+        _bad_row(reason, label, line, report, skip)
 
     bad_lines: set[int] = set()
     counter = {"line": 0}
@@ -326,11 +331,7 @@ def load_items(
                 if item.id in first_line:
                     raise BadRow(f"duplicate id {item.id!r} (first seen on line {first_line[item.id]})")
             except BadRow as exc:
-                if not skip_bad_rows:
-                    raise CatalogError(
-                        f"{exc} (use --skip-bad-rows to skip and count such rows)", label, row.line
-                    ) from None
-                report.skip(str(exc), f"{label}, line {row.line}")
+                _bad_row(str(exc), label, row.line, report, skip_bad_rows)
                 continue
             first_line[item.id] = row.line
             items.append(item)
@@ -390,11 +391,7 @@ def load_interactions(
                     if cell is not None and _cell_text(cell).strip() not in missing:
                         when = _parse_time(cell, spec.time)
             except BadRow as exc:
-                if not skip_bad_rows:
-                    raise CatalogError(
-                        f"{exc} (use --skip-bad-rows to skip and count such rows)", label, row.line
-                    ) from None
-                report.skip(str(exc), f"{label}, line {row.line}")
+                _bad_row(str(exc), label, row.line, report, skip_bad_rows)
                 continue
             if spec.min_value is not None and value < spec.min_value:
                 continue
