@@ -57,6 +57,10 @@ class UnknownSessionError(ConvrecError):
     """A session id that does not exist (or belongs to someone else)."""
 
 
+class SessionStorageError(ConvrecError):
+    """A write to the session database failed and was rolled back (disk full, read-only, locked)."""
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     id: str
@@ -82,8 +86,12 @@ class SessionStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(SCHEMA)
+        # executescript commits any open transaction first and PRAGMA journal_mode cannot run inside
+        # one, so the (idempotent) schema runs on its own, not in `_tx`.
+        try:
+            self._conn().executescript(SCHEMA)
+        except sqlite3.OperationalError as exc:
+            raise SessionStorageError(f"Cannot open the session database {self.path} ({exc}).") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -104,7 +112,7 @@ class SessionStore:
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise ConvrecError(f"Could not save to {self.path} ({exc}); nothing was changed.") from None
+            raise SessionStorageError(f"Could not save to {self.path} ({exc}); nothing was changed.") from None
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")
