@@ -212,6 +212,37 @@ def info(ctx: typer.Context) -> None:
         console.print("No index built yet; run `convrec build`.")
 
 
+@app.command()
+@user_errors
+def ask(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What you are looking for, in your own words.")],
+    user: Annotated[str | None, typer.Option("--user", help="A user id from the catalog's history.")] = None,
+    session: Annotated[str | None, typer.Option(help="Continue this session (printed after each answer).")] = None,
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Rules-only parsing and template replies.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show timings and understood constraints.")] = False,
+) -> None:
+    """Ask for recommendations in the terminal; the reply streams as it is written."""
+    from convrec.agent.turn import Agent
+
+    settings = _settings(ctx)
+    agent = Agent.from_settings(settings, llm=None if no_llm else "auto")
+    if session and not agent.sessions.exists(session):
+        raise ConvrecError("No such session; leave out --session to start a new one.")
+    sid = session or agent.new_session(user_id=user)
+    reply = None
+    for event in agent.chat_stream(sid, text):
+        if event.type == "delta":
+            console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+        else:
+            reply = event.reply
+    console.print()
+    if reply is not None and verbose:
+        console.print(f"understood: {', '.join(c.label for c in reply.understood) or 'nothing specific'}")
+        console.print("timings: " + ", ".join(f"{k} {v:.2f}s" for k, v in reply.timings.items()))
+    err_console.print(f"session: {sid}", highlight=False)
+
+
 LLM_OPTION = typer.Option("--llm/--no-llm", help="Use the configured LLM; --no-llm: rules-only parser, template replies.")
 TOKEN_OPTION = typer.Option(
     envvar="CONVREC_TOKEN", help="Bearer token clients must send; required off-loopback [$CONVREC_TOKEN]."

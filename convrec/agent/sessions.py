@@ -86,12 +86,10 @@ class SessionStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        # executescript commits any open transaction first and PRAGMA journal_mode cannot run inside
-        # one, so the (idempotent) schema runs on its own, not in `_tx`.
         try:
-            self._conn().executescript(SCHEMA)
-        except sqlite3.OperationalError as exc:
-            raise SessionStorageError(f"Cannot open the session database {self.path} ({exc}).") from None
+            self._conn().executescript(SCHEMA)  # idempotent; executescript manages its own commits
+        except sqlite3.DatabaseError as exc:
+            raise ConvrecError(f"Cannot open the session database {self.path} ({exc}).") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
