@@ -35,7 +35,7 @@ EXAMPLES = [
     "a romantic comedy, but nothing too old",
     "more like #2",
 ]
-EMPTY_VIEW: dict[str, Any] = {"items": [], "chips": [], "feedback": {}}
+EMPTY_VIEW: dict[str, Any] = {"turn": 0, "items": [], "chips": [], "feedback": {}}
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>])")
 
 CSS = """
@@ -83,8 +83,9 @@ def _facet_values(value: Any) -> list[str]:
     return [str(value)]
 
 
-def card_html(item: dict[str, Any], rank: int, verdict: int | None = None) -> str:
-    """One pick as a card: title, year, facets and the reason, every value escaped."""
+def card_html(item: dict[str, Any], rank: int, verdict: int | None = None, turn: int = 0) -> str:
+    """One pick as a card: title, year, facets and the reason, every value escaped. `turn` marks
+    which reply the card belongs to (the page's tests wait on it)."""
     facts = dict(item.get("facts") or {})
     title = str(item.get("title") or facts.get("title") or item.get("id", ""))
     year = facts.get("year")
@@ -102,7 +103,8 @@ def card_html(item: dict[str, Any], rank: int, verdict: int | None = None) -> st
     elif verdict == -1:
         verdict_html = '<div class="card-verdict">✗ Not for you</div>'
     return (
-        f'<div class="card-body" data-item-id="{html.escape(str(item.get("id", "")))}" data-rank="{rank}">'
+        f'<div class="card-body" data-item-id="{html.escape(str(item.get("id", "")))}" data-rank="{rank}" '
+        f'data-turn="{int(turn)}">'
         f'<div class="card-rank">#{rank}</div>'
         f'<div class="card-title">{html.escape(title)}{year_html}</div>'
         f'<div class="card-facets">{"".join(facets)}</div>'
@@ -179,6 +181,7 @@ class ChatPage:
         history[-1] = {"role": "assistant", "content": escape_reply_text(reply.text, [it.title for it in reply.items])}
         verdicts = self._verdicts(session)
         new_view = {
+            "turn": len(history) // 2,
             "items": [it.model_dump() for it in reply.items],
             "chips": [c.model_dump() for c in reply.understood],
             "feedback": {it.id: verdicts[it.id] for it in reply.items if it.id in verdicts},
@@ -303,7 +306,7 @@ def build_page(agent: Agent, catalog: str | None = None, users_limit: int | None
                     with gr.Row(equal_height=True):
                         for rank, item in enumerate(items[start : start + 5], start + 1):
                             with gr.Column(elem_classes="card", elem_id=f"convrec-card-{rank}", min_width=180):
-                                gr.HTML(card_html(item, rank, verdicts.get(item["id"])), js_on_load=None)
+                                gr.HTML(card_html(item, rank, verdicts.get(item["id"]), v.get("turn", 0)), js_on_load=None)
                                 with gr.Row():
                                     like = gr.Button(
                                         "Like",

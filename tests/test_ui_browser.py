@@ -1,0 +1,179 @@
+"""The chat page in a real browser: Playwright drives Debian's Chromium (headless) against the page
+served by a real `convrec serve` process. Type a request, get a reply with cards, like a card, ask
+again and see the change (against a second tab that did not like anything); chips, start over,
+the user picker, escaping of typed HTML, and no request leaving 127.0.0.1. Saves screenshots
+under test-artifacts/.
+
+Needs /usr/bin/chromium (`make system-deps` installs it); a missing browser is a failure, not a skip.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from convrec.config import Settings
+from uiserver import REPO, ConvrecServer, linked_home
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Offline, sandbox-free headless flags (see docs/readme-ui.md): no component updates, no sync, no QUIC.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+ARTIFACTS = REPO / "test-artifacts"
+REQUEST = "a light-hearted sci-fi film from the 90s, nothing violent"
+TIMEOUT_MS = 60_000
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(ml_settings: Settings, ml_index: Any, tmp_path_factory: pytest.TempPathFactory) -> ConvrecServer:
+    home = linked_home(ml_settings.home, tmp_path_factory.mktemp("browser-home"))
+    srv = ConvrecServer(home).start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Any:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: run `make system-deps` (apt-get install chromium)"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class ChatTab:
+    """One browser tab on the chat page (one session)."""
+
+    def __init__(self, browser: Any, url: str, outside: list[str]) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        self.page.set_default_timeout(TIMEOUT_MS)
+
+        def watch(request: Any) -> None:
+            host = urlparse(request.url).hostname
+            if request.url.startswith(("http", "ws")) and host not in ("127.0.0.1", "localhost"):
+                outside.append(request.url)
+
+        self.page.on("request", watch)
+        self.page.goto(url, wait_until="load")  # Gradio keeps connections open: never "networkidle"
+        self.page.wait_for_selector("#convrec-input textarea")
+
+    def ask(self, text: str) -> list[str]:
+        """Send a message and wait until the turn is complete; the item ids on the cards."""
+        before = self.page.locator("#convrec-chat .message-row").count()
+        self.page.fill("#convrec-input textarea", text)
+        self.page.click("#convrec-send")
+        self.page.wait_for_function(
+            "n => document.querySelectorAll('#convrec-chat .message-row').length >= n + 2", arg=before
+        )
+        # The chat grows and the status says "Thinking…" in the same update; the turn is over
+        # when the status reports the picks (or an error).
+        self.page.wait_for_function(
+            "() => { const s = document.querySelector('#convrec-status').innerText;"
+            " return /pick|⚠️/.test(s) && !/Thinking|Writing/.test(s); }"
+        )
+        turn = (before + 2) // 2
+        status = self.status()
+        picks = int(status.split(" pick")[0]) if status.split(" pick")[0].isdigit() else 0
+        if picks:  # cards are drawn after the reply: wait for this turn's cards
+            self.page.wait_for_function(
+                "([t, n]) => document.querySelectorAll(`.card-body[data-turn='${t}']`).length === n", arg=[turn, picks]
+            )
+        return self.cards()
+
+    def cards(self) -> list[str]:
+        return self.page.eval_on_selector_all(".card-body", "els => els.map(e => e.dataset.itemId)")
+
+    def status(self) -> str:
+        return self.page.inner_text("#convrec-status")
+
+
+def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecServer) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    tab = ChatTab(browser, server.url + "/ui/", outside)
+
+    first = tab.ask(REQUEST)
+    assert 1 <= len(first) <= 10
+    title = tab.page.inner_text("#convrec-card-1 .card-title")
+    assert title.split(" (")[0] in tab.page.inner_text("#convrec-chat")  # the streamed reply names the picks
+    assert "199" in tab.page.inner_text("#convrec-card-1 .card-title")  # year on the card
+    assert "Sci-Fi" in tab.page.inner_text("#convrec-card-1 .card-facets")  # facets on the card
+    assert tab.page.inner_text("#convrec-card-1 .card-why").strip()  # and the reason
+    chips = tab.page.locator("#convrec-chips button.chip")
+    assert chips.count() >= 2 and "Sci-Fi" in " ".join(chips.all_inner_texts())
+
+    liked = first[-1]
+    tab.page.click(f"#convrec-like-{len(first)}")
+    tab.page.wait_for_selector(f'.card-body[data-item-id="{liked}"] .card-verdict')
+    assert "You liked this" in tab.page.inner_text(f"#convrec-card-{len(first)}")
+    assert tab.status().startswith("Noted: you liked")
+    tab.page.screenshot(path=str(ARTIFACTS / "ui-liked.png"), full_page=True)
+
+    after_like = tab.ask("more like that")
+    tab.page.screenshot(path=str(ARTIFACTS / "ui-chat.png"), full_page=True)
+
+    # The same conversation in another tab (another session) without the like.
+    control = ChatTab(browser, server.url + "/ui/", outside)
+    assert control.ask(REQUEST) == first
+    without_like = control.ask("more like that")
+    assert after_like and after_like != without_like
+    assert not set(after_like) & set(first)  # shown picks are not repeated
+
+    # Removing a chip drops that constraint.
+    n_chips = chips.count()
+    label = chips.first.inner_text()
+    chips.first.click()
+    tab.page.wait_for_function(
+        "n => document.querySelectorAll('#convrec-chips button.chip').length < n", arg=n_chips
+    )
+    assert tab.status().startswith("Dropped")
+    assert label not in " ".join(tab.page.locator("#convrec-chips button.chip").all_inner_texts())
+
+    # Start over clears the conversation and the cards.
+    tab.page.click("#convrec-start-over")
+    tab.page.wait_for_function("() => document.querySelectorAll('.card-body').length === 0")
+    assert tab.page.locator("#convrec-chat .message-row").count() == 0
+    assert tab.status().startswith("Started over")
+
+    assert outside == [], f"the page reached outside 127.0.0.1: {outside[:5]}"
+
+
+def test_typed_html_is_shown_as_text(browser: Any, server: ConvrecServer) -> None:
+    outside: list[str] = []
+    tab = ChatTab(browser, server.url + "/ui/", outside)
+    nasty = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>sci-fi</b> **now**'
+    tab.ask(nasty)
+    bubble = tab.page.locator("#convrec-chat .message-row.user-row").first
+    assert nasty in bubble.inner_text()  # every character, as typed
+    assert bubble.locator("img, script, b, strong").count() == 0
+    assert tab.page.evaluate("() => window.__pwned") is None
+    assert outside == []
+
+
+def test_user_picker_brings_history_into_the_ranking(browser: Any, server: ConvrecServer) -> None:
+    outside: list[str] = []
+    newcomer = ChatTab(browser, server.url + "/ui/", outside)
+    new_user_picks = newcomer.ask(REQUEST)
+
+    regular = ChatTab(browser, server.url + "/ui/", outside)
+    picker = regular.page.locator("#convrec-user input")
+    picker.click()
+    picker.press("Control+a")
+    picker.press("Backspace")
+    picker.press_sequentially("User 196 ·")  # typing filters the options
+    regular.page.locator("li[role=option]", has_text="User 196 ·").first.click()
+    regular.page.wait_for_function("() => /user 196/.test(document.querySelector('#convrec-status').innerText)")
+    user_picks = regular.ask(REQUEST)
+    assert user_picks and user_picks != new_user_picks
+    regular.page.screenshot(path=str(ARTIFACTS / "ui-user-196.png"), full_page=True)
+    assert outside == []
