@@ -124,7 +124,7 @@ def test_feedback_constraints_reset_and_items(client: TestClient) -> None:
     left = client.delete(f"/sessions/{sid}/constraints/{chip['key']}")
     assert left.status_code == 200 and chip["key"] not in {c["key"] for c in left.json()["understood"]}
     again = client.delete(f"/sessions/{sid}/constraints/{chip['key']}")
-    assert again.status_code == 400 and "No constraint" in again.json()["detail"]
+    assert again.status_code == 404 and "No constraint" in again.json()["detail"]
 
     reset = client.post(f"/sessions/{sid}/reset")
     assert reset.status_code == 200 and reset.json()["understood"] == []
@@ -176,9 +176,11 @@ def test_bad_input_gets_one_sentence_never_a_5xx(client: TestClient) -> None:
         client.get("/items/no-such-item"),
         client.get("/items/1", params={"catalog": "/tmp/mapping.toml"}),
         client.get("/no/such/path"),
+        client.post(f"/sessions/{sid}/messages", content=b'{"text": "\\ud800 lone surrogate"}',
+                    headers={"content-type": "application/json"}),
     ]
     codes = [r.status_code for r in cases]
-    assert codes == [422, 404, 422, 422, 404, 404, 404, 404, 404]
+    assert codes == [422, 404, 422, 422, 404, 404, 404, 404, 404, 422]
     for resp in cases:
         detail = resp.json()["detail"]
         assert isinstance(detail, str) and detail.endswith(".") and "\n" not in detail and "Traceback" not in detail
@@ -214,7 +216,7 @@ def test_sessions_cannot_see_each_other(client: TestClient) -> None:
     # A's constraint cannot be removed through B's id.
     key = ra["understood"][0]["key"]
     if key not in {c["key"] for c in vb["understood"]}:
-        assert client.delete(f"/sessions/{b}/constraints/{key}").status_code == 400
+        assert client.delete(f"/sessions/{b}/constraints/{key}").status_code == 404
         assert key in {c["key"] for c in client.get(f"/sessions/{a}").json()["understood"]}
     assert client.post(f"/sessions/{b}/reset").status_code == 200
     assert client.get(f"/sessions/{a}").json()["understood"] == ra["understood"]  # resetting B left A alone

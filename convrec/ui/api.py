@@ -42,7 +42,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.sse import format_sse_event
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -67,6 +67,21 @@ SESSION_ID = r"^[A-Za-z0-9_-]{16,64}$"  # token_urlsafe alphabet; anything else 
 # --- request and response bodies ------------------------------------------------------------------
 
 
+def _valid_unicode(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800"); they cannot be stored or encoded, so refuse them here.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains characters that are not valid Unicode") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_valid_unicode)]
+UserId = Annotated[str, StringConstraints(max_length=64), AfterValidator(_valid_unicode)]
+CatalogName = Annotated[str, StringConstraints(max_length=100), AfterValidator(_valid_unicode)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_valid_unicode)]
+
+
 class ErrorBody(BaseModel):
     """Every error answer: one sentence a person can act on."""
 
@@ -74,13 +89,12 @@ class ErrorBody(BaseModel):
 
 
 class NewSession(BaseModel):
-    user_id: str | None = Field(
+    user_id: UserId | None = Field(
         None,
-        max_length=64,
         description="A user id from the catalog's interactions (history-aware ranking), a new id, or null.",
         examples=["196"],
     )
-    catalog: str | None = Field(None, max_length=100, description="A served catalog (see /catalogs); default if null.")
+    catalog: CatalogName | None = Field(None, description="A served catalog (see /catalogs); default if null.")
 
 
 class SessionCreated(BaseModel):
@@ -90,12 +104,12 @@ class SessionCreated(BaseModel):
 
 
 class Message(BaseModel):
-    text: str = Field(description="What the person said.", examples=["a light-hearted sci-fi film from the 90s"])
-    catalog: str | None = Field(None, max_length=100, description="Switch this session to another served catalog.")
+    text: Text = Field(description="What the person said.", examples=["a light-hearted sci-fi film from the 90s"])
+    catalog: CatalogName | None = Field(None, description="Switch this session to another served catalog.")
 
 
 class FeedbackIn(BaseModel):
-    item_id: str = Field(min_length=1, max_length=200, examples=["50"])
+    item_id: ItemId = Field(examples=["50"])
     value: Literal[1, -1] = Field(description="1 = like, -1 = dislike.")
 
 
@@ -161,7 +175,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 def status_for(exc: ConvrecError) -> int:
     """The HTTP status for an error a user or the environment caused."""
-    if isinstance(exc, (UnknownSessionError, UnknownItemError, IndexNotBuiltError)):
+    if isinstance(exc, (UnknownSessionError, UnknownItemError, UnknownCatalogError, UnknownConstraintError, IndexNotBuiltError)):
         return 404
     if isinstance(exc, (SessionStorageError, StoreUnavailableError)):
         return 503
@@ -356,6 +370,10 @@ class UnknownCatalogError(ConvrecError):
     """A catalog name this server does not serve."""
 
 
+class UnknownConstraintError(ConvrecError):
+    """A chip key that is not among the session's understood constraints."""
+
+
 def session_view(agent: Agent, session_id: str) -> SessionView:
     """One session's stored state, read only through its own id."""
     from convrec.agent.state import DialogueState
@@ -378,6 +396,32 @@ def session_view(agent: Agent, session_id: str) -> SessionView:
         feedback=store.feedback(session_id, None, record.catalog),
     )
 
+
+def _sse_event(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "const": name},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": data},
+        },
+    }
+
+
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        _sse_event("delta", {"type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}),
+        _sse_event("done", {"$ref": "#/components/schemas/Reply"}),
+        _sse_event(
+            "error",
+            {
+                "type": "object",
+                "required": ["detail", "status"],
+                "properties": {"detail": {"type": "string"}, "status": {"type": "integer"}},
+            },
+        ),
+    ]
+}
 
 SessionId = Annotated[str, Path(pattern=SESSION_ID, description="The id returned by POST /sessions.")]
 
@@ -467,7 +511,7 @@ def create_app(
             200: {
                 "description": "Server-Sent Events: `delta` ({text}) as the reply is written, then `done` "
                 "(a Reply) — or `error` ({detail, status}) if the turn failed.",
-                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                "content": {"text/event-stream": {"itemSchema": SSE_EVENT_SCHEMA}},
             },
             **{k: ERRORS[k] for k in (400, 401, 404)},
         },
@@ -505,7 +549,12 @@ def create_app(
         session_id: SessionId, key: Annotated[str, Path(max_length=200, description="A chip's key.")]
     ) -> Understood:
         """Drop one understood constraint (a chip); returns the ones left."""
-        chips = await runner.call(agent.remove_constraint, session_id, key)
+        try:
+            chips = await runner.call(agent.remove_constraint, session_id, key)
+        except ConvrecError as exc:
+            if type(exc) is ConvrecError:  # the Agent's "no such constraint"; subclasses keep their status
+                raise UnknownConstraintError(str(exc)) from None
+            raise
         return Understood(session_id=session_id, understood=chips)
 
     @app.post(
