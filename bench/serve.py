@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from convrec.config import Settings, offline_environment  # noqa: E402
-from uiserver import ConvrecServer, linked_home  # noqa: E402
+from ui_helpers import ConvrecServer, linked_home  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "serve.json"
 CONVERSATIONS = [

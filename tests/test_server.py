@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from convrec.config import Settings
-from uiserver import ConvrecServer, linked_home
+from ui_helpers import ChatTab, ConvrecServer, chromium, linked_home
 
 TOKEN = "server-test-token-0123456789abcdef"
 REQUEST = "a light-hearted sci-fi film from the 90s, nothing violent"
@@ -118,3 +118,16 @@ def test_unauthenticated_stream_is_refused_before_any_work(server: ConvrecServer
     status, _ = server.request("POST", f"/sessions/{created['session_id']}/messages/stream", {"text": REQUEST}, token=None)
     assert status == 401
     assert server.get(f"/sessions/{created['session_id']}")[1]["messages"] == []
+
+
+def test_browser_opens_the_guarded_page_with_the_token_once(server: ConvrecServer) -> None:
+    outside: list[str] = []
+    with chromium() as browser:
+        page = browser.new_page()
+        refused = page.goto(server.url + "/ui/")
+        assert refused.status == 401 and "bearer token" in page.inner_text("body")
+        page.close()
+        tab = ChatTab(browser, f"{server.url}/ui/?token={TOKEN}", outside)
+        assert "token=" not in tab.page.url  # dropped from the address bar; an HttpOnly cookie carries it
+        assert tab.ask(REQUEST)  # the page's own API calls pass the guard
+    assert outside == []

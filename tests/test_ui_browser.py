@@ -9,25 +9,15 @@ Needs /usr/bin/chromium (`make system-deps` installs it); a missing browser is a
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import pytest
 
 from convrec.config import Settings
-from uiserver import REPO, ConvrecServer, linked_home
+from ui_helpers import REPO, ChatTab, ConvrecServer, chromium, linked_home
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-# Offline, sandbox-free headless flags (see docs/readme-ui.md): no component updates, no sync, no QUIC.
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run", "--disable-sync",
-]
 ARTIFACTS = REPO / "test-artifacts"
 REQUEST = "a light-hearted sci-fi film from the 90s, nothing violent"
-TIMEOUT_MS = 60_000
 
 pytestmark = pytest.mark.slow
 
@@ -42,59 +32,8 @@ def server(ml_settings: Settings, ml_index: Any, tmp_path_factory: pytest.TempPa
 
 @pytest.fixture(scope="module")
 def browser() -> Any:
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "Chromium is missing: run `make system-deps` (apt-get install chromium)"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
-
-
-class ChatTab:
-    """One browser tab on the chat page (one session)."""
-
-    def __init__(self, browser: Any, url: str, outside: list[str]) -> None:
-        self.page = browser.new_page(viewport={"width": 1280, "height": 1200})
-        self.page.set_default_timeout(TIMEOUT_MS)
-
-        def watch(request: Any) -> None:
-            host = urlparse(request.url).hostname
-            if request.url.startswith(("http", "ws")) and host not in ("127.0.0.1", "localhost"):
-                outside.append(request.url)
-
-        self.page.on("request", watch)
-        self.page.goto(url, wait_until="load")  # Gradio keeps connections open: never "networkidle"
-        self.page.wait_for_selector("#convrec-input textarea")
-
-    def ask(self, text: str) -> list[str]:
-        """Send a message and wait until the turn is complete; the item ids on the cards."""
-        before = self.page.locator("#convrec-chat .message-row").count()
-        self.page.fill("#convrec-input textarea", text)
-        self.page.click("#convrec-send")
-        self.page.wait_for_function(
-            "n => document.querySelectorAll('#convrec-chat .message-row').length >= n + 2", arg=before
-        )
-        # The chat grows and the status says "Thinking…" in the same update; the turn is over
-        # when the status reports the picks (or an error).
-        self.page.wait_for_function(
-            "() => { const s = document.querySelector('#convrec-status').innerText;"
-            " return /pick|⚠️/.test(s) && !/Thinking|Writing/.test(s); }"
-        )
-        turn = (before + 2) // 2
-        status = self.status()
-        picks = int(status.split(" pick")[0]) if status.split(" pick")[0].isdigit() else 0
-        if picks:  # cards are drawn after the reply: wait for this turn's cards
-            self.page.wait_for_function(
-                "([t, n]) => document.querySelectorAll(`.card-body[data-turn='${t}']`).length === n", arg=[turn, picks]
-            )
-        return self.cards()
-
-    def cards(self) -> list[str]:
-        return self.page.eval_on_selector_all(".card-body", "els => els.map(e => e.dataset.itemId)")
-
-    def status(self) -> str:
-        return self.page.inner_text("#convrec-status")
 
 
 def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecServer) -> None:

@@ -17,7 +17,7 @@ from convrec.agent.sessions import SessionStorageError, UnknownSessionError
 from convrec.errors import ConvrecError, StoreUnavailableError, UnknownItemError
 from convrec.ui.api import BearerAuth, check_bind, is_loopback, status_for
 from convrec.ui.chat import card_html, escape_reply_text, escape_user_text
-from uiserver import REPO
+from ui_helpers import REPO
 
 TOKEN = "t0ken-for-tests-0123456789"
 

@@ -312,6 +312,9 @@ class AgentRunner:
     async def call(self, func: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(partial(func, *args), limiter=self.limiter)
 
+    def default_catalog(self) -> str:
+        return self.agent.scene().name
+
     def catalog(self, name: str | None) -> str | None:
         """Accept only catalogs this server has built; a mapping path from a client is never opened."""
         if name is None:
@@ -456,7 +459,7 @@ def create_app(
         """Liveness and what is served. Open without a token."""
         return Health(
             status="ok",
-            default_catalog=agent.scene().name,
+            default_catalog=await runner.call(runner.default_catalog),
             catalogs=await runner.call(agent.catalogs),
             llm=agent.llm is not None,
         )
@@ -464,7 +467,7 @@ def create_app(
     @app.get("/catalogs", response_model=Catalogs, tags=["service"], responses={401: ERRORS[401]})
     async def catalogs() -> Catalogs:
         """Catalogs with a built index that sessions may use."""
-        return Catalogs(default=agent.scene().name, catalogs=await runner.call(agent.catalogs))
+        return Catalogs(default=await runner.call(runner.default_catalog), catalogs=await runner.call(agent.catalogs))
 
     @app.post(
         "/sessions",

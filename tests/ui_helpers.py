@@ -1,12 +1,16 @@
-"""A real `convrec serve` process for tests and benchmarks: started, probed, stopped, restarted.
+"""Helpers for the page and API tests (and bench/serve.py): a real `convrec serve` process
+(started, probed, stopped, restarted) and a browser tab on the chat page (Playwright driving
+Debian's Chromium).
 
-Not a fixture module: test files and bench/serve.py use `ConvrecServer` directly.
+Not a fixture module: test files and the benchmark use these classes directly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,10 +18,19 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Offline, sandbox-free headless flags: no component updates, no sync, no QUIC, no background fetches.
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-background-networking",
+    "--disable-component-update", "--no-first-run", "--disable-sync",
+]
+TIMEOUT_MS = 60_000
 
 
 def free_port() -> int:
@@ -145,3 +158,64 @@ class ConvrecServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright (no browser download)."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError("Chromium is missing: run `make system-deps` (apt-get install chromium)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+class ChatTab:
+    """One browser tab on the chat page (one session). Records any request that leaves 127.0.0.1."""
+
+    def __init__(self, browser: Any, url: str, outside: list[str]) -> None:
+        self.page = browser.new_page(viewport={"width": 1280, "height": 1200})
+        self.page.set_default_timeout(TIMEOUT_MS)
+
+        def watch(request: Any) -> None:
+            host = urlparse(request.url).hostname
+            if request.url.startswith(("http", "ws")) and host not in ("127.0.0.1", "localhost"):
+                outside.append(request.url)
+
+        self.page.on("request", watch)
+        self.page.goto(url, wait_until="load")  # Gradio keeps connections open: never "networkidle"
+        self.page.wait_for_selector("#convrec-input textarea")
+
+    def ask(self, text: str) -> list[str]:
+        """Send a message and wait until the turn is complete; the item ids on the cards."""
+        before = self.page.locator("#convrec-chat .message-row").count()
+        self.page.fill("#convrec-input textarea", text)
+        self.page.click("#convrec-send")
+        self.page.wait_for_function(
+            "n => document.querySelectorAll('#convrec-chat .message-row').length >= n + 2", arg=before
+        )
+        # The chat grows and the status says "Thinking…" in the same update; the turn is over
+        # when the status reports the picks (or an error).
+        self.page.wait_for_function(
+            "() => { const s = document.querySelector('#convrec-status').innerText;"
+            " return /pick|⚠️/.test(s) && !/Thinking|Writing/.test(s); }"
+        )
+        turn = (before + 2) // 2
+        status = self.status()
+        picks = int(status.split(" pick")[0]) if status.split(" pick")[0].isdigit() else 0
+        if picks:  # cards are drawn after the reply: wait for this turn's cards
+            self.page.wait_for_function(
+                "([t, n]) => document.querySelectorAll(`.card-body[data-turn='${t}']`).length === n", arg=[turn, picks]
+            )
+        return self.cards()
+
+    def cards(self) -> list[str]:
+        return self.page.eval_on_selector_all(".card-body", "els => els.map(e => e.dataset.itemId)")
+
+    def status(self) -> str:
+        return self.page.inner_text("#convrec-status")
