@@ -45,7 +45,7 @@ from fastapi.sse import format_sse_event
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from convrec.agent.reply import Chip, RecommendedItem, Reply
 from convrec.agent.sessions import SessionStorageError, UnknownSessionError
@@ -187,6 +187,8 @@ def _one_sentence(exc: RequestValidationError) -> str:
     if not errors:
         return "The request is malformed."
     first = errors[0]
+    if first.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
     where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body",)) or "request"
     msg = str(first.get("msg", "is invalid")).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
@@ -209,6 +211,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             detail = "The request body is too large."
         elif exc.status_code == 404 and detail == "Not Found":
             detail = "No such path."
+        elif exc.status_code == 405:
+            detail = f"{request.method} is not allowed on this path."
         return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None))
 
 
@@ -299,6 +303,38 @@ def _cookies(header: str) -> dict[str, str]:
 
 
 # --- the app --------------------------------------------------------------------------------------
+
+
+class BodySizeLimit:
+    """ASGI middleware: request bodies over `max_body_bytes` get a JSON 413. A declared
+    Content-Length is refused before anything is read; a body without one (chunked) is counted as it
+    is read and refused when it passes the limit."""
+
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            await JSONResponse({"detail": "The request body is too large."}, status_code=413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    # Raised inside the app's body read, so the app's error handlers answer (JSON 413).
+                    raise StarletteHTTPException(413, "The request body is too large.")
+            return message
+
+        await self.app(scope, counted, send)
 
 
 class AgentRunner:
@@ -446,7 +482,6 @@ def create_app(
         title="convrec",
         summary="A locally hosted conversational recommender.",
         version=_version(),
-        max_body_size=max_body_bytes,
         # Local OpenTelemetry hooks only cost time here; nothing is exported either way.
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
         responses={413: ERRORS[413], 422: ERRORS[422]},
@@ -588,9 +623,10 @@ def create_app(
     if ui:
         _mount_ui(app, agent, ui_path)
 
+    app.add_middleware(BodySizeLimit, max_body_bytes=max_body_bytes)
     if token:
         _document_bearer(app)
-        app.add_middleware(BearerAuth, token=token)
+        app.add_middleware(BearerAuth, token=token)  # added last, so it runs first
     return app
 
 
