@@ -137,13 +137,14 @@ def test_feedback_constraints_reset_and_items(client: TestClient) -> None:
 def test_likes_change_the_next_picks(client: TestClient) -> None:
     """Same two requests in two sessions; only one likes a pick in between."""
     liker, control = new_session(client), new_session(client)
-    first = say(client, liker, REQUEST)
-    assert [i["id"] for i in say(client, control, REQUEST)["items"]] == [i["id"] for i in first["items"]]
+    first = say(client, liker, "a sci-fi film")
+    assert [i["id"] for i in say(client, control, "a sci-fi film")["items"]] == [i["id"] for i in first["items"]]
     liked = first["items"][-1]
     assert client.post(f"/sessions/{liker}/feedback", json={"item_id": liked["id"], "value": 1}).status_code == 200
-    after_like = say(client, liker, "more like that")
-    no_like = say(client, control, "more like that")
+    after_like = say(client, liker, "something else")
+    no_like = say(client, control, "something else")
     assert [i["id"] for i in after_like["items"]] != [i["id"] for i in no_like["items"]]
+    assert any(liked["title"] in i["why"] for i in after_like["items"])  # the reason names the liked film
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ Needs /usr/bin/chromium (`make system-deps` installs it); a missing browser is a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,8 @@ from convrec.config import Settings
 from ui_helpers import REPO, ChatTab, ConvrecServer, chromium, linked_home
 
 ARTIFACTS = REPO / "test-artifacts"
-REQUEST = "a light-hearted sci-fi film from the 90s, nothing violent"
+REQUEST = "a sci-fi film"  # broad enough that a like can reorder what comes next
+AGAIN = "something else"
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +47,11 @@ def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecSe
     assert 1 <= len(first) <= 10
     title = tab.page.inner_text("#convrec-card-1 .card-title")
     assert title.split(" (")[0] in tab.page.inner_text("#convrec-chat")  # the streamed reply names the picks
-    assert "199" in tab.page.inner_text("#convrec-card-1 .card-title")  # year on the card
+    assert re.search(r"\((19|20)\d\d\)", tab.page.inner_text("#convrec-card-1 .card-title"))  # year on the card
     assert "Sci-Fi" in tab.page.inner_text("#convrec-card-1 .card-facets")  # facets on the card
     assert tab.page.inner_text("#convrec-card-1 .card-why").strip()  # and the reason
     chips = tab.page.locator("#convrec-chips button.chip")
-    assert chips.count() >= 2 and "Sci-Fi" in " ".join(chips.all_inner_texts())
+    assert chips.count() >= 1 and "Sci-Fi" in " ".join(chips.all_inner_texts())
 
     liked = first[-1]
     tab.page.click(f"#convrec-like-{len(first)}")
@@ -58,13 +60,15 @@ def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecSe
     assert tab.status().startswith("Noted: you liked")
     tab.page.screenshot(path=str(ARTIFACTS / "ui-liked.png"), full_page=True)
 
-    after_like = tab.ask("more like that")
+    after_like = tab.ask(AGAIN)
     tab.page.screenshot(path=str(ARTIFACTS / "ui-chat.png"), full_page=True)
+    reasons = tab.page.locator(".card-why").all_inner_texts()
+    assert any("which you liked" in r for r in reasons), reasons  # the change is visible on the cards
 
     # The same conversation in another tab (another session) without the like.
     control = ChatTab(browser, server.url + "/ui/", outside)
     assert control.ask(REQUEST) == first
-    without_like = control.ask("more like that")
+    without_like = control.ask(AGAIN)
     assert after_like and after_like != without_like
     assert not set(after_like) & set(first)  # shown picks are not repeated
 
