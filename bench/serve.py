@@ -7,9 +7,10 @@ is visible side by side in one run.
     python bench/serve.py --modes rules --levels 1 4
 
 Each session is one person (an existing MovieLens user, so ranking uses their history) holding a
-three-turn conversation: a request, a refinement, a follow-up. At level N, N sessions talk at once
-(at least `--min-sessions` sessions run per level, N at a time); latency is measured at the client,
-from sending a turn to its complete JSON reply. Errors are turns that did not answer 200.
+short conversation (`--turns`, default 2: a request, then a refinement). At level N, N sessions talk
+at once (at least `--min-sessions` sessions run per level, N at a time); latency is measured at the
+client, from sending a turn to its complete JSON reply. Errors are turns that did not answer 200.
+Both modes run the same conversations.
 """
 
 from __future__ import annotations
@@ -58,10 +59,12 @@ def machine() -> str:
     )
 
 
-def converse(server: ConvrecServer, n: int, record: list[tuple[float, bool]], lock: threading.Lock) -> None:
+def converse(
+    server: ConvrecServer, n: int, turns_per_session: int, record: list[tuple[float, bool]], lock: threading.Lock
+) -> None:
     """One person's conversation; appends (latency, ok) per turn."""
     status, created = server.post("/sessions", {"user_id": USERS[n % len(USERS)]})
-    turns = CONVERSATIONS[n % len(CONVERSATIONS)]
+    turns = CONVERSATIONS[n % len(CONVERSATIONS)][:turns_per_session]
     if status != 201:
         with lock:
             record.extend((0.0, False) for _ in turns)
@@ -78,12 +81,12 @@ def converse(server: ConvrecServer, n: int, record: list[tuple[float, bool]], lo
             record.append((time.perf_counter() - started, ok))
 
 
-def run_level(server: ConvrecServer, level: int, sessions: int, first: int) -> dict[str, Any]:
+def run_level(server: ConvrecServer, level: int, sessions: int, first: int, turns: int) -> dict[str, Any]:
     record: list[tuple[float, bool]] = []
     lock = threading.Lock()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=level) as pool:
-        list(pool.map(lambda n: converse(server, n, record, lock), range(first, first + sessions)))
+        list(pool.map(lambda n: converse(server, n, turns, record, lock), range(first, first + sessions)))
     wall = time.perf_counter() - started
     ok = [lat for lat, good in record if good]
     return {
@@ -94,7 +97,7 @@ def run_level(server: ConvrecServer, level: int, sessions: int, first: int) -> d
     }
 
 
-def bench_mode(home: Path, llm: bool, levels: list[int], min_sessions: int) -> dict[str, Any]:
+def bench_mode(home: Path, llm: bool, levels: list[int], min_sessions: int, turns: int) -> dict[str, Any]:
     server = ConvrecServer(home, llm=llm, log=home / f"serve-{'llm' if llm else 'rules'}.log")
     server.start(timeout=900)
     try:
@@ -102,12 +105,12 @@ def bench_mode(home: Path, llm: bool, levels: list[int], min_sessions: int) -> d
         if bool(health.get("llm")) != llm:
             raise SystemExit(f"the server reports llm={health.get('llm')} for the {'llm' if llm else 'rules'} run")
         warm: list[tuple[float, bool]] = []
-        converse(server, 0, warm, threading.Lock())  # load models, fill caches; not measured
+        converse(server, 0, turns, warm, threading.Lock())  # load models, fill caches; not measured
         out: dict[str, Any] = {}
         first = 1
         for level in levels:
             sessions = max(level, min_sessions)
-            out[str(level)] = run_level(server, level, sessions, first)
+            out[str(level)] = run_level(server, level, sessions, first, turns)
             first += sessions
             print(f"  {'llm' if llm else 'rules'} × {level}: {out[str(level)]}", flush=True)
         return out
@@ -120,7 +123,8 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=REPO / "bench" / ".cache" / "home")
     parser.add_argument("--modes", nargs="+", choices=["llm", "rules"], default=["rules", "llm"])
     parser.add_argument("--levels", nargs="+", type=int, default=[1, 4, 16])
-    parser.add_argument("--min-sessions", type=int, default=2, help="Sessions per level at least (3 turns each).")
+    parser.add_argument("--min-sessions", type=int, default=2, help="Sessions per level, at least.")
+    parser.add_argument("--turns", type=int, default=2, choices=[1, 2, 3], help="Turns per session.")
     args = parser.parse_args()
     offline_environment()
 
@@ -139,7 +143,9 @@ def main() -> None:
             # A fresh session database per mode, the same index and models.
             home = linked_home(settings.home, Path(tmp) / mode)
             print(f"{mode}: starting a server on {home}", flush=True)
-            results[mode] = bench_mode(home, llm=mode == "llm", levels=args.levels, min_sessions=args.min_sessions)
+            results[mode] = bench_mode(
+                home, llm=mode == "llm", levels=args.levels, min_sessions=args.min_sessions, turns=args.turns
+            )
     results["machine"] = machine()
     results["date"] = date.today().isoformat()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -187,9 +187,11 @@ class ChatPage:
             "feedback": {it.id: verdicts[it.id] for it in reply.items if it.id in verdicts},
         }
         took = reply.timings.get("total")
-        status = f"{len(reply.items)} pick{'s' if len(reply.items) != 1 else ''}" + (
-            f" in {took:.1f} s." if took is not None else "."
-        )
+        status = f"{len(reply.items)} pick{'s' if len(reply.items) != 1 else ''}"
+        if took is not None:
+            status += f" in {took * 1000:.0f} ms." if took < 1 else f" in {took:.1f} s."
+        else:
+            status += "."
         if reply.items:
             status += " Like or dislike a card to steer the next ones."
         yield history, "", session, new_view, status
