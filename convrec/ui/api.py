@@ -15,7 +15,8 @@ Safety at the edge, so the `Agent` below can stay a plain Python object:
 - Bearer-token auth for everything but /health, required whenever the server listens on anything
   but loopback (`check_bind` refuses to start otherwise). Browsers get the token once as
   `/ui/?token=...`, which sets an HttpOnly cookie.
-- Request bodies over `max_body_bytes` get 413 before any handler runs.
+- Request bodies over `max_body_bytes` get 413: at once when the declared length is too big, or as
+  soon as a body without one passes the limit while it is read.
 - A session is addressed only by its unguessable id (`secrets.token_urlsafe(24)`); there is no
   route that lists sessions or reads one session through another's id.
 - `ConvrecError`s become 4xx JSON with one sentence (unknown session or item → 404, a failed
@@ -31,6 +32,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
@@ -55,6 +57,7 @@ if TYPE_CHECKING:
     from convrec.agent.turn import Agent
 
 T = TypeVar("T")
+log = logging.getLogger("convrec.ui")
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024  # a chat message is at most a few KB; JSON overhead is small
 DEFAULT_AGENT_THREADS = 8
@@ -171,6 +174,15 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 # --- errors ---------------------------------------------------------------------------------------
+
+
+class UnknownCatalogError(ConvrecError):
+    """A catalog name this server does not serve."""
+
+
+class UnknownConstraintError(ConvrecError):
+    """A chip key that is not among the session's understood constraints."""
+
 
 
 def status_for(exc: ConvrecError) -> int:
@@ -380,9 +392,9 @@ class AgentRunner:
                     put(event)
             except ConvrecError as exc:
                 put(exc)
-            except Exception as exc:  # a bug: report it on the stream, and let the server log it
+            except Exception as exc:  # a bug: log it, and end the stream with a 500 event
+                log.exception("turn failed in session %s", session_id)
                 put(exc)
-                raise
             finally:
                 put(end)
 
@@ -403,14 +415,6 @@ class AgentRunner:
                 yield format_sse_event(data_str=json.dumps({"text": item.text}), event="delta")
             else:
                 yield format_sse_event(data_str=item.reply.model_dump_json(), event="done")
-
-
-class UnknownCatalogError(ConvrecError):
-    """A catalog name this server does not serve."""
-
-
-class UnknownConstraintError(ConvrecError):
-    """A chip key that is not among the session's understood constraints."""
 
 
 def session_view(agent: Agent, session_id: str) -> SessionView:
