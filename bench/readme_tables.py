@@ -91,7 +91,7 @@ def serve_table(data: dict) -> str:
         for level in sorted(data["llm"], key=int):
             llm, rules = data["llm"][level].get("p50_s"), data.get("rules", {}).get(level, {}).get("p50_s")
             if llm and rules:
-                shares.append(f"{level}: {_fmt(1 - rules / llm, 2)}")
+                shares.append(f"{level}: {100 * (1 - rules / llm):.1f} %")
         if shares:
             out += ["", "LLM share of the p50 turn (1 − rules ÷ llm), by sessions at once: " + ", ".join(shares) + "."]
     out += ["", f"Machine: {data.get('machine')}; {data.get('date')}. Command: `python bench/serve.py`."]
