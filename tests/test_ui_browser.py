@@ -120,3 +120,14 @@ def test_user_picker_brings_history_into_the_ranking(browser: Any, server: Convr
     assert user_picks and user_picks != new_user_picks
     regular.page.screenshot(path=str(ARTIFACTS / "ui-user-196.png"), full_page=True)
     assert outside == []
+
+
+def test_api_docs_render_offline(browser: Any, server: ConvrecServer) -> None:
+    outside: list[str] = []
+    page = browser.new_page()
+    page.on("request", lambda r: outside.append(r.url) if "127.0.0.1" not in r.url else None)
+    page.goto(server.url + "/docs", wait_until="load")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=60_000)  # the operations are drawn
+    assert "/sessions/{session_id}/messages/stream" in page.inner_text(".swagger-ui")
+    page.close()
+    assert outside == []

@@ -44,6 +44,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from fastapi.sse import format_sse_event
+from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -482,7 +483,10 @@ def create_app(
     if token is not None and len(token) < MIN_TOKEN_CHARS:
         check_bind("127.0.0.1", token)  # same sentence as at start-up
     runner = AgentRunner(agent, threads=agent_threads)
-    app = FastAPI(
+    # FastAPIOffline: /docs from Swagger UI files shipped in a package, not from a CDN (offline).
+    app = FastAPIOffline(
+        redoc_url=None,
+        static_url="/docs-static",
         title="convrec",
         summary="A locally hosted conversational recommender.",
         version=_version(),
