@@ -289,3 +289,34 @@ def test_token_guards_api_docs_and_page(agent: Any) -> None:
         landing = c.get(f"/ui/?token={TOKEN}")
         assert landing.status_code == 303 and landing.headers["location"] == "/ui/"
         assert c.get("/ui/").status_code == 200  # the cookie from the landing now opens the page
+
+
+def test_page_handlers_drive_the_same_agent(agent: Any) -> None:
+    """The chat page's handlers, called as Gradio would: stream, like, drop a chip, start over."""
+    from convrec.ui.chat import EMPTY_VIEW, NEW_USER, ChatPage, user_choices
+
+    choices = user_choices(agent)
+    assert choices[0][1] == NEW_USER and len(choices) == 944 and ("User 196 · 39 ratings", "196") in choices
+    page = ChatPage(agent)
+    steps = list(page.respond("a sci-fi film <b>now</b>", [], None, "196", dict(EMPTY_VIEW)))
+    assert len(steps) >= 3 and steps[0][-1] == "Thinking…"
+    history, box, sid, view, status = steps[-1]
+    assert box == "" and agent.sessions.get(sid).user_id == "196"
+    assert history[0] == {"role": "user", "content": "a sci\\-fi film &lt;b&gt;now&lt;/b&gt;"}
+    assert history[1]["role"] == "assistant" and view["items"] and view["chips"] and view["turn"] == 1
+    assert status.startswith(f"{len(view['items'])} picks in")
+
+    item = view["items"][0]["id"]
+    view, status = page.feedback(item, 1, sid, view)
+    assert view["feedback"] == {item: 1} and status.startswith("Noted: you liked")
+    assert agent.sessions.feedback(sid, None, "movielens") == {item: 1}  # stored at once
+
+    chip = view["chips"][0]
+    view, status = page.remove_chip(chip["key"], sid, view)
+    assert chip["key"] not in {c["key"] for c in view["chips"]} and status.startswith("Dropped")
+
+    history, same, view, status = page.start_over(sid)
+    assert history == [] and same == sid and view["items"] == [] and status.startswith("Started over")
+    assert agent.sessions.feedback(sid, None, "movielens") == {item: 1}  # likes survive "start over"
+    history, none, view, status = page.change_user("42")
+    assert none is None and "user 42" in status

@@ -159,7 +159,7 @@ class ChatPage:
         try:
             session = self._session(session, user)
         except ConvrecError as exc:
-            yield history, text, session, gr.skip(), f"⚠️ {exc}"
+            yield history, text, session, gr.skip(), f"⚠️ {escape_user_text(str(exc))}"
             return
         history += [{"role": "user", "content": escape_user_text(text)}, {"role": "assistant", "content": ""}]
         yield history, "", session, gr.skip(), "Thinking…"
@@ -175,7 +175,7 @@ class ChatPage:
                     reply = event.reply
         except ConvrecError as exc:
             history[-1] = {"role": "assistant", "content": escape_reply_text(f"⚠️ {exc}")}
-            yield history, "", session, gr.skip(), f"⚠️ {exc}"
+            yield history, "", session, gr.skip(), f"⚠️ {escape_user_text(str(exc))}"
             return
         assert reply is not None
         history[-1] = {"role": "assistant", "content": escape_reply_text(reply.text, [it.title for it in reply.items])}
@@ -207,7 +207,7 @@ class ChatPage:
         try:
             self.agent.feedback(session, item_id, value)
         except ConvrecError as exc:
-            return view, f"⚠️ {exc}"
+            return view, f"⚠️ {escape_user_text(str(exc))}"
         view = {**view, "feedback": {**view.get("feedback", {}), item_id: value}}
         title = next((it["title"] for it in view.get("items", []) if it["id"] == item_id), item_id)
         word = "liked" if value > 0 else "disliked"
@@ -220,7 +220,7 @@ class ChatPage:
         try:
             chips = self.agent.remove_constraint(session, key)
         except ConvrecError as exc:
-            return view, f"⚠️ {exc}"
+            return view, f"⚠️ {escape_user_text(str(exc))}"
         removed = next((c["label"] for c in view.get("chips", []) if c["key"] == key), key)
         view = {**view, "chips": [c.model_dump() for c in chips]}
         return view, f"Dropped {escape_user_text(removed)}. Ask again to see picks without it."
