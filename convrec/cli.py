@@ -430,6 +430,32 @@ def ui(
     run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
 
 
+
+@app.command("llm-serve")
+@user_errors
+def llm_serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for other machines).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    model: Annotated[str | None, typer.Option(help="Packaged model [llm.model].")] = None,
+    quantization: Annotated[str | None, typer.Option(help="auto, nf4, int8, bf16, fp16 or fp32.")] = None,
+    model_id: Annotated[str | None, typer.Option(help="Model id clients ask for; default: the model name.")] = None,
+) -> None:
+    """Serve the local LLM as an OpenAI-compatible API (/v1/chat/completions, /v1/models)."""
+    from convrec.agent.llm import make_backend
+    from convrec.agent.llm_server import serve
+
+    settings = _settings(ctx)
+    llm = settings.llm.model_copy(
+        update={k: v for k, v in {"model": model, "quantization": quantization}.items() if v is not None}
+    )
+    settings = load_settings(**{**settings.model_dump(), "llm": {**llm.model_dump(), "backend": "local"}})
+    backend = make_backend(settings, log=lambda m: err_console.print(m, highlight=False))
+    assert backend is not None  # llm.backend was set to "local" above
+    err_console.print(f"Serving {backend.name} on http://{host}:{port}/v1", highlight=False)
+    serve(backend, model_id or settings.llm.model, host, port, settings.llm.max_new_tokens)
+
+
 def run() -> None:  # console-script entry point
     try:
         app()

@@ -41,6 +41,15 @@ def offline_environment() -> None:
         os.environ.setdefault(key, value)
 
 
+def _http_url(value: str | None, name: str) -> str | None:
+    """An optional http(s) URL without its trailing slash; empty means unset."""
+    if value in (None, ""):
+        return None
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must start with http:// or https://, got {value!r}")
+    return value.rstrip("/")
+
+
 class HnswSettings(BaseModel):
     """Chroma HNSW parameters. Defaults chosen by `bench/retrieval.py` (see README)."""
 
@@ -63,6 +72,45 @@ class RankingSettings(BaseModel):
     seed: int = 42
 
 
+
+LLMModelName = Literal["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "smollm2-135m"]
+Quantization = Literal["auto", "nf4", "int8", "bf16", "fp16", "fp32"]
+ConstrainedDecoder = Literal["xgrammar", "outlines", "lm-format-enforcer"]
+
+
+class LLMSettings(BaseModel):
+    """Which language model writes the structured preferences and the replies, and how.
+
+    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): `auto` means fp32 on CPU and
+    bitsandbytes nf4 on CUDA; structured output is constrained by xgrammar; the system prompt's
+    KV cache is reused and streamed replies use prompt-lookup decoding (both measured faster).
+    """
+
+    backend: Literal["local", "openai", "none"] = Field(
+        "local", description="'local' (transformers in this process), 'openai' (a server by base_url) or 'none'."
+    )
+    model: LLMModelName = Field("qwen2.5-coder-0.5b", description="Packaged model for the local backend.")
+    quantization: Quantization = Field("auto", description="Local weights: auto, nf4, int8, bf16, fp16 or fp32.")
+    base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://gpu-box:8000/v1.")
+    api_key: str | None = Field(None, repr=False, description="Bearer token for the server, if it wants one.")
+    model_name: str | None = Field(None, description="Model id at the server; None = the first it lists.")
+    max_new_tokens: int = Field(256, ge=1, le=8192)
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 = greedy (reproducible).")
+    timeout_s: float = Field(60.0, gt=0, description="Per-request timeout for a server backend.")
+    json_retries: int = Field(1, ge=0, le=5, description="Retries when an unconstrained backend's JSON is invalid.")
+    decoder: ConstrainedDecoder = Field("xgrammar", description="Grammar-constrained decoding library (local).")
+    prompt_cache: bool = Field(True, description="Reuse the system prompt's KV cache across calls (local).")
+    prompt_lookup_tokens: int = Field(
+        10, ge=0, le=64, description="Prompt-lookup decoding for streamed greedy text (local); 0 = off."
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads; None = torch's default.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str | None) -> str | None:
+        return _http_url(value, "llm.base_url")
+
+
 class Settings(BaseSettings):
     """convrec's settings. See the module docstring for where values come from."""
 
@@ -81,6 +129,7 @@ class Settings(BaseSettings):
     device: str = Field("auto", description="'auto', 'cpu' or 'cuda[:N]'.")
     embed_batch_size: int = Field(64, ge=1, le=4096)
     hnsw: HnswSettings = Field(default_factory=HnswSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
     skip_bad_rows: bool | None = Field(
         None, description="Skip and count malformed catalog rows; None = the catalog's own default."
     )
@@ -89,11 +138,7 @@ class Settings(BaseSettings):
     @field_validator("chroma_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"chroma_url must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+        return _http_url(value, "chroma_url")
 
     @classmethod
     def settings_customise_sources(

@@ -51,3 +51,11 @@ class UnknownUserError(ConvrecError):
 
 class UnknownItemError(ConvrecError):
     """An item id that the catalog does not contain."""
+
+
+class LLMError(ConvrecError):
+    """The language model could not be loaded, reached, or gave an unusable answer."""
+
+
+class LLMUnavailableError(LLMError):
+    """An LLM server cannot be reached, timed out, or refused the request."""

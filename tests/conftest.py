@@ -94,3 +94,24 @@ def chroma_server(tmp_path: Path):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+# --- language models -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llm_models_dir() -> Path:
+    """Cached model copies shared across test runs (the first build converts the packaged GGUF,
+    about a minute; later sessions reuse it). Override with $CONVREC_TEST_MODELS."""
+    path = Path(os.environ.get("CONVREC_TEST_MODELS", REPO / ".cache" / "test-models"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def local_llm(llm_models_dir: Path):
+    """The real default model (Qwen2.5-Coder-0.5B-Instruct, default quantization), loaded once
+    per test session and shared (the backend is thread-safe)."""
+    from convrec.agent.llm_local import LocalBackend
+
+    return LocalBackend.load("qwen2.5-coder-0.5b", models_dir=llm_models_dir)
