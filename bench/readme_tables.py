@@ -76,7 +76,29 @@ def retrieval_table(data: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS: dict[str, Callable[[dict], str]] = {"retrieval": retrieval_table}
+def serve_table(data: dict) -> str:
+    modes = [m for m in ("rules", "llm") if m in data]
+    names = {"rules": "rules-only parser + template replies", "llm": "LLM parsing + LLM replies"}
+    out = ["| mode | sessions at once | turns/s | p50 (s) | p95 (s) | errors |", "|---|---|---|---|---|---|"]
+    for mode in modes:
+        for level, row in sorted(data[mode].items(), key=lambda kv: int(kv[0])):
+            out.append(
+                f"| {names[mode]} | {level} | {_fmt(row.get('turns_per_s'))} | {_fmt(row.get('p50_s'))} | "
+                f"{_fmt(row.get('p95_s'))} | {_fmt(row.get('errors'))} |"
+            )
+    if "rules" in data and "llm" in data:
+        shares = []
+        for level in sorted(data["llm"], key=int):
+            llm, rules = data["llm"][level].get("p50_s"), data.get("rules", {}).get(level, {}).get("p50_s")
+            if llm and rules:
+                shares.append(f"{level}: {100 * (1 - rules / llm):.1f} %")
+        if shares:
+            out += ["", "LLM share of the p50 turn (1 − rules ÷ llm), by sessions at once: " + ", ".join(shares) + "."]
+    out += ["", f"Machine: {data.get('machine')}; {data.get('date')}. Command: `python bench/serve.py`."]
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[[dict], str]] = {"retrieval": retrieval_table, "serve": serve_table}
 
 
 def main() -> int:

@@ -392,6 +392,44 @@ def _describe_evidence(ev: dict[str, Any], index: Any) -> str:
     return str(kind)
 
 
+# --- serving: REST API and chat page ---------------------------------------------------------------
+
+LLM_OPTION = typer.Option("--llm/--no-llm", help="Use the configured LLM; --no-llm: rules-only parser, template replies.")
+TOKEN_OPTION = typer.Option(
+    envvar="CONVREC_TOKEN", help="Bearer token clients must send; required off-loopback [$CONVREC_TOKEN]."
+)
+
+
+@app.command()
+@user_errors
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+    llm: Annotated[bool, LLM_OPTION] = True,
+) -> None:
+    """REST API (OpenAPI at /docs) with the chat page at /ui."""
+    from convrec.ui.api import serve as run_server
+
+    run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
+
+
+@app.command()
+@user_errors
+def ui(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 7860,
+    token: Annotated[str | None, TOKEN_OPTION] = None,
+    llm: Annotated[bool, LLM_OPTION] = True,
+) -> None:
+    """The chat page (http://127.0.0.1:7860 by default); the REST API is served alongside."""
+    from convrec.ui.api import serve as run_server
+
+    run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
+
+
 
 @app.command("llm-serve")
 @user_errors

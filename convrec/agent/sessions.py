@@ -57,6 +57,10 @@ class UnknownSessionError(ConvrecError):
     """A session id that does not exist (or belongs to someone else)."""
 
 
+class SessionStorageError(ConvrecError):
+    """A write to the session database failed and was rolled back (disk full, read-only, locked)."""
+
+
 @dataclass(frozen=True)
 class SessionRecord:
     id: str
@@ -106,7 +110,7 @@ class SessionStore:
         except sqlite3.OperationalError as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise ConvrecError(f"Could not save to {self.path} ({exc}); nothing was changed.") from None
+            raise SessionStorageError(f"Could not save to {self.path} ({exc}); nothing was changed.") from None
         except BaseException:
             if db.in_transaction:
                 db.execute("ROLLBACK")

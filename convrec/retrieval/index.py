@@ -21,6 +21,7 @@ import os
 import pickle
 import secrets
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -323,6 +324,7 @@ class Index:
             url = settings.chroma_url or self.manifest.store
             self.store = ChromaStore.server(url)
         self._embedder: SentenceEmbedder | None = None
+        self._embedder_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, catalog: str | None = None) -> Index:
@@ -338,9 +340,12 @@ class Index:
 
     @property
     def embedder(self) -> SentenceEmbedder:
-        if self._embedder is None:
-            self._embedder = _make_embedder(self.settings)
-        return self._embedder
+        # Locked: concurrent first queries (a server's worker threads) must share one embedder, and
+        # two threads importing transformers' lazy modules at once can fail with an ImportError.
+        with self._embedder_lock:
+            if self._embedder is None:
+                self._embedder = _make_embedder(self.settings)
+            return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
         return self.embedder.encode([text])[0]
