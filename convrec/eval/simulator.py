@@ -78,7 +78,7 @@ REVEAL_ORDER = ("genre", "era", "similar", "genre", "window", "similar", "genre"
 
 #: Words that do not count as giving away a title ("the" in "from the 90s").
 TITLE_STOPWORDS = set(
-    "the a an of and in on to for from with at by is it its or as de la le les el los das der die und".split()
+    "the a an of and in on to for from with at by is it its or as".split()
 )
 
 
@@ -568,6 +568,7 @@ class SimulationResult:
     protocol: str
     notes: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    trained: Any = field(default=None, repr=False)  # (split, ranker, info), for reuse
 
     def hit_by_turn(self, system: str, k: int) -> list[float]:
         eps = self.episodes[system]
@@ -634,21 +635,47 @@ def user_ratings(catalog: Any) -> dict[tuple[str, str], float]:
     return {(str(u), str(i)): float(v) for (u, i), v in grouped.items()}
 
 
-def train_on_split(index: Any, seed: int = 42, quick: bool = False, log: Callable[[str], None] = lambda m: None
-                   ) -> tuple[Any, Any, dict[str, Any]]:
+def train_on_split(
+    index: Any,
+    seed: int = 42,
+    quick: bool = False,
+    log: Callable[[str], None] = lambda m: None,
+    cache_dir: Path | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
     """Stage 2's offline split of the index's interactions, and the default ranker trained and
-    tuned on its training and validation parts (never its test part)."""
+    tuned on its training and validation parts (never its test part).
+
+    With `cache_dir`, the trained ranker is saved there under a name made of the index build,
+    the seed and the model, and loaded from there by later runs (the split itself is
+    deterministic and made again)."""
     from convrec.eval.split import make_split
     from convrec.ranking.base import RankingData
+    from convrec.ranking.hybrid import HybridRanker
+    from convrec.ranking.store import save_atomic
     from convrec.ranking.train import DEFAULT_MODEL, TrainOptions, fit_ranker, ranking_data
 
     data = ranking_data(index, seed=seed)
     split = make_split(data.train, seed=seed)
     split_data = RankingData(split.train, data.embeddings, data.catalog_name, data.item_text, data.seed)
-    ranker, report = fit_ranker(
+    info: dict[str, Any] = {"model": DEFAULT_MODEL, "split": split.description, "quick": quick}
+    folder = None
+    if cache_dir is not None:
+        folder = Path(cache_dir) / f"{index.name}-{index.build_id}-{DEFAULT_MODEL}-seed{seed}{'-quick' if quick else ''}"
+        if (folder / "ranker.json").exists():
+            try:
+                ranker = HybridRanker.load(folder, split_data)
+                log(f"Loaded the split-trained ranker from {folder}.")
+                return split, ranker, {**info, "cached": True}
+            except (OSError, ValueError, KeyError, ConvrecError):
+                log(f"The cached ranker in {folder} cannot be read; training again.")
+    t0 = time.perf_counter()
+    ranker, _report = fit_ranker(
         DEFAULT_MODEL, split_data, split, TrainOptions(quick=quick, seed=seed), embed=index.embedder.encode, log=log
     )
-    return split, ranker, {"model": DEFAULT_MODEL, "split": split.description, "quick": quick}
+    info["train_s"] = round(time.perf_counter() - t0, 1)
+    if folder is not None:
+        save_atomic(folder, ranker.save)
+    return split, ranker, {**info, "cached": False}
 
 
 def simulate(
@@ -663,12 +690,16 @@ def simulate(
     progress: bool = False,
     log: Callable[[str], None] = lambda m: None,
     work_dir: Path | None = None,
+    trained: tuple[Any, Any, dict[str, Any]] | None = None,
+    cache: bool = True,
 ) -> SimulationResult:
     """Run the simulator (see the module docstring) for the systems named in `systems`.
 
     `agent_llm` is the LLM backend the agent uses (None = rules-only parsing and template
     replies); `zero_shot_llm` is the backend the `llm_zero_shot` baseline asks (required when
-    that system is requested)."""
+    that system is requested). `trained` reuses what `train_on_split` returned for the same
+    index and seed (a second run over a subset of the users need not train again); with
+    `cache`, the split-trained ranker is kept under `home/eval-cache` for later runs."""
     import tempfile
 
     from convrec.agent.sessions import SessionStore
@@ -701,8 +732,11 @@ def simulate(
     year_facet = "year" if catalog.schema.get("year") else None
     if genre_facet is None or year_facet is None:
         raise ConvrecError(f"The simulator needs a genre-like and a year facet; {catalog.name!r} lacks one.")
-    log("Training the ranker on the offline split (the target interactions are held out) …")
-    split, ranker, train_info = train_on_split(index, seed=seed, quick=quick_training, log=log)
+    if trained is None:
+        log("Training the ranker on the offline split (the target interactions are held out) …")
+        trained = train_on_split(index, seed=seed, quick=quick_training, log=log,
+                                 cache_dir=Path(settings.home) / "eval-cache" if cache else None)
+    split, ranker, train_info = trained
     scene.ranker = ranker  # convrec serves with the split-trained ranker during the run
     users = UserBuilder(catalog, genre_facet, year_facet, seed=seed).build(
         split, user_ratings(catalog), n_users, max_turns
@@ -780,4 +814,6 @@ def simulate(
         f"sharing most genres, another genre or movie, a 5-year window), never a title word; {PER_TURN} "
         f"items per turn, no repeats; stop at the first top-{PER_TURN} hit; up to {max_turns} turns; seed {seed}"
     )
-    return SimulationResult(users, max_turns, episodes, seconds, setup_s, protocol, extra=extra)
+    result = SimulationResult(users, max_turns, episodes, seconds, setup_s, protocol, extra=extra)
+    result.trained = trained
+    return result
