@@ -10,6 +10,7 @@ whole reply comes from the template.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
@@ -207,6 +208,22 @@ REPLY_SYSTEM = (
 )
 
 
+_LEAK_WORDS = 5
+
+
+@functools.lru_cache(maxsize=1)
+def _instruction_grams() -> frozenset[str]:
+    words = _norm(REPLY_SYSTEM).split()
+    return frozenset(" ".join(words[i : i + _LEAK_WORDS]) for i in range(len(words) - _LEAK_WORDS + 1))
+
+
+def _echoes_instructions(sentence: str) -> bool:
+    """True when a sentence repeats five words in a row of the system prompt (a leak)."""
+    words = _norm(sentence).split()
+    grams = _instruction_grams()
+    return any(" ".join(words[i : i + _LEAK_WORDS]) in grams for i in range(len(words) - _LEAK_WORDS + 1))
+
+
 def _facts_line(n: int, pick: Pick, ctx: ReplyContext) -> str:
     item = pick.item
     facts = [f"{k}: {', '.join(v)}" for k, v in item.categorical.items() if v]
@@ -294,13 +311,14 @@ class ReplyWriter:
         yield render_pick(n, ctx.picks[n - 1], reason)
 
     def clean_reason(self, text: str, allowed: Sequence[str], report: GuardReport) -> str:
-        """Keep the sentences with no disallowed title; '' when nothing safe is left."""
+        """Keep the sentences with no disallowed title and nothing of the instructions; '' when
+        nothing safe is left."""
         kept = []
         for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
             bad = self.guard.violations(sentence, allowed)
             if bad:
                 report.removed_titles.extend(bad)
-            elif sentence:
+            elif sentence and not _echoes_instructions(sentence):
                 kept.append(sentence)
         out = " ".join(kept).strip().strip("—-: ")
         if len(out) < 8 or len(out) > 220:

@@ -82,8 +82,10 @@ class SessionStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
-        with self._tx() as db:
-            db.executescript(SCHEMA)
+        try:
+            self._conn().executescript(SCHEMA)  # idempotent; executescript manages its own commits
+        except sqlite3.DatabaseError as exc:
+            raise ConvrecError(f"Cannot open the session database {self.path} ({exc}).") from None
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
