@@ -107,6 +107,8 @@ def test_catalog_matcher_finds_titles_and_rejects_unknown_ones(movielens) -> Non
     assert m.match("Cape Fear (1962)") == "673" and m.match("Cape Fear (1991)") == "218"
     assert m.match("Terminator 2: Judgement Day") == "96"  # a spelling variant
     assert m.match("Avatar") is None and m.match("The Dark Knight") is None
+    assert m.match("The Godfather: Part III") is None  # not in MovieLens 100K, and not Part II
+    assert m.match("The Godfather: Part II") == "187"
 
 
 def _user(uid: str, target: str, turns: int) -> SimUser:

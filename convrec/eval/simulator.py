@@ -467,6 +467,13 @@ ZERO_SHOT_SCHEMA = {
 }
 
 
+_ROMAN = {"ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"}
+
+
+def _sequel_marks(key: str) -> set[str]:
+    return {w for w in key.split() if w.isdigit() or w in _ROMAN}
+
+
 class CatalogMatcher:
     """Fuzzy matching of free-text movie titles to catalog items (rapidfuzz)."""
 
@@ -492,6 +499,9 @@ class CatalogMatcher:
         if len(key) < 2:
             return None
         hits = process.extract(key, self.keys, scorer=fuzz.ratio, score_cutoff=self.cutoff, limit=5)
+        # A sequel is another film: "Part III" must not match "Part II", nor "2" match "3".
+        numbers = _sequel_marks(key)
+        hits = [h for h in hits if _sequel_marks(h[0]) == numbers]
         if not hits:
             return None
         best = max(hits, key=lambda h: (h[1] + (5 if year is not None and self.catalog.get(self.ids[h[2]]).numeric.get("year") == year else 0)))
