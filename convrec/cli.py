@@ -243,6 +243,156 @@ def ask(
     err_console.print(f"session: {sid}", highlight=False)
 
 
+# --- ranking: train, evaluate, recommend ---------------------------------------------------------
+
+evaluate_app = typer.Typer(
+    help="Measure convrec: offline top-N protocol against peers; simulated conversations.", no_args_is_help=True
+)
+app.add_typer(evaluate_app, name="evaluate")
+
+
+def _log_line(message: str) -> None:
+    err_console.print(message, highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def train(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", help="Which ranker (see docs/readme-ranking.md); default: the default ranker.")] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="Factor engine: implicit (default) or spark.")] = None,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
+    no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the hyperparameter search (use defaults).")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+) -> None:
+    """Train a ranker for the catalog's index and save it next to the index."""
+    from convrec.ranking.train import TrainOptions
+    from convrec.ranking.train import train as train_ranker
+    from convrec.retrieval.index import Index
+
+    settings = _settings(ctx)
+    rs = settings.ranking
+    engine = engine or rs.engine
+    if engine not in ("implicit", "spark"):
+        raise ConvrecError(f"--engine must be 'implicit' or 'spark', got {engine!r}.")
+    index = Index.open(settings)
+    options = TrainOptions(
+        engine=engine,
+        spark_master=spark_master or rs.spark_master,
+        tune=rs.tune and not no_tune,
+        cold_tolerance=rs.cold_tolerance,
+        seed=rs.seed,
+    )
+    ranker, path, _ = train_ranker(index, model or rs.model, options, log=(lambda m: None) if quiet else _log_line)
+    console.print(
+        f"[green]Trained[/] {ranker.info.name} for {index.name} with {engine} in {ranker.info.train_s:.1f}s · {path}"
+    )
+
+
+@evaluate_app.command("offline")
+@user_errors
+def evaluate_offline(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option("--out", help="Folder for offline.md/.json/.png [HOME/reports/offline/CATALOG].")] = None,
+    model: Annotated[list[str] | None, typer.Option("--model", help="Only these convrec rankers (repeat).")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller grids and fewer models (a fast check).")] = False,
+    spark: Annotated[bool, typer.Option("--spark/--no-spark", help="Also train Spark MLlib ALS (local mode).")] = False,
+    spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL.")] = None,
+    peers: Annotated[bool, typer.Option("--peers/--no-peers", help="Run the peer models.")] = True,
+    seed: Annotated[int, typer.Option("--seed", help="Split seed.")] = 42,
+) -> None:
+    """Offline top-N evaluation: convrec's rankers and peers on one split, side by side."""
+    from convrec.eval.offline import OfflineConfig, markdown_table, run_offline, write_report
+    from convrec.ranking.train import MODELS
+    from convrec.retrieval.index import Index
+
+    settings = _settings(ctx)
+    for name in model or []:
+        if name not in MODELS:
+            raise ConvrecError(f"Unknown model {name!r}; choose from: {', '.join(MODELS)}.")
+    index = Index.open(settings)
+    config = OfflineConfig(
+        seed=seed,
+        quick=quick,
+        models=tuple(model) if model else None,
+        peers=peers,
+        spark=spark,
+        spark_master=spark_master or settings.ranking.spark_master,
+        cold_tolerance=settings.ranking.cold_tolerance,
+    )
+    report = run_offline(index, config, log=_log_line)
+    paths = write_report(report, out or settings.home / "reports" / "offline" / index.name)
+    console.print(markdown_table(report), highlight=False, soft_wrap=True)
+    console.print(f"Protocol: {report['protocol']}", highlight=False, soft_wrap=True)
+    console.print("Wrote " + ", ".join(str(p) for p in paths.values()), highlight=False, soft_wrap=True)
+
+
+@app.command()
+@user_errors
+def recommend(
+    ctx: typer.Context,
+    query: Annotated[str | None, typer.Argument(help="What you are looking for (optional).")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="A user id from the catalog's interactions.")] = None,
+    like: Annotated[list[str] | None, typer.Option("--like", help="An item id you liked (repeat).")] = None,
+    dislike: Annotated[list[str] | None, typer.Option("--dislike", help="An item id you disliked (repeat).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Which trained ranker.")] = None,
+    k: Annotated[int, typer.Option("-k", min=1, max=100, help="How many results.")] = 10,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, max=2000, help="Candidates to rerank.")] = 100,
+) -> None:
+    """Rank candidates for a person: retrieve by QUERY (or take the most popular items), then
+    rerank with the trained ranker; shows the score parts and the evidence."""
+    from convrec.ranking import UserProfile, load_ranker
+    from convrec.retrieval.filters import SearchFilters
+    from convrec.retrieval.index import Index
+
+    settings = _settings(ctx)
+    index = Index.open(settings)
+    ranker = load_ranker(index, model or settings.ranking.model)
+    profile = UserProfile(user_id=user, liked={i: 1.0 for i in like or []}, disliked=set(dislike or []))
+    state, ignored = ranker.resolve(profile)
+    if ignored:
+        err_console.print(f"Ignored unknown item ids: {', '.join(ignored)}", highlight=False)
+    if user is not None and state.row is None:
+        err_console.print(f"User {user!r} is not in the training data; using the liked items only.", highlight=False)
+    exclude = [index.catalog.items[int(j)].id for j in state.items]
+    if query and query.strip():
+        hits = index.search(query, k=candidates, filters=SearchFilters(exclude_ids=exclude))
+        cands: list[tuple[str, float]] | list[str] = [(h.item.id, h.score) for h in hits]
+    else:
+        seen = set(exclude)
+        order = sorted(range(len(index.catalog)), key=lambda j: -ranker.counts_[j])
+        cands = [index.catalog.items[j].id for j in order if index.catalog.items[j].id not in seen][:candidates]
+    ranked = ranker.rank(profile, cands)[:k]
+    table = Table(title=f"{index.name} · ranker {ranker.info.name or 'untrained'} · {len(cands)} candidates")
+    for col in ("#", "id", "title", "score", "parts", "evidence"):
+        table.add_column(col, overflow="fold")
+    for n, item in enumerate(ranked, 1):
+        parts = ", ".join(f"{name} {v:+.2f}" for name, v in item.parts.items() if abs(v) >= 0.005)
+        evidence = "; ".join(_describe_evidence(e, index) for e in item.evidence[:3])
+        table.add_row(str(n), item.item_id, index.catalog.get(item.item_id).title, f"{item.score:.3f}", parts, evidence)
+    console.print(table)
+
+
+def _describe_evidence(ev: dict[str, Any], index: Any) -> str:
+    def title(item_id: str) -> str:
+        try:
+            return index.catalog.get(item_id).title
+        except ConvrecError:
+            return item_id
+
+    kind = ev.get("kind")
+    if kind == "kg":
+        return f"shares {ev['relation']} with {title(ev['liked_item'])}"
+    if kind == "similar_to_liked":
+        return f"like {title(ev['liked_item'])} ({ev['basis']} {ev['similarity']:.2f})"
+    if kind == "co_liked":
+        return f"{ev['users']} who liked {title(ev['liked_item'])} also liked it"
+    if kind == "matches_request":
+        return f"matches request ({ev['similarity']:.2f})"
+    if kind == "popular":
+        return f"popular ({ev['interactions']} people)"
+    return str(kind)
+
 # --- evaluation: scripted dialogue suites and the user simulator (logic in convrec.eval) -------
 
 
@@ -283,17 +433,7 @@ def eval_suites(
         raise typer.Exit(1)
 
 
-def _evaluate_app() -> typer.Typer:
-    """The `convrec evaluate` group, shared with `evaluate offline` (whichever module adds it first)."""
-    for group in app.registered_groups:
-        if group.name == "evaluate" and group.typer_instance is not None:
-            return group.typer_instance
-    sub = typer.Typer(name="evaluate", help="Measure recommendation quality.", no_args_is_help=True)
-    app.add_typer(sub, name="evaluate")
-    return sub
-
-
-@_evaluate_app().command("simulate")
+@evaluate_app.command("simulate")
 @user_errors
 def evaluate_simulate(
     ctx: typer.Context,

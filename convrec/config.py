@@ -50,6 +50,19 @@ class HnswSettings(BaseModel):
     max_neighbors: int = Field(32, ge=4)
 
 
+class RankingSettings(BaseModel):
+    """Ranking (`convrec train`, `load_ranker`). See docs/readme-ranking.md."""
+
+    model: str | None = Field(None, description="Model `convrec train` trains and serves; None = the default ranker.")
+    engine: Literal["implicit", "spark"] = "implicit"
+    spark_master: str = Field("local[*]", description="Spark master URL for --engine spark.")
+    cold_tolerance: float = Field(
+        0.03, ge=0.0, le=0.5, description="Share of validation NDCG@10 that may be traded for showing cold items."
+    )
+    tune: bool = Field(True, description="Choose hyperparameters on a validation split.")
+    seed: int = 42
+
+
 class Settings(BaseSettings):
     """convrec's settings. See the module docstring for where values come from."""
 
@@ -71,6 +84,7 @@ class Settings(BaseSettings):
     skip_bad_rows: bool | None = Field(
         None, description="Skip and count malformed catalog rows; None = the catalog's own default."
     )
+    ranking: RankingSettings = Field(default_factory=RankingSettings)
 
     @field_validator("chroma_url")
     @classmethod
