@@ -660,6 +660,21 @@ def user_ratings(catalog: Any) -> dict[tuple[str, str], float]:
     return {(str(u), str(i)): float(v) for (u, i), v in grouped.items()}
 
 
+def _ranking_fingerprint() -> str:
+    """A short hash of the ranking and split code, so a cached ranker is never reused after the
+    code that trains it changed."""
+    import hashlib
+
+    import convrec.eval.split as split_module
+    import convrec.ranking as ranking_package
+
+    digest = hashlib.sha256()
+    files = sorted(Path(ranking_package.__file__).parent.rglob("*.py")) + [Path(split_module.__file__)]
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def train_on_split(
     index: Any,
     seed: int = 42,
@@ -671,8 +686,8 @@ def train_on_split(
     tuned on its training and validation parts (never its test part).
 
     With `cache_dir`, the trained ranker is saved there under a name made of the index build,
-    the seed and the model, and loaded from there by later runs (the split itself is
-    deterministic and made again)."""
+    the seed, the model and a fingerprint of the ranking code, and loaded from there by later
+    runs (the split itself is deterministic and made again)."""
     from convrec.eval.split import make_split
     from convrec.ranking.base import RankingData
     from convrec.ranking.hybrid import HybridRanker
@@ -685,7 +700,9 @@ def train_on_split(
     info: dict[str, Any] = {"model": DEFAULT_MODEL, "split": split.description, "quick": quick}
     folder = None
     if cache_dir is not None:
-        folder = Path(cache_dir) / f"{index.name}-{index.build_id}-{DEFAULT_MODEL}-seed{seed}{'-quick' if quick else ''}"
+        folder = Path(cache_dir) / (
+            f"{index.name}-{index.build_id}-{DEFAULT_MODEL}-seed{seed}{'-quick' if quick else ''}-{_ranking_fingerprint()}"
+        )
         if (folder / "ranker.json").exists():
             try:
                 ranker = HybridRanker.load(folder, split_data)
