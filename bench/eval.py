@@ -49,6 +49,20 @@ def machine() -> str:
     )
 
 
+def commit() -> str:
+    """The code measured: HEAD, marked when the working tree has changes."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
@@ -98,12 +112,15 @@ def main() -> None:
                         help="Users for the LLM zero-shot baseline (default: all; 0 = skip).")
     parser.add_argument("--suites-llm", action="store_true", help="Also replay the suites with the LLM.")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--note", default="", help="A line stored with the figures (e.g. which branches were merged).")
     args = parser.parse_args()
 
     offline_environment()
     settings = load_settings()
     started = date.today().isoformat()
-    figures: dict[str, Any] = {"machine": machine(), "date": started}
+    figures: dict[str, Any] = {"machine": machine(), "date": started, "commit": commit()}
+    if args.note:
+        figures["note"] = args.note
     report_dir = RESULTS / "eval"
 
     zs_users = args.users if args.zero_shot_users is None else min(args.zero_shot_users, args.users)

@@ -204,8 +204,9 @@ def simulation_markdown(data: dict[str, Any], plot: str | None = "simulator.png"
     if zs:
         lines += [
             "",
-            f"LLM zero-shot ({zs['model']}): {zs['titles_named']} titles named, {zs['not_in_catalog']} not found in "
-            f"the catalog; median {zs['call_s_p50']} s per answer.",
+            f"LLM zero-shot ({zs['model']}): {zs['titles_named']} distinct titles named per answer in all "
+            f"({zs.get('titles_repeated', 0)} more were repeats within an answer), {zs['not_in_catalog']} not found "
+            f"in the catalog; median {zs['call_s_p50']} s per answer.",
         ]
         if zs.get("not_in_catalog_examples"):
             lines.append("Examples not in the catalog: " + "; ".join(_md(t) for t in zs["not_in_catalog_examples"][:6]) + ".")

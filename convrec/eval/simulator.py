@@ -517,7 +517,8 @@ class LLMZeroShotSystem(System):
         self.llm = llm
         self.matcher = matcher
         self.max_tokens = max_tokens
-        self.named = 0
+        self.named = 0  # distinct titles named, per turn
+        self.repeated = 0  # titles named twice in one answer
         self.not_in_catalog: list[str] = []
         self.call_seconds: list[float] = []
 
@@ -535,8 +536,10 @@ class LLMZeroShotSystem(System):
             titles = []
         self.call_seconds.append(time.perf_counter() - t0)
         self.messages.append({"role": "assistant", "content": "\n".join(titles) or "(no answer)"})
+        distinct = list(dict.fromkeys(titles))
+        self.repeated += len(titles) - len(distinct)
         out: list[str] = []
-        for title in titles:
+        for title in distinct:
             self.named += 1
             item_id = self.matcher.match(title)
             if item_id is None:
@@ -851,6 +854,7 @@ def simulate(
         extra["llm_zero_shot"] = {
             "model": getattr(zero_shot_llm, "name", str(zero_shot_llm)),
             "titles_named": zs.named,
+            "titles_repeated": zs.repeated,
             "not_in_catalog": len(zs.not_in_catalog),
             "not_in_catalog_examples": zs.not_in_catalog[:10],
             "call_s_p50": round(float(np.median(zs.call_seconds)), 3) if zs.call_seconds else None,
