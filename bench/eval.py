@@ -133,12 +133,18 @@ def main() -> None:
         figures["llm_load_s"] = round(time.perf_counter() - t0, 2)
         figures["llm"] = getattr(llm, "name", str(llm))
 
+    def save() -> None:
+        """Write what is measured so far (a crash late in a long run keeps the rest)."""
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "eval.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
     # 1. suites
     log("Replaying the dialogue suites rules-only …")
     figures["suites"] = run_suites(settings, None, report_dir / "suites")
-    if args.suites_llm and llm is not None:
-        log("Replaying the dialogue suites with the LLM …")
-        figures["suites"]["with_llm"] = run_suites(settings, llm, report_dir / "suites-llm")
+    import shutil
+
+    shutil.copyfile(report_dir / "suites" / "suites.png", RESULTS / "eval-suites.png")
+    save()
 
     # 2. simulator: convrec rules-only and every baseline on the same users and turns
     from convrec.eval.report import SYSTEM_LABELS, simulation_plot, write_simulation_report
@@ -190,6 +196,8 @@ def main() -> None:
     }
     if "llm_zero_shot" in data:
         simulator["llm_zero_shot"] = data["llm_zero_shot"]
+    figures["simulator"] = simulator
+    save()
 
     # 3. convrec with the LLM on a subset of the same users, for its time
     if args.llm_users > 0 and llm is not None:
@@ -212,14 +220,16 @@ def main() -> None:
             "hallucinated_titles": d["convrec"]["hallucinated_titles"],
             "hallucinated_examples": d["convrec"]["hallucinated_examples"],
         }
+        figures["simulator"] = simulator
+        save()
     figures["simulator"] = simulator
+    save()
 
-    # the suites' plot for the README, next to the figures file
-    import shutil
-
-    shutil.copyfile(report_dir / "suites" / "suites.png", RESULTS / "eval-suites.png")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "eval.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    # 4. the suites again with the LLM parsing and writing the replies (the slowest part, so last)
+    if args.suites_llm and llm is not None:
+        log("Replaying the dialogue suites with the LLM …")
+        figures["suites"]["with_llm"] = run_suites(settings, llm, report_dir / "suites-llm")
+        save()
 
     print(f"suites: {figures['suites']['passed']}/{figures['suites']['dialogues']} dialogues passed, constraint "
           f"satisfaction {figures['suites']['constraint_satisfaction']}, hallucinated titles "
