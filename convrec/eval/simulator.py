@@ -737,6 +737,7 @@ def simulate(
     work_dir: Path | None = None,
     trained: tuple[Any, Any, dict[str, Any]] | None = None,
     cache: bool = True,
+    wrap_ranker: Callable[[Any, Any], Any] | None = None,
 ) -> SimulationResult:
     """Run the simulator (see the module docstring) for the systems named in `systems`.
 
@@ -744,7 +745,8 @@ def simulate(
     replies); `zero_shot_llm` is the backend the `llm_zero_shot` baseline asks (required when
     that system is requested). `trained` reuses what `train_on_split` returned for the same
     index and seed (a second run over a subset of the users need not train again); with
-    `cache`, the split-trained ranker is kept under `home/eval-cache` for later runs."""
+    `cache`, the split-trained ranker is kept under `home/eval-cache` for later runs.
+    `wrap_ranker(ranker, split)` may return a stand-in the agent ranks with (what-if studies)."""
     import tempfile
 
     from convrec.agent.sessions import SessionStore
@@ -782,7 +784,8 @@ def simulate(
         trained = train_on_split(index, seed=seed, quick=quick_training, log=log,
                                  cache_dir=Path(settings.home) / "eval-cache" if cache else None)
     split, ranker, train_info = trained
-    scene.ranker = ranker  # convrec serves with the split-trained ranker during the run
+    # convrec serves with the split-trained ranker during the run
+    scene.ranker = wrap_ranker(ranker, split) if wrap_ranker is not None else ranker
     users = UserBuilder(catalog, genre_facet, year_facet, seed=seed).build(
         split, user_ratings(catalog), n_users, max_turns
     )
