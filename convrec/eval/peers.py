@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from convrec.ranking.base import Log, _quiet
 from convrec.ranking.data import InteractionMatrix

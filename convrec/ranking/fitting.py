@@ -12,7 +12,7 @@ user's training items removed (the offline protocol, on the validation part):
 
 Cold items trade against warm ones: showing an item nobody has interacted with takes a slot from
 one the CF model is sure about. The rule is explicit: pick the most cold-friendly setting whose
-warm-item NDCG@10 stays within `cold_tolerance` (default 2%) of the best.
+warm-item NDCG@10 stays within `cold_tolerance` (default 3%) of the best.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from convrec.ranking.fitting import (
     tune_itemknn,
     tune_regmf,
 )
-from convrec.ranking.hybrid import HIDDEN, RANKER_KINDS, HybridRanker, RankerInfo, Weights
+from convrec.ranking.hybrid import RANKER_KINDS, HybridRanker, RankerInfo, Weights
 from convrec.ranking.mf import ALSPart
 from convrec.ranking.paradigms.kg import KnowledgeGraphPart, has_knowledge_graph
 from convrec.ranking.paradigms.profile import EmbeddingProfilePart
@@ -87,10 +87,10 @@ MODELS: dict[str, ModelSpec] = {
 #: the offline comparison in bench/ranking.py (see docs/readme-ranking.md).
 DEFAULT_MODEL = "hybrid"
 
-#: Weights of the untrained fallback (content + popularity), used until `convrec train` has run.
-#: Taken from the "content" model fitted in the offline benchmark, rounded.
-UNTRAINED_WEIGHTS = {"profile": 1.0, "popularity": 0.5}
-UNTRAINED_SEMANTIC = 1.0
+#: Weights of the untrained fallback (content + popularity), used until `convrec train` has run:
+#: the "content" model's weights fitted in bench/results/ranking.json (long-history bucket).
+UNTRAINED_WEIGHTS = {"profile": 0.25, "popularity": 1.0}
+UNTRAINED_SEMANTIC = 0.5
 
 
 @dataclass
@@ -220,6 +220,11 @@ def fit_ranker(
         t0 = time.perf_counter()
         parts[part_name] = _make_part(part_name, tuning, options).fit(data, log=log)
         log(f"Fitted {part_name} in {time.perf_counter() - t0:.1f}s.")
+    kg = parts.get("kg")
+    if isinstance(kg, KnowledgeGraphPart) and not kg.trusted and len(parts) > 1:
+        log("Leaving the knowledge graph out of this hybrid: its item links failed the link check.")
+        del parts["kg"]
+        parts_names = tuple(n for n in parts_names if n != "kg")
     ranker_cls = RANKER_KINDS[spec.kind] if spec.kind in RANKER_KINDS else _fusion_class()
     ranker = ranker_cls(parts, data, info=RankerInfo(name=name, catalog=data.catalog_name, engine=options.engine))
     log(f"Fitting {name} weights on {val.warm.nnz:,} validation interactions …")
@@ -364,7 +369,6 @@ def _jsonable(value: Any) -> Any:
 
 __all__ = [
     "DEFAULT_MODEL",
-    "HIDDEN",
     "MODELS",
     "ModelSpec",
     "TrainOptions",

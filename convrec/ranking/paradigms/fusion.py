@@ -109,7 +109,7 @@ class FusionRanker(HybridRanker):
 
     # --- training ------------------------------------------------------------------------------
 
-    def fit_combiner(self, val: Any, cold_tolerance: float = 0.02, log: Log = _quiet, epochs: int = 40) -> dict[str, Any]:
+    def fit_combiner(self, val: Any, cold_tolerance: float = 0.03, log: Log = _quiet, epochs: int = 40) -> dict[str, Any]:
         """Train the network on the validation positives (BPR loss), early-stopped on held-out
         users' NDCG@10; then tune the unseen-item offset like the linear hybrid."""
         from convrec.ranking.fitting import _ndcg, fit_weights
