@@ -112,6 +112,10 @@ def main() -> None:
                         help="Users for the LLM zero-shot baseline (default: all; 0 = skip).")
     parser.add_argument("--suites-llm", action="store_true", help="Also replay the suites with the LLM.")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep-llm", action="store_true",
+                        help="Re-run only the rules-only parts; keep the LLM sections of the existing eval.json "
+                             "(zero-shot, convrec with the LLM, suites with the LLM) and redo their same-user "
+                             "comparisons against the new run.")
     parser.add_argument("--note", default="", help="A line stored with the figures (e.g. which branches were merged).")
     args = parser.parse_args()
 
@@ -123,6 +127,10 @@ def main() -> None:
         figures["note"] = args.note
     report_dir = RESULTS / "eval"
 
+    old: dict[str, Any] = {}
+    if args.keep_llm:
+        old = json.loads((RESULTS / "eval.json").read_text(encoding="utf-8"))
+        args.zero_shot_users, args.llm_users, args.suites_llm = 0, 0, False
     zs_users = args.users if args.zero_shot_users is None else min(args.zero_shot_users, args.users)
     llm = None
     if zs_users > 0 or args.llm_users > 0 or args.suites_llm:
@@ -170,6 +178,15 @@ def main() -> None:
         data["llm_zero_shot"] = {**zd["llm_zero_shot"], "users": zs_users,
                                  "convrec_hit_at_10_by_turn_same_users": subset_hits(sim, "convrec", zs_users,
                                                                                      args.max_turns)}
+    old_sim = old.get("simulator", {})
+    if old_sim.get("llm_zero_shot"):
+        n_old = old_sim["llm_zero_shot"]["users"]
+        for key in ("hit_at_1_by_turn", "hit_at_5_by_turn", "hit_at_10_by_turn", "mean_turns",
+                    "constraint_satisfaction"):
+            data[key]["llm_zero_shot"] = old_sim[key]["llm_zero_shot"]
+        data["seconds"]["llm_zero_shot"] = old_sim["seconds"].get("llm_zero_shot", 0.0)
+        data["llm_zero_shot"] = {**old_sim["llm_zero_shot"], "convrec_hit_at_10_by_turn_same_users": subset_hits(
+            sim, "convrec", n_old, args.max_turns), "from_run": {"commit": old.get("commit"), "date": old.get("date")}}
     write_simulation_report(data, report_dir / "simulator")
     simulation_plot(data, RESULTS / "eval-simulator.png")
 
@@ -222,6 +239,14 @@ def main() -> None:
         }
         figures["simulator"] = simulator
         save()
+    if old_sim.get("with_llm"):
+        kept = old_sim["with_llm"]
+        simulator["with_llm"] = {**kept, "rules_only_hit_at_10_by_turn_same_users": subset_hits(
+            sim, "convrec", kept["users"], args.max_turns), "from_run": {"commit": old.get("commit"),
+                                                                          "date": old.get("date")}}
+    if old.get("suites", {}).get("with_llm"):
+        figures["suites"]["with_llm"] = {**old["suites"]["with_llm"],
+                                         "from_run": {"commit": old.get("commit"), "date": old.get("date")}}
     figures["simulator"] = simulator
     save()
 
