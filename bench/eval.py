@@ -146,6 +146,10 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / "eval.json").write_text(json.dumps(figures, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
+    for key in ("llm", "llm_load_s"):
+        if key in old and key not in figures:
+            figures[key] = old[key]
+
     # 1. suites
     log("Replaying the dialogue suites rules-only …")
     figures["suites"] = run_suites(settings, None, report_dir / "suites")
