@@ -98,20 +98,90 @@ def serve_table(data: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS: dict[str, Callable[[dict], str]] = {"retrieval": retrieval_table, "serve": serve_table}
+EVAL_LABELS = {
+    "convrec": "convrec (full agent, rules-only)",
+    "cf_only": "CF only (ALS on the history)",
+    "semantic_only": "semantic retrieval only",
+    "popularity": "popularity under convrec's filters",
+    "llm_zero_shot": "LLM zero-shot (names titles itself)",
+}
+
+
+def eval_table(data: dict) -> str:
+    sim = data.get("simulator", {})
+    hits = sim.get("hit_at_10_by_turn", {})
+    turns = sim.get("max_turns", 0)
+    out = [
+        f"User simulator, {sim.get('users')} held-out MovieLens users, Hit@10 after each turn "
+        "(share of users whose target had been in a top-10 list by then):",
+        "",
+        "| system | " + " | ".join(f"turn {t}" for t in range(1, turns + 1)) + " | mean turns | constraint satisfaction |",
+        "|---|" + "---|" * (turns + 2),
+    ]
+    for name, values in hits.items():
+        sat = sim.get("constraint_satisfaction", {}).get(name)
+        out.append(
+            f"| {EVAL_LABELS.get(name, name)} | " + " | ".join(_fmt(v) for v in values)
+            + f" | {_fmt(sim.get('mean_turns', {}).get(name))} | {_fmt(sat)} |"
+        )
+    zs = sim.get("llm_zero_shot")
+    if zs and zs.get("users") and zs["users"] != sim.get("users"):
+        out += ["", f"The LLM zero-shot row covers the first {zs['users']} of those users."]
+    out += [
+        "",
+        f"convrec ÷ CF only at turn 3: {_fmt(sim.get('turn3_ratio_vs_cf_only'))} (target ≥ 2); "
+        f"÷ semantic only: {_fmt(sim.get('turn3_ratio_vs_semantic_only'))} (target ≥ 1.5). "
+        f"Hallucinated titles: {_fmt(sim.get('hallucinated_titles'))}. "
+        f"Rules-only run over all users: {_fmt(sim.get('rules_only_run_s'))} s (target ≤ 900).",
+    ]
+    llm = sim.get("with_llm")
+    if llm:
+        out += [
+            "",
+            f"With the LLM ({llm.get('llm')}) parsing and writing replies: {_fmt(llm.get('seconds_per_user'))} s per "
+            f"user over {llm.get('users')} users (turn p50 {_fmt(llm.get('turn_s_p50'))} s), projected "
+            f"{_fmt(llm.get('projected_s_for_all_users'))} s for all {sim.get('users')}; Hit@10 by turn on those users "
+            + " / ".join(_fmt(v) for v in llm.get("hit_at_10_by_turn", []))
+            + " (rules-only on the same users: "
+            + " / ".join(_fmt(v) for v in llm.get("rules_only_hit_at_10_by_turn_same_users", [])) + ").",
+        ]
+    suites = data.get("suites", {})
+    if suites:
+        out += [
+            "",
+            "| dialogue suites (eval/) | dialogues | passed | constraint satisfaction | hallucinated titles |",
+            "|---|---|---|---|---|",
+            f"| rules-only | {_fmt(suites.get('dialogues'))} | {_fmt(suites.get('passed'))} | "
+            f"{_fmt(suites.get('constraint_satisfaction'))} | {_fmt(suites.get('hallucinated_titles'))} |",
+        ]
+        with_llm = suites.get("with_llm")
+        if with_llm:
+            out.append(
+                f"| with the LLM | {_fmt(with_llm.get('dialogues'))} | {_fmt(with_llm.get('passed'))} | "
+                f"{_fmt(with_llm.get('constraint_satisfaction'))} | {_fmt(with_llm.get('hallucinated_titles'))} |"
+            )
+        if suites.get("failed"):
+            out += ["", "Failing dialogues (rules-only): " + ", ".join(f"`{f}`" for f in suites["failed"]) + "."]
+    out += ["", f"Machine: {data.get('machine')}; {data.get('date')}. Command: `python bench/eval.py`."]
+    return "\n".join(out)
+
+
+RENDERERS: dict[str, Callable[[dict], str]] = {"retrieval": retrieval_table, "serve": serve_table, "eval": eval_table}
 
 
 def main() -> int:
-    text = README.read_text()
-    for name, render in RENDERERS.items():
-        data = _load(name)
-        if data is None:
-            continue
-        block = f"<!-- bench:{name} -->\n{render(data)}\n<!-- /bench:{name} -->"
-        pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
-        if pattern.search(text):
-            text = pattern.sub(lambda _: block, text)
-    README.write_text(text)
+    # The README and the per-area sections waiting to be merged into it (docs/readme-*.md).
+    for path in [README, *sorted((REPO / "docs").glob("readme-*.md"))]:
+        text = path.read_text()
+        for name, render in RENDERERS.items():
+            data = _load(name)
+            if data is None:
+                continue
+            block = f"<!-- bench:{name} -->\n{render(data)}\n<!-- /bench:{name} -->"
+            pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.S)
+            if pattern.search(text):
+                text = pattern.sub(lambda _: block, text)
+        path.write_text(text)
     return 0
 
 

@@ -245,7 +245,9 @@ def ask(
 
 # --- ranking: train, evaluate, recommend ---------------------------------------------------------
 
-evaluate_app = typer.Typer(help="Measure convrec: offline top-N protocol against peers.", no_args_is_help=True)
+evaluate_app = typer.Typer(
+    help="Measure convrec: offline top-N protocol against peers; simulated conversations.", no_args_is_help=True
+)
 app.add_typer(evaluate_app, name="evaluate")
 
 
@@ -390,6 +392,100 @@ def _describe_evidence(ev: dict[str, Any], index: Any) -> str:
     if kind == "popular":
         return f"popular ({ev['interactions']} people)"
     return str(kind)
+
+# --- evaluation: scripted dialogue suites and the user simulator (logic in convrec.eval) -------
+
+
+@app.command("eval")
+@user_errors
+def eval_suites(
+    ctx: typer.Context,
+    suites: Annotated[list[Path], typer.Argument(help="Suite YAML files or folders of them (e.g. eval/).")],
+    no_llm: Annotated[bool, typer.Option("--no-llm", help="Rules-only parsing and template replies.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report.json and suites.png.")] = Path(
+        "eval-report"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Replay dialogue suites against the agent and write a report; exit 1 if an expectation fails."""
+    from convrec.agent.turn import Agent
+    from convrec.eval.dialogues import load_suite, suite_files, DialogueRunner
+    from convrec.eval.report import write_suite_report
+
+    loaded = [load_suite(p) for p in suite_files(suites)]  # a malformed suite fails before any model loads
+    agent = Agent.from_settings(_settings(ctx), llm=None if no_llm else "auto")
+    results = DialogueRunner(agent, progress=not quiet).run(loaded)
+    paths = write_suite_report(results, out)
+    s = results.summary()
+    rate = s["constraint_satisfaction"]
+    console.print(
+        f"{s['passed']}/{s['dialogues']} dialogues passed · {s['checks_passed']}/{s['checks']} checks · "
+        f"constraint satisfaction {'n/a' if rate is None else f'{100 * rate:.1f}%'} · "
+        f"hallucinated titles {s['hallucinated_titles']}"
+    )
+    for d in results.dialogues:
+        if not d.passed:
+            first = next((c for c in d.checks if not c.passed), None)
+            why = d.error or (f"{first.kind}: {first.detail}" if first else "failed")
+            console.print(f"[red]FAIL[/] {d.suite}/{d.id}: {why}", highlight=False, soft_wrap=True)
+    console.print(f"report: {paths['markdown']}")
+    if not results.passed:
+        raise typer.Exit(1)
+
+
+@evaluate_app.command("simulate")
+@user_errors
+def evaluate_simulate(
+    ctx: typer.Context,
+    users: Annotated[int, typer.Option(min=1, help="How many held-out test users to simulate.")] = 100,
+    max_turns: Annotated[int, typer.Option(min=1, max=7, help="Turns per simulated dialogue.")] = 5,
+    systems: Annotated[
+        str, typer.Option(help="Comma-separated: convrec, cf_only, semantic_only, popularity, llm_zero_shot, or all.")
+    ] = "",
+    no_llm: Annotated[
+        bool, typer.Option("--no-llm", help="The agent runs rules-only; llm_zero_shot runs only if named in --systems.")
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed for the split, the users and their phrasing.")] = 42,
+    quick: Annotated[bool, typer.Option("--quick", help="Smaller tuning grids when training on the split.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for simulator.md, .json and .png.")] = Path(
+        "eval-report/simulator"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")] = False,
+) -> None:
+    """Simulated users over held-out MovieLens interactions: convrec and baselines, Hit@k by turn."""
+    from convrec.eval.report import write_simulation_report
+    from convrec.eval.simulator import SYSTEMS, simulate
+
+    settings = _settings(ctx)
+    names = [n.strip() for n in systems.split(",") if n.strip()]
+    if not names:
+        names = [n for n in SYSTEMS if not (no_llm and n == "llm_zero_shot")]
+    elif names == ["all"]:
+        names = list(SYSTEMS)
+    unknown = sorted(set(names) - set(SYSTEMS))
+    if unknown:
+        raise ConvrecError(f"Unknown system(s) {', '.join(unknown)}; choose from {', '.join(SYSTEMS)}.")
+    llm = None
+    if (not no_llm and "convrec" in names) or "llm_zero_shot" in names:
+        from convrec.agent.llm import make_backend
+
+        llm = make_backend(settings)
+    log = (lambda m: None) if quiet else (lambda m: err_console.print(m, highlight=False))
+    result = simulate(
+        settings, n_users=users, max_turns=max_turns, systems=names, agent_llm=None if no_llm else llm,
+        zero_shot_llm=llm, seed=seed, quick_training=quick, progress=not quiet, log=log,
+    )
+    data = {**result.to_json(), "transcripts": result.transcripts()}
+    paths = write_simulation_report(data, out)
+    table = Table(title=f"Hit@10 by turn · {data['users']} users")
+    table.add_column("system")
+    for t in range(1, data["max_turns"] + 1):
+        table.add_column(f"turn {t}", justify="right")
+    table.add_column("mean turns", justify="right")
+    for name, values in data["hit_at_10_by_turn"].items():
+        table.add_row(name, *(f"{v:.3f}" for v in values), f"{data['mean_turns'][name]:.2f}")
+    console.print(table)
+    console.print(f"report: {paths['markdown']}")
 
 
 # --- serving: REST API and chat page ---------------------------------------------------------------
