@@ -37,9 +37,12 @@ system-deps:
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$need; fi; \
 	fi
 
+# The main job: the chat page on the built-in MovieLens catalog at http://127.0.0.1:7860
+# (index and ranker are built the first time only; `convrec build` / `convrec train` redo them).
 demo: setup
-	$(VENV)/bin/convrec build --quiet
-	$(VENV)/bin/convrec search "a light-hearted space adventure" -k 10 --min-year 1990 --max-year 1999
+	$(VENV)/bin/convrec build --quiet --if-missing
+	$(VENV)/bin/convrec train --quiet --if-missing
+	$(VENV)/bin/convrec ui
 
 test: setup system-deps
 	$(VENV)/bin/python -m pytest -q

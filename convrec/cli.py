@@ -77,11 +77,20 @@ def build(
         bool | None, typer.Option("--skip-bad-rows/--strict", help="Skip and count malformed rows.")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when an index is already built.")] = False,
 ) -> None:
     """Build (or rebuild) the catalog's index: load, embed, store; swapped in atomically."""
-    from convrec.retrieval.index import build_index
+    from convrec.retrieval.index import Index, build_index
 
     settings = _settings(ctx)
+    if if_missing:
+        try:
+            index = Index.open(settings)
+        except ConvrecError:
+            pass  # nothing usable built: build it
+        else:
+            console.print(f"[green]Index ready:[/] {index.manifest.catalog} · {index.manifest.items:,} items · build {index.build_id} (already built)")
+            return
     if skip_bad_rows is not None:
         settings = settings.model_copy(update={"skip_bad_rows": skip_bad_rows})
     manifest = build_index(settings, progress=not quiet, log=lambda m: err_console.print(m, highlight=False))
@@ -264,9 +273,11 @@ def train(
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
     no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the hyperparameter search (use defaults).")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the final line.")] = False,
+    if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when this model is already trained.")] = False,
 ) -> None:
     """Train a ranker for the catalog's index and save it next to the index."""
-    from convrec.ranking.train import TrainOptions
+    from convrec.ranking.store import check_name, models_dir
+    from convrec.ranking.train import DEFAULT_MODEL, TrainOptions
     from convrec.ranking.train import train as train_ranker
     from convrec.retrieval.index import Index
 
@@ -276,6 +287,10 @@ def train(
     if engine not in ("implicit", "spark"):
         raise ConvrecError(f"--engine must be 'implicit' or 'spark', got {engine!r}.")
     index = Index.open(settings)
+    folder = models_dir(index.path) / check_name(model or rs.model or DEFAULT_MODEL)
+    if if_missing and (folder / "ranker.json").exists():
+        console.print(f"[green]Trained[/] {folder.name} for {index.name} (already) · {folder}")
+        return
     options = TrainOptions(
         engine=engine,
         spark_master=spark_master or rs.spark_master,
@@ -496,35 +511,39 @@ TOKEN_OPTION = typer.Option(
 )
 
 
+def _serve(ctx: typer.Context, host: str, port: int, token: str | None, llm: bool) -> None:
+    from convrec.ui.api import serve as run_server
+
+    run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
+
+
+HOST_OPTION = typer.Option(help="Address to listen on; anything but loopback needs --token.")
+
+
 @app.command()
 @user_errors
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[str, HOST_OPTION] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
     token: Annotated[str | None, TOKEN_OPTION] = None,
     llm: Annotated[bool, LLM_OPTION] = True,
 ) -> None:
     """REST API (OpenAPI at /docs) with the chat page at /ui."""
-    from convrec.ui.api import serve as run_server
-
-    run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
+    _serve(ctx, host, port, token, llm)
 
 
 @app.command()
 @user_errors
 def ui(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="Address to listen on; anything but loopback needs --token.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 7860,
+    host: Annotated[str, HOST_OPTION] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 7860,
     token: Annotated[str | None, TOKEN_OPTION] = None,
     llm: Annotated[bool, LLM_OPTION] = True,
 ) -> None:
     """The chat page (http://127.0.0.1:7860 by default); the REST API is served alongside."""
-    from convrec.ui.api import serve as run_server
-
-    run_server(_settings(ctx), host=host, port=port, token=token, llm="auto" if llm else None, announce=console.print)
-
+    _serve(ctx, host, port, token, llm)
 
 
 @app.command("llm-serve")

@@ -54,6 +54,7 @@ def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecSe
     assert chips.count() >= 1 and "Sci-Fi" in " ".join(chips.all_inner_texts())
 
     liked = first[-1]
+    liked_title = tab.page.inner_text(f"#convrec-card-{len(first)} .card-title").split(" (")[0]
     tab.page.click(f"#convrec-like-{len(first)}")
     tab.page.wait_for_selector(f'.card-body[data-item-id="{liked}"] .card-verdict')
     assert "You liked this" in tab.page.inner_text(f"#convrec-card-{len(first)}")
@@ -63,7 +64,9 @@ def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecSe
     after_like = tab.ask(AGAIN)
     tab.page.screenshot(path=str(ARTIFACTS / "ui-chat.png"), full_page=True)
     reasons = tab.page.locator(".card-why").all_inner_texts()
-    assert any("which you liked" in r for r in reasons), reasons  # the change is visible on the cards
+    # The change is visible on the cards: reasons name the liked film ("…people who liked X also
+    # liked it", "close to X, which you liked").
+    assert any(liked_title in r for r in reasons), (liked_title, reasons)
 
     # The same conversation in another tab (another session) without the like.
     control = ChatTab(browser, server.url + "/ui/", outside)

@@ -38,6 +38,11 @@ class Reply(BaseModel):
     catalog: str = ""
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage of the turn.")
     removed_titles: list[str] = Field(default_factory=list, description="Titles the guard took out of the LLM's text.")
+    cited: list[str] = Field(
+        default_factory=list,
+        description="Ids of items besides the picks that the reply may name: ones the person referred to or "
+        "liked, and history items the reasons point at ('people who liked X also liked it').",
+    )
 
 
 class ReplyEvent(BaseModel):

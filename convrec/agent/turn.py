@@ -266,6 +266,7 @@ class Agent:
                 catalog=scene.name,
                 timings={k: round(v, 4) for k, v in timings.items()},
                 removed_titles=report.removed_titles,
+                cited=list(ctx.titles_by_id),
             )
         yield ReplyEvent(type="done", reply=reply)
 

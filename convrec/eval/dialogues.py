@@ -797,7 +797,7 @@ class DialogueRunner:
                 state = self.agent.sessions.get(sid).state or {}
             except ConvrecError:
                 state = {}
-            allowed = [*shown, *_state_refs(state), *res.like, *res.dislike]
+            allowed = [*shown, *_state_refs(state), *res.like, *res.dislike, *reply.cited]
             hallucinated = counter.count(reply.text, allowed, " \n".join(said))
             checks, tally = check_reply(turn.expect, res, reply, cat, hallucinated, earlier)
             result.turns.append(TurnResult(

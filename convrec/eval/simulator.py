@@ -355,7 +355,7 @@ class ConvrecSystem(System):
         self.states.append(state)
         from convrec.eval.dialogues import _state_refs
 
-        self.hallucinated += self.counter.count(reply.text, [*self.shown_list, *_state_refs(state)], "\n".join(self.said))
+        self.hallucinated += self.counter.count(reply.text, [*self.shown_list, *_state_refs(state), *reply.cited], "\n".join(self.said))
         self.items_shown += len(ids)
         self.seen_shown += sum(i in user.seen for i in ids)
         return ids
