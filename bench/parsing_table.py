@@ -1,7 +1,7 @@
 """Render the parsing benchmark's table from bench/results/parsing.json (never typed by hand).
 
     python bench/parsing_table.py            # prints the markdown table
-    python bench/parsing_table.py --doc      # also rewrites the block in docs/readme-parsing.md
+    python bench/parsing_table.py --doc      # also rewrites the block in docs/parsing.md
 
 `parsing_table(data)` is importable (e.g. by bench/readme_tables.py).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "parsing.json"
-DOC = REPO / "docs" / "readme-parsing.md"
+DOC = REPO / "docs" / "parsing.md"
 START, END = "<!-- bench:parsing -->", "<!-- /bench:parsing -->"
 
 ASKS = {

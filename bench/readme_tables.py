@@ -166,12 +166,111 @@ def eval_table(data: dict) -> str:
     return "\n".join(out)
 
 
-RENDERERS: dict[str, Callable[[dict], str]] = {"retrieval": retrieval_table, "serve": serve_table, "eval": eval_table}
+def agent_table(data: dict) -> str:
+    rules = data.get("rules_only", {})
+    out = [
+        f"Default model: {data.get('model')}, {data.get('turns')} scripted turns (12 three-turn conversations).",
+        "",
+        "| | with the LLM | rules only |",
+        "|---|---|---|",
+        f"| first reply text (s, p50 / p95) | {_fmt(data.get('first_token_s_p50'))} / {_fmt(data.get('first_token_s_p95'))} | "
+        f"{_fmt(rules.get('first_token_s_p50'))} / {_fmt(rules.get('first_token_s_p95'))} |",
+        f"| whole turn (s, p50 / p95) | {_fmt(data.get('turn_s_p50'))} / {_fmt(data.get('turn_s_p95'))} | "
+        f"{_fmt(rules.get('total_s_p50'))} / {_fmt(rules.get('total_s_p95'))} |",
+    ]
+    stages = data.get("stages", {})
+    for stage in ("parse", "retrieve", "rank", "reply"):
+        if f"{stage}_s_p50" in stages:
+            out.append(
+                f"| {stage} (s, p50) | {_fmt(stages.get(f'{stage}_s_p50'))} | {_fmt(rules.get(f'{stage}_s_p50'))} |"
+            )
+    out += [
+        f"| hallucinated titles in replies | {_fmt(data.get('hallucinated_titles'))} | – |",
+        f"| titles the guard removed from LLM text | {_fmt(data.get('guard_removed_titles'))} | – |",
+    ]
+    if "facet_f1" in data:
+        out += [
+            "",
+            f"Understanding, {_fmt(data.get('parse_cases'))} labeled messages: facet F1 {_fmt(data.get('facet_f1'))} as shipped "
+            f"(rules alone {_fmt(data.get('facet_f1_rules'))}); the LLM's structured output parsed and matched the schema in "
+            f"{_fmt(data.get('json_valid_rate'))} of {_fmt(data.get('json_calls'))} calls (p50 {_fmt(data.get('json_call_s_p50'))} s a call).",
+        ]
+    if data.get("decode_tok_s"):
+        out += [
+            "",
+            f"LLM decode: {_fmt(data.get('decode_tok_s'))} tokens/s against a memory-bandwidth bound of "
+            f"{_fmt(data.get('bandwidth_bound_tok_s'))} tokens/s ({_fmt(data.get('bandwidth_gbs'))} GB/s measured): "
+            f"{_fmt(data.get('decode_ratio_to_bound'))} of the bound.",
+        ]
+    quant = data.get("cpu_quantization")
+    if quant:
+        out += ["", "CPU weight formats, decode tokens/s in the same run: "
+                + ", ".join(f"{k} {_fmt(v)}" for k, v in quant.items()) + "."]
+    gpu = data.get("gpu")
+    if gpu:
+        out += ["", "| GPU (1.5B model) | first text p50 (s) | turn p50 / p95 (s) | decode tok/s | hallucinated |",
+                "|---|---|---|---|---|"]
+        for quant_name, row in gpu.items():
+            out.append(
+                f"| {quant_name} | {_fmt(row.get('first_token_s_p50'))} | {_fmt(row.get('turn_s_p50'))} / "
+                f"{_fmt(row.get('turn_s_p95'))} | {_fmt(row.get('decode_tok_s'))} | {_fmt(row.get('hallucinated_titles'))} |"
+            )
+    out += ["", f"Machine: {data.get('machine')}; {data.get('date')}. Command: `python bench/agent.py`."]
+    return "\n".join(out)
+
+
+def ranking_table(data: dict) -> str:
+    # bench/ranking.py writes its own markdown report beside the JSON; its model table is quoted.
+    report = (RESULTS / "ranking.md").read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(report) if line.startswith("| model |"))
+    table = []
+    for line in report[start:]:
+        if not line.startswith("|"):
+            break
+        table.append(line)
+    t = data.get("targets", {})
+    out = [
+        "MovieLens 100K, per-user 80/10/10 split with held-out cold items and cut-down cold users, seed 42:",
+        "",
+        *table,
+        "",
+        f"Default (`hybrid`) vs the best peer ({t.get('best_peer_recall')}): Recall@10 "
+        f"{_fmt(t.get('convrec_recall_vs_best_peer'))}×, NDCG@10 {_fmt(t.get('convrec_ndcg_vs_best_peer'))}×; "
+        f"on users with ≤ 5 interactions vs {t.get('best_peer_cold_users')}: "
+        f"{_fmt(t.get('default_cold_users_ndcg_vs_best_peer'))}× NDCG@10. Training {_fmt(data.get('train_s'))} s, "
+        f"scoring 100 candidates {_fmt(data.get('score_100_ms'))} ms (median).",
+        "",
+        f"Machine: {data.get('machine')}; {str(data.get('date'))[:10]}. Command: `python bench/ranking.py`.",
+    ]
+    return "\n".join(out)
+
+
+def llm_table(data: dict) -> str:
+    import llm  # bench/llm.py (this script's folder is on sys.path)
+
+    return llm.markdown(data)
+
+
+def parsing_table(data: dict) -> str:
+    import parsing_table as pt  # bench/parsing_table.py
+
+    return pt.parsing_table(data)
+
+
+RENDERERS: dict[str, Callable[[dict], str]] = {
+    "retrieval": retrieval_table,
+    "agent": agent_table,
+    "ranking": ranking_table,
+    "llm": llm_table,
+    "parsing": parsing_table,
+    "serve": serve_table,
+    "eval": eval_table,
+}
 
 
 def main() -> int:
-    # The README and the per-area sections waiting to be merged into it (docs/readme-*.md).
-    for path in [README, *sorted((REPO / "docs").glob("readme-*.md"))]:
+    # The README and the per-area guides it links to (docs/*.md).
+    for path in [README, *sorted((REPO / "docs").glob("*.md"))]:
         text = path.read_text()
         for name, render in RENDERERS.items():
             data = _load(name)

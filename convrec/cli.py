@@ -268,7 +268,7 @@ def _log_line(message: str) -> None:
 @user_errors
 def train(
     ctx: typer.Context,
-    model: Annotated[str | None, typer.Option("--model", help="Which ranker (see docs/readme-ranking.md); default: the default ranker.")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Which ranker (see docs/ranking.md); default: the default ranker.")] = None,
     engine: Annotated[str | None, typer.Option("--engine", help="Factor engine: implicit (default) or spark.")] = None,
     spark_master: Annotated[str | None, typer.Option("--spark-master", help="Spark master URL (default local[*]).")] = None,
     no_tune: Annotated[bool, typer.Option("--no-tune", help="Skip the hyperparameter search (use defaults).")] = False,

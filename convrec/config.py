@@ -60,7 +60,7 @@ class HnswSettings(BaseModel):
 
 
 class RankingSettings(BaseModel):
-    """Ranking (`convrec train`, `load_ranker`). See docs/readme-ranking.md."""
+    """Ranking (`convrec train`, `load_ranker`). See docs/ranking.md."""
 
     model: str | None = Field(None, description="Model `convrec train` trains and serves; None = the default ranker.")
     engine: Literal["implicit", "spark"] = "implicit"
@@ -81,7 +81,7 @@ ConstrainedDecoder = Literal["xgrammar", "outlines", "lm-format-enforcer"]
 class LLMSettings(BaseModel):
     """Which language model writes the structured preferences and the replies, and how.
 
-    Defaults chosen by `bench/llm.py` (see docs/readme-llm.md): `auto` means fp32 on CPU and
+    Defaults chosen by `bench/llm.py` (see docs/llm.md): `auto` means fp32 on CPU and
     bitsandbytes nf4 on CUDA; structured output is constrained by xgrammar; the system prompt's
     KV cache is reused and streamed replies use prompt-lookup decoding (both measured faster).
     """

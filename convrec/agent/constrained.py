@@ -4,7 +4,7 @@ Three libraries do this; each adapter turns a JSON Schema into the keyword argum
 constrain one `generate()` call (a fresh logits processor per call: they are stateful). Once the
 object is complete, each library allows only the end-of-sequence token, so generation stops
 right after the closing brace. `bench/llm.py` compares them (time per structured generation,
-validity, set-up cost); xgrammar is the default (see docs/readme-llm.md for the numbers).
+validity, set-up cost); xgrammar is the default (see docs/llm.md for the numbers).
 """
 
 from __future__ import annotations

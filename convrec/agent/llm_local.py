@@ -1,7 +1,7 @@
 """A packaged chat model run with transformers in this process.
 
 Weights: bitsandbytes nf4 on CUDA; on CPU the setting `bench/llm.py` measured fastest (fp32, see
-docs/readme-llm.md), or nf4 / int8 / bf16 / fp16 on request.
+docs/llm.md), or nf4 / int8 / bf16 / fp16 on request.
 
 Thread safety: one loaded model is shared by every session. `generate()` is not re-entrant on a
 shared model and a 2-core CPU gains nothing from running two generations at once, so a lock
@@ -23,7 +23,7 @@ from convrec.agent.llm import ChatMessage, check_messages, cut_at_stops, validat
 from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir, publish_dir
 from convrec.errors import LLMError
 
-# Chosen by bench/llm.py on the 2-core CPU (see docs/readme-llm.md): fp32 decoded fastest of nf4,
+# Chosen by bench/llm.py on the 2-core CPU (see docs/llm.md): fp32 decoded fastest of nf4,
 # int8, bf16 and fp32 side by side (2.5x nf4) and used the least CPU time per token (a third of
 # nf4's), and it is the most faithful copy of the packaged weights. bitsandbytes nf4 was faster
 # only on an idle machine (ASSETS.md); it degrades most when the cores are shared.

@@ -3,7 +3,7 @@
 `PreferenceParser.parse(text)` always runs the deterministic `RuleParser`. With an `LLMBackend` it
 may also ask the model for JSON under a compact schema whose enums are the catalog's real facet
 values (so a local, grammar-constrained model can only name values that exist), and merges the
-two readings. The merge policy was chosen by `bench/parsing.py` (see docs/readme-parsing.md):
+two readings. The merge policy was chosen by `bench/parsing.py` (see docs/parsing.md):
 
 - rules win on everything they matched: numbers and ranges, negations, references, dialogue acts;
 - the model is asked only when the rules left content words unexplained (`gate="leftover"`), and
@@ -248,7 +248,7 @@ class PreferenceParser:
 
     def _build_schema(self) -> dict[str, Any]:
         """`ask="facets"`: one value (or "none") per categorical facet, from the catalog's values.
-        Measured on the 0.5B model (docs/readme-parsing.md): with arrays it filled every list to
+        Measured on the 0.5B model (docs/parsing.md): with arrays it filled every list to
         its limit in the order the values were listed, and asked for refused values it copied the
         example's; so it names one wanted value per facet and negation stays with the rules.
         `ask="english"`: the message reworded in plain English, for the rules to read."""

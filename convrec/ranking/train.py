@@ -84,7 +84,7 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 #: The ranker `convrec train` trains and `load_ranker` serves when no name is given. Chosen by
-#: the offline comparison in bench/ranking.py (see docs/readme-ranking.md).
+#: the offline comparison in bench/ranking.py (see docs/ranking.md).
 DEFAULT_MODEL = "hybrid"
 
 #: Weights of the untrained fallback (content + popularity), used until `convrec train` has run:
