@@ -167,19 +167,22 @@ def train_implicit_als(
 ) -> FactorModel:
     """Fit ALS with the `implicit` library (its CPU solver: conjugate gradient, native code)."""
     from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
 
     matrix = data.train.matrix
     if matrix.nnz == 0:
         raise ConvrecError("There are no interactions to train on; ranking models need some.")
-    model = AlternatingLeastSquares(
-        factors=factors,
-        regularization=regularization,
-        alpha=alpha,
-        iterations=iterations,
-        random_state=data.seed,
-    )
     t0 = time.perf_counter()
-    model.fit(matrix, show_progress=progress)
+    # implicit parallelises itself; a multi-threaded BLAS underneath it only contends (its advice).
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=factors,
+            regularization=regularization,
+            alpha=alpha,
+            iterations=iterations,
+            random_state=data.seed,
+        )
+        model.fit(matrix, show_progress=progress)
     trained = data.train.item_counts() > 0
     item_factors = np.asarray(model.item_factors, np.float32)
     item_factors[~trained] = 0.0  # no evidence: implicit leaves them at their ALS solution of 0 anyway
