@@ -1,7 +1,8 @@
 """Hard filters: categorical include/exclude, numeric ranges and excluded ids.
 
-One `SearchFilters` value is turned into a Chroma `where` clause for the vector store and into a
-plain predicate (`matches`) for exact search and for checking results. Categorical values are
+One `SearchFilters` value is turned into a Chroma `where` clause for the vector store, into a row
+mask over numpy facet columns (`FacetColumns`, which the index's query planner uses) and into a
+plain predicate (`matches`) for checking results. Categorical values are
 stored in Chroma as lists, so single- and multi-valued facets filter the same way.
 """
 
@@ -9,8 +10,11 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from convrec.errors import ConvrecError
@@ -174,3 +178,62 @@ def item_metadata(item: Item) -> dict[str, Any]:
     for facet, value in item.numeric.items():
         meta[facet] = float(value)
     return meta
+
+
+class FacetColumns:
+    """A catalog's facets as numpy columns, so a `SearchFilters` becomes a row mask in a few
+    milliseconds even on 271k items: an inverted list of rows per categorical value and one float
+    array per numeric facet (NaN = unknown). Same semantics as `matches`."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.n = len(items)
+        self.position = {it.id: row for row, it in enumerate(items)}
+        inverted: dict[tuple[str, str], list[int]] = defaultdict(list)
+        numeric: dict[str, list[float]] = defaultdict(lambda: [np.nan] * self.n)
+        for row, it in enumerate(items):
+            for facet, values in it.categorical.items():
+                for value in values:
+                    inverted[(facet, value)].append(row)
+            for facet, number in it.numeric.items():
+                if number is not None:
+                    numeric[facet][row] = float(number)
+        self._rows = {key: np.asarray(rows, dtype=np.int64) for key, rows in inverted.items()}
+        self._numeric = {facet: np.asarray(col, dtype=np.float64) for facet, col in numeric.items()}
+
+    def _has(self, facet: str, value: str) -> np.ndarray:
+        hit = np.zeros(self.n, dtype=bool)
+        hit[self._rows.get((facet, value), np.zeros(0, dtype=np.int64))] = True
+        return hit
+
+    def mask(self, filters: SearchFilters) -> np.ndarray:
+        """True for the rows (catalog order) that meet every constraint."""
+        mask = np.ones(self.n, dtype=bool)
+        for facet, values in filters.include_any.items():
+            if values:
+                any_hit = np.zeros(self.n, dtype=bool)
+                for value in values:
+                    any_hit |= self._has(facet, value)
+                mask &= any_hit
+        for facet, values in filters.include_all.items():
+            for value in values:
+                mask &= self._has(facet, value)
+        for facet, values in filters.exclude.items():
+            for value in values:
+                mask[self._rows.get((facet, value), np.zeros(0, dtype=np.int64))] = False
+        for facet, rng in filters.ranges.items():
+            col = self._numeric.get(facet)
+            if col is None:  # no item has this facet: nothing can lie in the range
+                mask[:] = False
+                continue
+            ok = ~np.isnan(col)
+            with np.errstate(invalid="ignore"):
+                if rng.low is not None:
+                    ok &= col >= rng.low
+                if rng.high is not None:
+                    ok &= col <= rng.high
+            mask &= ok
+        for item_id in filters.exclude_ids:
+            row = self.position.get(item_id)
+            if row is not None:
+                mask[row] = False
+        return mask

@@ -37,13 +37,22 @@ from convrec.config import HnswSettings, Settings
 from convrec.errors import ConvrecError, IndexNotBuiltError
 from convrec.retrieval.catalog import Catalog, CatalogSchema, Interactions, Item, LoadReport
 from convrec.retrieval.embedder import SentenceEmbedder
-from convrec.retrieval.filters import SearchFilters, item_metadata
+from convrec.retrieval.filters import FacetColumns, SearchFilters, item_metadata
 from convrec.retrieval.loaders import load_catalog
 from convrec.retrieval.mapping import BUILTIN_CATALOGS, load_mapping
 from convrec.retrieval.store import ChromaStore
 
 SNAPSHOT_VERSION = 1
 ADD_BATCH = 2000  # records per Chroma add(); bigger batches are faster but hold more memory
+
+# The filtered-search planner (see `Index.search`), set by bench/retrieval.py on Book-Crossing:
+# Chroma's own `where` filtering reads the matching ids from SQLite for every query, which took
+# over a second (p95) for broad filters on 271k items. Instead the filter becomes a numpy row mask
+# (milliseconds); few matches are searched exactly, many through the HNSW index without a filter,
+# fetching enough neighbours that k of them match (then checked against the mask).
+EXACT_MAX_ROWS = 20_000  # up to this many matching items, exact search over them is cheapest
+OVERSAMPLE = 2.0  # fetch this many times the neighbours the filter's selectivity calls for
+MAX_FETCH = 2_000  # beyond this many neighbours, exact search over the matches is cheaper
 
 
 class IndexManifest(BaseModel):
@@ -324,7 +333,8 @@ class Index:
             url = settings.chroma_url or self.manifest.store
             self.store = ChromaStore.server(url)
         self._embedder: SentenceEmbedder | None = None
-        self._embedder_lock = threading.Lock()
+        self._columns: FacetColumns | None = None
+        self._lazy_lock = threading.Lock()
 
     @classmethod
     def open(cls, settings: Settings, catalog: str | None = None) -> Index:
@@ -342,7 +352,7 @@ class Index:
     def embedder(self) -> SentenceEmbedder:
         # Locked: concurrent first queries (a server's worker threads) must share one embedder, and
         # two threads importing transformers' lazy modules at once can fail with an ImportError.
-        with self._embedder_lock:
+        with self._lazy_lock:
             if self._embedder is None:
                 self._embedder = _make_embedder(self.settings)
             return self._embedder
@@ -353,35 +363,52 @@ class Index:
     def vector(self, item_id: str) -> np.ndarray:
         return np.asarray(self.embeddings[self.catalog.position(item_id)])
 
+    @property
+    def columns(self) -> FacetColumns:
+        """The catalog's facets as numpy columns (built on first filtered search)."""
+        with self._lazy_lock:
+            if self._columns is None:
+                self._columns = FacetColumns(self.catalog.items)
+            return self._columns
+
     def search(
         self, query: str | np.ndarray, k: int = 10, filters: SearchFilters | None = None
     ) -> list[SearchHit]:
         """The `k` items most similar to `query` (text or vector) that meet `filters`.
 
-        If k matching items exist, k come back: when the approximate filtered search returns fewer,
-        the rest is completed by an exact search over the matching items.
+        Filters are hard, and if k matching items exist, k come back. Unfiltered queries go to the
+        HNSW index. A filter is first turned into a row mask: when few items match, they are
+        searched exactly; when many match, the HNSW index is asked for enough neighbours that k of
+        them should match, and an exact search over the matches completes any shortfall.
         """
         if k <= 0:
             return []
         vector = self.embed(query) if isinstance(query, str) else np.asarray(query, dtype=np.float32)
         filters = (filters or SearchFilters()).normalized(self.catalog.schema)
-        where = filters.to_where()
-        want = min(k, len(self.catalog))
-        ids, dists = self.store.query(self.manifest.collection, vector, want, where)
-        if len(ids) < want:
-            ids, dists = self._exact_filtered(vector, want, where)
-        return [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists)]
+        n = len(self.catalog)
+        if filters.is_empty():
+            ids, dists = self.store.query(self.manifest.collection, vector, min(k, n))
+            return [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists)]
+        mask = self.columns.mask(filters)
+        matches = int(mask.sum())
+        want = min(k, matches)
+        if want == 0:
+            return []
+        if matches <= EXACT_MAX_ROWS:
+            return self._exact(vector, want, np.flatnonzero(mask))
+        fetch = min(n, int(np.ceil(want * n / matches * OVERSAMPLE)) + 10)
+        if fetch > MAX_FETCH:
+            return self._exact(vector, want, np.flatnonzero(mask))
+        ids, dists = self.store.query(self.manifest.collection, vector, fetch)
+        position = self.columns.position
+        hits = [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists) if mask[position[i]]][:want]
+        return hits if len(hits) == want else self._exact(vector, want, np.flatnonzero(mask))
 
-    def _exact_filtered(
-        self, vector: np.ndarray, k: int, where: dict[str, Any] | None
-    ) -> tuple[list[str], list[float]]:
-        matching = self.store.matching_ids(self.manifest.collection, where)
-        if not matching:
-            return [], []
-        rows = np.fromiter((self.catalog.position(i) for i in matching), dtype=np.int64, count=len(matching))
-        sims = np.asarray(self.embeddings[rows]) @ vector
-        top = np.argsort(-sims, kind="stable")[:k]
-        return [matching[i] for i in top], [float(1.0 - sims[i]) for i in top]
+    def _exact(self, vector: np.ndarray, k: int, rows: np.ndarray) -> list[SearchHit]:
+        """Exact cosine search among the given catalog rows."""
+        top = exact_search(self.embeddings[rows], vector, k)
+        sims = np.asarray(self.embeddings[rows[top]]) @ vector
+        return [SearchHit(self.catalog.items[int(rows[t])], float(sim)) for t, sim in zip(top, sims)]
 
 
 def exact_search(embeddings: np.ndarray, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:

@@ -135,8 +135,3 @@ class ChromaStore:
             )
         return list(res["ids"][0]), [float(d) for d in res["distances"][0]]
 
-    def matching_ids(self, name: str, where: dict[str, Any] | None) -> list[str]:
-        """All ids meeting `where` (used to verify and complete filtered searches)."""
-        col = self._collection(name)
-        with _store_errors(f"filter {name}"):
-            return list(col.get(where=where, include=[])["ids"])
