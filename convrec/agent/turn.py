@@ -78,9 +78,9 @@ class Agent:
 
             llm = make_backend(settings)
         agent = cls(settings, llm=llm, use_llm_for_parsing=settings.llm.parse_with_llm)
-        # Open the default catalog and load the embedder now: errors surface at start, and the
-        # first turn does not pay for loading.
-        agent.scene(settings.catalog).index.embed("warm up")
+        # Open the default catalog, load the embedder and the facet columns now: errors surface at
+        # start, and the first turn does not pay for loading.
+        agent.scene(settings.catalog).index.warm()
         return agent
 
     # -- scenes -----------------------------------------------------------------------------------

@@ -50,9 +50,9 @@ ADD_BATCH = 2000  # records per Chroma add(); bigger batches are faster but hold
 # over a second (p95) for broad filters on 271k items. Instead the filter becomes a numpy row mask
 # (milliseconds); few matches are searched exactly, many through the HNSW index without a filter,
 # fetching enough neighbours that k of them match (then checked against the mask).
-EXACT_MAX_ROWS = 20_000  # up to this many matching items, exact search over them is cheapest
+EXACT_MAX_ROWS = 20_000  # up to this many matching items, exact search over just them is cheapest
 OVERSAMPLE = 2.0  # fetch this many times the neighbours the filter's selectivity calls for
-MAX_FETCH = 2_000  # beyond this many neighbours, exact search over the matches is cheaper
+MAX_FETCH = 2_000  # beyond this many neighbours, a masked exact search over all items is cheaper
 
 
 class IndexManifest(BaseModel):
@@ -326,7 +326,8 @@ class Index:
             snap.get("report") or LoadReport(),
             snap.get("description", ""),
         )
-        self.embeddings = np.load(self.path / "embeddings.npy", mmap_mode="r")
+        # In memory, not memory-mapped: exact searches gather rows from it (400 MB for 271k items).
+        self.embeddings = np.load(self.path / "embeddings.npy")
         if self.manifest.store == "embedded":
             self.store = ChromaStore.embedded(self.path / "chroma")
         else:
@@ -363,6 +364,11 @@ class Index:
     def vector(self, item_id: str) -> np.ndarray:
         return np.asarray(self.embeddings[self.catalog.position(item_id)])
 
+    def warm(self) -> None:
+        """Load the embedding model and the facet columns now rather than on the first search."""
+        self.embed("warm up")
+        self.columns.mask(SearchFilters())
+
     @property
     def columns(self) -> FacetColumns:
         """The catalog's facets as numpy columns (built on first filtered search)."""
@@ -394,21 +400,22 @@ class Index:
         want = min(k, matches)
         if want == 0:
             return []
-        if matches <= EXACT_MAX_ROWS:
-            return self._exact(vector, want, np.flatnonzero(mask))
+        if matches <= EXACT_MAX_ROWS:  # selective: score just the matching rows
+            rows = np.flatnonzero(mask)
+            return self._hits(rows[exact_search(self.embeddings[rows], vector, want)], vector)
         fetch = min(n, int(np.ceil(want * n / matches * OVERSAMPLE)) + 10)
-        if fetch > MAX_FETCH:
-            return self._exact(vector, want, np.flatnonzero(mask))
-        ids, dists = self.store.query(self.manifest.collection, vector, fetch)
-        position = self.columns.position
-        hits = [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists) if mask[position[i]]][:want]
-        return hits if len(hits) == want else self._exact(vector, want, np.flatnonzero(mask))
+        if fetch <= MAX_FETCH:  # broad: the HNSW index, unfiltered, then checked
+            ids, dists = self.store.query(self.manifest.collection, vector, fetch)
+            position = self.columns.position
+            hits = [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists) if mask[position[i]]]
+            if len(hits) >= want:
+                return hits[:want]
+        # The neighbourhood holds too few matches: exact over all items, non-matching ones masked.
+        return self._hits(exact_search(self.embeddings, vector, want, mask), vector)
 
-    def _exact(self, vector: np.ndarray, k: int, rows: np.ndarray) -> list[SearchHit]:
-        """Exact cosine search among the given catalog rows."""
-        top = exact_search(self.embeddings[rows], vector, k)
-        sims = np.asarray(self.embeddings[rows[top]]) @ vector
-        return [SearchHit(self.catalog.items[int(rows[t])], float(sim)) for t, sim in zip(top, sims)]
+    def _hits(self, rows: np.ndarray, vector: np.ndarray) -> list[SearchHit]:
+        sims = np.asarray(self.embeddings[rows]) @ vector
+        return [SearchHit(self.catalog.items[int(r)], float(sim)) for r, sim in zip(rows, sims)]
 
 
 def exact_search(embeddings: np.ndarray, vector: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:

@@ -722,7 +722,6 @@ def serve(
     if not 0 < port < 65536:
         raise ConvrecError(f"Port {port} is not a TCP port (1–65535).")
     agent = Agent.from_settings(settings, llm=llm)
-    agent.scene().index.embed("warm up")  # load the embedding model now, not on the first request
     app = create_app(agent, token=token, ui=ui, ui_path=ui_path)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
