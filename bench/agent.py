@@ -80,35 +80,37 @@ def prepare_index(settings: Settings) -> None:
         train(index, None, log=lambda m: None)
 
 
-def run_turns(settings: Settings, llm: Any, log) -> dict[str, Any]:
+def run_turns(settings: Settings, llm: Any, log, dialogues: list[list[str]] = DIALOGUES) -> dict[str, Any]:
     """Replay the scripted dialogues through the real Agent; per-stage timings and the guard."""
-    from convrec.agent.respond import TitleGuard
     from convrec.agent.sessions import SessionStore
     from convrec.agent.turn import Agent
+    from convrec.eval.dialogues import HallucinationCounter
 
     store = SessionStore(settings.home / "bench-sessions.sqlite")
     agent = Agent(settings, llm=llm, sessions=store, use_llm_for_parsing=settings.llm.parse_with_llm)
     scene = agent.scene("movielens")
     scene.index.embed("warm up")
     cat = scene.index.catalog
-    guard = TitleGuard((it.title for it in cat.items), cat.schema.get("genres").values)  # type: ignore[union-attr]
+    counter = HallucinationCounter(cat)  # the same independent count the dialogue suites use
     stages: dict[str, list[float]] = {k: [] for k in ("parse", "retrieve", "rank", "first_token", "reply", "total")}
     removed: list[str] = []
     leaked: list[str] = []
     turns = 0
-    for dialogue in DIALOGUES:
+    for dialogue in dialogues:
         sid = agent.new_session()
+        said: list[str] = []
         for text in dialogue:
             reply = agent.chat(sid, text)
+            said.append(text)
             turns += 1
             for key in stages:
                 if key in reply.timings:
                     stages[key].append(reply.timings[key])
             removed += reply.removed_titles
-            # Independent check of the final text: any catalog title outside the picks and the
-            # items the reply may refer to counts as a hallucinated title.
-            allowed = [i.title for i in reply.items] + [cat.get(i).title for i in _referenced(agent, sid, cat)]
-            leaked += guard.violations(reply.text, allowed)
+            # Independent check of the final text, line by line: any title-like span outside the
+            # picks, the items shown or referred to and those the reasons cite counts.
+            allowed = [i.id for i in reply.items] + _referenced(agent, sid, cat) + reply.cited
+            leaked += counter.count(reply.text, allowed, "\n".join(said))
             log(f"  turn {turns}: {reply.timings.get('total', 0):.2f}s  {text!r}")
     return {
         "turns": turns,
@@ -169,6 +171,9 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=REPO / "bench" / ".cache" / "agent-home")
     parser.add_argument("--models-dir", type=Path, default=None, help="Where converted models are cached.")
     parser.add_argument("--skip-quantization", action="store_true")
+    parser.add_argument("--turn-formats", nargs="*", default=["fp32", "bf16"],
+                        help="CPU formats whose whole turns are timed side by side on the first dialogues.")
+    parser.add_argument("--turn-dialogues", type=int, default=3)
     parser.add_argument("--llm-sample", type=int, default=30, help="Cases asked of the LLM for JSON validity.")
     args = parser.parse_args()
     offline_environment()
@@ -219,6 +224,8 @@ def main() -> None:
     results["bandwidth_gbs"] = round(gbs, 3)
     results["bandwidth_bound_tok_s"] = round(decode["bandwidth_bound_tok_s"], 3)
     results["decode_ratio_to_bound"] = round(decode["ratio_to_bound"], 4)
+    # The reply's opening line is written without the model; this is when its first word arrives.
+    results["llm_first_token_s_p50"] = round(decode["first_token_s_p50"], 3)
     del backend
 
     if not args.skip_quantization:
@@ -231,6 +238,18 @@ def main() -> None:
         }
 
     import torch
+
+    if args.turn_formats and not torch.cuda.is_available():
+        # Decode speed alone is not the whole turn: the reply prompt's prefill and prompt-lookup
+        # verification are compute-bound, so the formats are also timed on real turns.
+        log("whole turns per CPU format …")
+        by_format: dict[str, Any] = {}
+        for quant in args.turn_formats:
+            qs = settings.model_copy(update={"llm": settings.llm.model_copy(update={"quantization": quant})})
+            t = run_turns(qs, make_backend(qs), log, DIALOGUES[: args.turn_dialogues])
+            by_format[quant] = {"turns": t["turns"], "turn_s_p50": t["total_s_p50"], "turn_s_p95": t["total_s_p95"],
+                                "reply_s_p50": t["reply_s_p50"]}
+        results["turn_s_by_cpu_format"] = by_format
 
     if torch.cuda.is_available():
         log("GPU: 1.5B model, bf16 and nf4 …")

@@ -200,12 +200,19 @@ def agent_table(data: dict) -> str:
             "",
             f"LLM decode: {_fmt(data.get('decode_tok_s'))} tokens/s against a memory-bandwidth bound of "
             f"{_fmt(data.get('bandwidth_bound_tok_s'))} tokens/s ({_fmt(data.get('bandwidth_gbs'))} GB/s measured): "
-            f"{_fmt(data.get('decode_ratio_to_bound'))} of the bound.",
+            f"{_fmt(data.get('decode_ratio_to_bound'))} of the bound. The reply's first line (what was understood) "
+            "is written without the model; the model's first word follows after "
+            f"{_fmt(data.get('llm_first_token_s_p50'))} s (p50, reply prompt).",
         ]
     quant = data.get("cpu_quantization")
     if quant:
         out += ["", "CPU weight formats, decode tokens/s in the same run: "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in quant.items()) + "."]
+    by_format = data.get("turn_s_by_cpu_format")
+    if by_format:
+        out += ["", "Whole turns per CPU format, same first dialogues, same run: " + ", ".join(
+            f"{k} p50 {_fmt(v.get('turn_s_p50'))} s (reply {_fmt(v.get('reply_s_p50'))} s, {v.get('turns')} turns)"
+            for k, v in by_format.items()) + "."]
     gpu = data.get("gpu")
     if gpu:
         out += ["", "| GPU (1.5B model) | first text p50 (s) | turn p50 / p95 (s) | decode tok/s | hallucinated |",

@@ -1,6 +1,6 @@
 """A packaged chat model run with transformers in this process.
 
-Weights: bitsandbytes nf4 on CUDA; on CPU the setting `bench/llm.py` measured fastest (fp32, see
+Weights: bitsandbytes nf4 on CUDA; on CPU the format whole turns measured fastest in (fp32, see
 docs/llm.md), or nf4 / int8 / bf16 / fp16 on request.
 
 Thread safety: one loaded model is shared by every session. `generate()` is not re-entrant on a
@@ -23,10 +23,11 @@ from convrec.agent.llm import ChatMessage, check_messages, cut_at_stops, validat
 from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir, publish_dir
 from convrec.errors import LLMError
 
-# Chosen by bench/llm.py on the 2-core CPU (see docs/llm.md): fp32 decoded fastest of nf4,
-# int8, bf16 and fp32 side by side (2.5x nf4) and used the least CPU time per token (a third of
-# nf4's), and it is the most faithful copy of the packaged weights. bitsandbytes nf4 was faster
-# only on an idle machine (ASSETS.md); it degrades most when the cores are shared.
+# Chosen by measurement on the 2-core CPU (bench/agent.py, one run, quiet machine; docs/llm.md):
+# bf16 decodes fastest on its own (13.1 tokens/s vs fp32 7.0, nf4 3.2, int8 3.1), but a reply's
+# real work also includes the prompt's prefill and prompt-lookup verification, which are
+# compute-bound and slow in bf16 on a CPU without bf16 matrix units: whole turns took about 2.3x
+# longer in bf16 than in fp32. nf4 and int8 are slower than both.
 CPU_DEFAULT_QUANTIZATION = "fp32"
 CUDA_DEFAULT_QUANTIZATION = "nf4"
 QUANTIZATIONS = ("nf4", "int8", "bf16", "fp16", "fp32")
