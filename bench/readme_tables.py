@@ -34,6 +34,10 @@ def _fmt(value: object, digits: int = 3) -> str:
     return str(value)
 
 
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
 def retrieval_table(data: dict) -> str:
     cats = [c for c in ("movielens", "bookcrossing") if c in data]
     rows = [
@@ -193,7 +197,7 @@ def agent_table(data: dict) -> str:
             "",
             f"Understanding, {_fmt(data.get('parse_cases'))} labeled messages: facet F1 {_fmt(data.get('facet_f1'))} as shipped "
             f"(rules alone {_fmt(data.get('facet_f1_rules'))}); the LLM's structured output parsed and matched the schema in "
-            f"{_fmt(data.get('json_valid_rate'))} of {_fmt(data.get('json_calls'))} calls (p50 {_fmt(data.get('json_call_s_p50'))} s a call).",
+            f"{_pct(data.get('json_valid_rate'))} of {_fmt(data.get('json_calls'))} calls (p50 {_fmt(data.get('json_call_s_p50'))} s a call).",
         ]
     if data.get("decode_tok_s"):
         out += [
@@ -206,7 +210,7 @@ def agent_table(data: dict) -> str:
         ]
     quant = data.get("cpu_quantization")
     if quant:
-        out += ["", "CPU weight formats, decode tokens/s in the same run: "
+        out += ["", "CPU weight formats, decode tokens/s (all loaded, round-robin in one run): "
                 + ", ".join(f"{k} {_fmt(v)}" for k, v in quant.items()) + "."]
     by_format = data.get("turn_s_by_cpu_format")
     if by_format:

@@ -184,3 +184,12 @@ def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path
     assert book.items[0].title == "Dune"
     switched = agent.new_session(catalog="movielens")
     assert agent.chat(switched, "cyberpunk", catalog="books").catalog == "books"
+
+
+def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:
+    # People who liked Toy Story also liked Star Wars and Fargo; a person asking for films like
+    # Toy Story wants ones that share its genres.
+    reply = agent.chat(agent.new_session(), "something like Toy Story")
+    toy_story = {"Animation", "Children's", "Comedy"}
+    assert reply.items and all(genres(it) & toy_story for it in reply.items), [(i.title, genres(i)) for i in reply.items]
+    assert "Toy Story" not in [it.title for it in reply.items]

@@ -143,6 +143,15 @@ class Preferences(BaseModel):
 
     def set_range(self, facet: str, rng: NumericRange, evidence: str = "", inferred: bool = False) -> None:
         old = self.ranges.get(facet)
+        if old is not None and inferred and f"range:{facet}" not in self.inferred:
+            # A vague word never loosens a number given in the same message: "classic movies
+            # made before 1960" stays before 1960 (the tighter of the two bounds is kept).
+            lows = [b for b in (old.low, rng.low) if b is not None]
+            highs = [b for b in (old.high, rng.high) if b is not None]
+            low, high = (max(lows) if lows else None), (min(highs) if highs else None)
+            if low is None or high is None or low <= high:
+                self.ranges[facet] = NumericRange(low=low, high=high)
+            return
         if old is not None:
             # Two bounds said in one message ("after 1980 and before 1990") combine.
             low = rng.low if rng.low is not None else old.low

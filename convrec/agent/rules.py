@@ -42,6 +42,19 @@ from convrec.retrieval.filters import NumericRange
 
 MAX_CHARS = 2000  # longer messages are cut: nobody states preferences in an essay
 
+# HTML in a message is markup, not words: scripts and styles go with their content, other tags
+# go, entities are decoded ("sci-fi &amp; fantasy"). Chat-template role tags (<|im_start|>,
+# <system>) are not HTML and stay, for the injection check to see.
+_SCRIPT_OR_STYLE = re.compile(r"<\s*(script|style)\b[^>]*>.*?(?:<\s*/\s*\1\s*>|$)", re.I | re.S)
+_HTML_TAG = re.compile(r"</?\s*(?!system\b|assistant\b|user\b)[a-z][a-z0-9]*\b[^<>]*>", re.I)
+
+
+def strip_markup(text: str) -> str:
+    import html
+
+    text = _SCRIPT_OR_STYLE.sub(" ", text)
+    return html.unescape(_HTML_TAG.sub(" ", text))
+
 Role = Literal["similar", "liked", "disliked", "rejected", "focus"]
 Polarity = Literal["want", "neg", "allow", "withdraw"]
 
@@ -157,7 +170,7 @@ OVERRIDE = [
     r"\b(?:ignore|disregard)\b(?: all| any| every| the| your)* (?:above|previous|prior|preceding|earlier)\b",
     r"\b(?:you are|you re|youre) (?:now|no longer)\b", r"\bact as\b", r"\bpretend (?:to be|you are|you re)\b",
     r"\b(?:jailbreak|jailbroken|dan mode|developer mode|god mode)\b", r"\bnew (?:instructions?|rules|task)\b",
-    r"\bim start\b|\bim end\b|\bendoftext\b|< ?/? ?(?:system|assistant|user|script)\b",
+    r"\bim start\b|\bim end\b|\bendoftext\b|< ?/? ?(?:system|assistant|user)\b",
     r"\b(?:system|assistant|developer) :", r"\bfrom now on\b", r"\bdo anything now\b",
     r"\byou (?:must|will|shall) (?:now|only|always|never)\b",
 ]
@@ -360,7 +373,7 @@ class RuleParser:
 
     def read(self, text: str) -> RuleReading:
         """Read one message and report the content words no rule explained."""
-        work = _Work(text[:MAX_CHARS])
+        work = _Work(strip_markup(text[:MAX_CHARS]))
         prefs = Preferences()
         self._injection(work, prefs)
         self._acts(work, prefs)

@@ -323,6 +323,8 @@ class Agent:
                     break
         if hits:
             hits += self._profile_candidates(scene, profile, request.filters, vec, {h.item.id for h in hits})
+        if request.similar_to and hits:
+            hits = self._of_the_same_kind(scene, request, hits)
         if request.avoid and hits:
             # Words under a negation that name no facet value: push similar items down.
             avoid = scene.index.embed(request.avoid)
@@ -348,6 +350,24 @@ class Agent:
                 if filters.matches(item):
                     out.append(SearchHit(item, float(scene.index.vector(item_id) @ query)))
         return out
+
+    @staticmethod
+    def _of_the_same_kind(scene: Scene, request: Any, hits: list[SearchHit]) -> list[SearchHit]:
+        """'Something like X': keep the candidates that share a value of the catalog's main
+        multi-valued facet (a film's genres) with X, when enough do. Without this, people who
+        liked Toy Story also liking Star Wars and Fargo put those first for a new person."""
+        cat = scene.index.catalog
+        facet = next((spec.name for spec in cat.schema.categorical if spec.multi), None)
+        if facet is None:
+            return hits
+        kinds: set[str] = set()
+        for item_id in request.similar_to:
+            if item_id in cat:
+                kinds |= set(cat.get(item_id).categorical.get(facet, ()))
+        if not kinds:
+            return hits
+        kept = [h for h in hits if kinds & set(h.item.categorical.get(facet, ()))]
+        return kept if len(kept) >= (request.count or DEFAULT_PICKS) else hits
 
     def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
         if not hits:

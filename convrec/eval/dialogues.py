@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import re
 import time
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +320,8 @@ def _validation_sentence(path: Path, raw: dict[str, Any], exc: ValidationError) 
 
 
 def _norm(text: str) -> str:
+    # Accents folded as the reply stage's title guard folds them ("película" → "pelicula").
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
 
 
@@ -570,7 +573,8 @@ class HallucinationCounter:
     """Titles a reply names that are neither among its picks nor items the person referred to.
 
     Uses the reply stage's own `TitleGuard` over the catalog's titles and facet vocabulary. Words
-    the person wrote themselves are not held against the reply (the template quotes the request)."""
+    the person wrote themselves are not held against the reply (the template quotes what is left of
+    the request once its filters are taken out, e.g. 'una pelicula por favor')."""
 
     def __init__(self, catalog: Any) -> None:
         from convrec.agent.respond import TitleGuard
@@ -584,6 +588,7 @@ class HallucinationCounter:
         # Catalog titles the person named are theirs to mention back.
         allowed += self.guard.violations(user_text, [])
         said = f" {_norm(user_text)} "
+        said_words = set(said.split())
         found: list[str] = []
         # Line by line, as the reply stage checks the LLM's lines: a Title-Case run must not join a
         # heading's last word to the next line's list number ("…Musical:\n\n1.").
@@ -592,6 +597,7 @@ class HallucinationCounter:
                 found += [
                     t for t in self.guard.violations(line, allowed)
                     if f" {_norm(t)} " not in said and not _only_function_words(t)
+                    and not set(_norm(t).split()) <= said_words  # the person's own words, re-ordered
                 ]
         return list(dict.fromkeys(found))
 
