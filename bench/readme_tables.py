@@ -82,7 +82,7 @@ def retrieval_table(data: dict) -> str:
 
 def serve_table(data: dict) -> str:
     modes = [m for m in ("rules", "llm") if m in data]
-    names = {"rules": "rules-only parser + template replies", "llm": "LLM parsing + LLM replies"}
+    names = {"rules": "rules-only parser + template replies", "llm": "with the LLM (default settings: it writes the replies)"}
     out = ["| mode | sessions at once | turns/s | p50 (s) | p95 (s) | errors |", "|---|---|---|---|---|---|"]
     for mode in modes:
         for level, row in sorted(data[mode].items(), key=lambda kv: int(kv[0])):
