@@ -107,15 +107,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--max-turns", type=int, default=5)
-    parser.add_argument("--llm-users", type=int, default=10, help="Users for the convrec-with-LLM timing (0 = skip).")
+    parser.add_argument("--llm-users", type=int, default=None,
+                        help="Users for the convrec-with-LLM timing (default 10, or 0 with --keep-llm; 0 = skip).")
     parser.add_argument("--zero-shot-users", type=int, default=None,
                         help="Users for the LLM zero-shot baseline (default: all; 0 = skip).")
     parser.add_argument("--suites-llm", action="store_true", help="Also replay the suites with the LLM.")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--keep-llm", action="store_true",
-                        help="Re-run only the rules-only parts; keep the LLM sections of the existing eval.json "
-                             "(zero-shot, convrec with the LLM, suites with the LLM) and redo their same-user "
-                             "comparisons against the new run.")
+                        help="Re-run only the rules-only parts (and convrec with the LLM if --llm-users is given); "
+                             "keep the other LLM sections of the existing eval.json (zero-shot, convrec with the "
+                             "LLM, suites with the LLM) and redo their same-user comparisons against the new run.")
     parser.add_argument("--note", default="", help="A line stored with the figures (e.g. which branches were merged).")
     args = parser.parse_args()
 
@@ -130,7 +131,9 @@ def main() -> None:
     old: dict[str, Any] = {}
     if args.keep_llm:
         old = json.loads((RESULTS / "eval.json").read_text(encoding="utf-8"))
-        args.zero_shot_users, args.llm_users, args.suites_llm = 0, 0, False
+        args.zero_shot_users, args.suites_llm = 0, False
+    if args.llm_users is None:
+        args.llm_users = 0 if args.keep_llm else 10
     zs_users = args.users if args.zero_shot_users is None else min(args.zero_shot_users, args.users)
     llm = None
     if zs_users > 0 or args.llm_users > 0 or args.suites_llm:
@@ -243,7 +246,7 @@ def main() -> None:
         }
         figures["simulator"] = simulator
         save()
-    if old_sim.get("with_llm"):
+    if old_sim.get("with_llm") and "with_llm" not in simulator:
         kept = old_sim["with_llm"]
         simulator["with_llm"] = {**kept, "rules_only_hit_at_10_by_turn_same_users": subset_hits(
             sim, "convrec", kept["users"], args.max_turns), "from_run": {"commit": old.get("commit"),

@@ -7,8 +7,10 @@ changing one choice of the agent's turn at a time (from outside: a module consta
 stand-in around the trained ranker; the agent's code is unchanged):
 
 - `as_served`: the agent as it is;
-- `drop_seen`: items already in the user's history (training and validation parts) are removed
-  from the ranked list, as every baseline and the offline protocol do;
+- `drop_seen`: items in the user's validation part are removed from the ranked list as well, so
+  nothing from the history every baseline and the offline protocol remove (training and
+  validation parts) is shown (the agent itself leaves out the training part: the history its
+  ranker was given);
 - `all_candidates`: the ranker receives every item that meets the filters instead of the
   `CANDIDATES` (100) nearest to the request's embedding;
 - `all_candidates_drop_seen`: both;

@@ -126,6 +126,31 @@ def test_known_user_history_shapes_picks(agent: Agent) -> None:
     assert [i.id for i in a.items] != [i.id for i in b.items]
 
 
+def test_known_user_is_not_offered_what_they_already_rated(agent: Agent) -> None:
+    cat = agent.scene().index.catalog
+    rated = set(cat.interactions.frame.query("user == '1'")["item"].astype(str))
+    assert rated
+    sid = agent.new_session(user_id="1")
+    reply = agent.chat(sid, "a drama")
+    assert reply.items and not rated & {i.id for i in reply.items}
+    # Asked for them, rated items may come back.
+    again = agent.chat(agent.new_session(user_id="1"), "a drama, even ones I've seen")
+    assert rated & {i.id for i in again.items}
+    # When everything that matches is already rated, show those and say so (not drop a wish).
+    by_key: dict[tuple[str, int], set[str]] = {}
+    for item in cat:
+        for g in item.categorical.get("genres", ()):
+            by_key.setdefault((g, int(item.numeric.get("year") or 0)), set()).add(item.id)
+    genre, year = next(
+        k for k, ids in sorted(by_key.items(), key=lambda kv: -len(kv[1]))
+        if k[0] in {"Drama", "Comedy", "Action", "Thriller", "Romance", "Adventure"} and len(ids) >= 3 and ids <= rated
+    )
+    covered = agent.chat(agent.new_session(user_id="1"), f"{genre.lower()} movies from {year}")
+    assert covered.items and {i.id for i in covered.items} <= rated
+    assert all(genre in genres(i) and i.facts["year"] == year for i in covered.items)
+    assert "already rated" in covered.text, covered.text
+
+
 def test_chip_removal(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "comedy from the 90s")

@@ -37,6 +37,7 @@ PROFILE_REFERENCES = 5  # liked items whose neighbours join the candidates
 PROFILE_NEIGHBOURS = 30
 DEFAULT_PICKS = 5
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
+HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
 
@@ -307,17 +308,34 @@ class Agent:
     def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request,
         plus items close to what the person liked (so feedback can surface items the words alone
-        would not). If nothing matches, relax the softest constraints one at a time (for good),
-        saying which."""
-        request = state.request()
+        would not). Items a known person already has in their catalog history are left out unless
+        they ask for those ("even ones I've seen"), or nothing else matches. If nothing matches,
+        relax the softest constraints one at a time (for good), saying which."""
+        history = [] if "show_seen" in state.acts else scene.ranker.history(profile.user_id)
+
+        def current() -> Any:
+            request = state.request()
+            if not history:
+                return request
+            ids = list(dict.fromkeys([*request.filters.exclude_ids, *history]))
+            return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
+
+        request = current()
         vec = self._query_vector(scene, request)
         hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
         relaxed: list[str] = []
+        if not hits and history:
+            # Everything that matches is already in their history: show it rather than drop a wish.
+            history = []
+            request = current()
+            hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+            if hits:
+                relaxed.append(HISTORY_RELAXED)
         if not hits:
             for constraint in state.relaxations():
                 relaxed.append(constraint.describe())
                 state.drop(constraint.key)
-                request = state.request()
+                request = current()
                 hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
                 if hits:
                     break

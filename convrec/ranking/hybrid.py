@@ -212,6 +212,15 @@ class HybridRanker:
         state = UserState(row, items, weights, np.asarray(sorted(set(disliked)), np.int64), row is None or changed)
         return state, ignored
 
+    def history(self, user_id: str | None) -> list[str]:
+        """The item ids a known user interacted with in the data this ranker was trained on
+        (empty for people it has never seen)."""
+        train = self.data.train
+        row = train.user_index.get(str(user_id)) if user_id is not None else None
+        if row is None:
+            return []
+        return [train.item_ids[int(j)] for j in train.row_items(row)]
+
     def _part_scores(self, state: UserState, items: np.ndarray) -> dict[str, np.ndarray]:
         """Standardized part scores of `items` for one person (stats over the norm sample)."""
         probe = np.concatenate([items, self.norm_sample_])
