@@ -151,6 +151,16 @@ def test_known_user_is_not_offered_what_they_already_rated(agent: Agent) -> None
     assert "already rated" in covered.text, covered.text
 
 
+def test_a_film_the_catalog_lists_twice_is_shown_once(agent: Agent) -> None:
+    # Twelve 1997 action-adventure films, one of them (Kull the Conqueror) under two ids.
+    sid = agent.new_session()
+    reply = agent.chat(sid, "action adventure movies from 1997, show me 20")
+    titles = [i.title for i in reply.items]
+    assert "Kull the Conqueror" in titles and len(titles) == len(set(titles)) == 11
+    more = agent.chat(sid, "more")  # its twin is not "new" either
+    assert not {i.title for i in more.items} & set(titles)
+
+
 def test_chip_removal(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "comedy from the 90s")

@@ -224,6 +224,26 @@ def test_movielens_builtin(tmp_path: Path) -> None:
     assert len(cat.interactions) == 100_000 - cat.report.dropped_interactions
     assert cat.interactions.frame["user"].nunique() == 943
 
+    # MovieLens 100K lists 18 films twice under two ids; they are twins, nothing else is.
+    assert cat.twins("266") == ("680",) and cat.twins("680") == ("266",)  # Kull the Conqueror
+    assert cat.twins("1") == ()
+    assert sum(1 for it in cat if cat.twins(it.id)) == 36
+
+
+def test_twins_need_the_same_title_text_and_facets(tmp_path: Path) -> None:
+    from convrec.retrieval.catalog import Catalog, CatalogSchema, Item
+
+    items = [
+        Item("a", "Atonement", "A novel by Ian McEwan", {"author": ("Ian McEwan",)}, {"year": 2003.0}),
+        Item("A", "ATONEMENT", "A novel by Ian McEwan", {"author": ("Ian McEwan",)}, {"year": 2003.0}),
+        Item("b", "Atonement", "A novel by Ian McEwan", {"author": ("Ian McEwan",)}, {"year": 2005.0}),
+        Item("c", "Atonement", "Another book", {"author": ("Someone Else",)}, {"year": 2003.0}),
+    ]
+    facets = [("author", "categorical", "Author", True), ("year", "numeric", "Year", False)]
+    cat = Catalog("books", items, CatalogSchema.infer(items, facets))
+    assert cat.twins("a") == ("A",) and cat.twins("A") == ("a",)
+    assert cat.twins("b") == () and cat.twins("c") == () and cat.twins("nope") == ()
+
 
 @pytest.mark.slow
 def test_bookcrossing_builtin_real_malformed_rows(shared_data_dir: Path) -> None:

@@ -312,12 +312,12 @@ class Agent:
         they ask for those ("even ones I've seen"), or nothing else matches. If nothing matches,
         relax the softest constraints one at a time (for good), saying which."""
         history = [] if "show_seen" in state.acts else scene.ranker.history(profile.user_id)
+        cat = scene.index.catalog
 
         def current() -> Any:
             request = state.request()
-            if not history:
-                return request
-            ids = list(dict.fromkeys([*request.filters.exclude_ids, *history]))
+            ids = [*request.filters.exclude_ids, *history]
+            ids = list(dict.fromkeys([*ids, *(t for i in ids for t in cat.twins(i))]))
             return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
 
         request = current()
@@ -393,10 +393,17 @@ class Agent:
         ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
-        return [
-            Pick(cat.get(r.item_id), float(r.score), dict(r.parts), list(getattr(r, "evidence", []) or []))
-            for r in ranked[:n]
-        ]
+        picks: list[Pick] = []
+        listed: set[str] = set()
+        for r in ranked:
+            if len(picks) == n:
+                break
+            if r.item_id in listed:  # the same item under another id, already picked
+                continue
+            listed.update((r.item_id, *cat.twins(r.item_id)))
+            evidence = list(getattr(r, "evidence", []) or [])
+            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), evidence))
+        return picks
 
     @staticmethod
     def _referenced_titles(cat: Any, state: Any, picks: list[Pick]) -> dict[str, str]:

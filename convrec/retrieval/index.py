@@ -365,9 +365,11 @@ class Index:
         return np.asarray(self.embeddings[self.catalog.position(item_id)])
 
     def warm(self) -> None:
-        """Load the embedding model and the facet columns now rather than on the first search."""
+        """Load the embedding model, the facet columns and the catalog's twin groups now rather
+        than on the first turn."""
         self.embed("warm up")
         self.columns.mask(SearchFilters())
+        self.catalog.twins("")
 
     @property
     def columns(self) -> FacetColumns:
