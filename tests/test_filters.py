@@ -29,6 +29,9 @@ def test_include_any_all_exclude_ranges_and_ids() -> None:
     assert ids(SearchFilters(ranges={"year": NumericRange(low=1990, high=1999)})) == {"1", "3"}
     assert ids(SearchFilters(ranges={"year": NumericRange(high=1980)})) == {"2"}  # unknown year excluded
     assert ids(SearchFilters(exclude_ids=["1", "3"])) == {"2", "4"}
+    f = SearchFilters(exclude_ids=["1", "3"], exclude={"genres": ["War"]})
+    excluded = set(f.exclude_ids)
+    assert {it.id for it in ITEMS if f.matches(it, excluded)} == ids(f) == {"4"}
 
 
 def test_where_clause_shape() -> None:

@@ -359,13 +359,14 @@ class Agent:
         if not len(state.items):
             return []
         out: list[SearchHit] = []
+        excluded = set(filters.exclude_ids)
         for pos in ranker.reference_items(state)[:PROFILE_REFERENCES]:
             for item_id, _ in ranker.similar_items(ranker.data.train.item_ids[int(pos)], k=PROFILE_NEIGHBOURS):
                 if item_id in seen:
                     continue
                 seen.add(item_id)
                 item = cat.get(item_id)
-                if filters.matches(item):
+                if filters.matches(item, excluded):
                     out.append(SearchHit(item, float(scene.index.vector(item_id) @ query)))
         return out
 

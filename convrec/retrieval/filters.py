@@ -12,7 +12,7 @@ import difflib
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Sequence, Set as AbstractSet
 from typing import Any
 
 import numpy as np
@@ -149,9 +149,10 @@ class SearchFilters(BaseModel):
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
-    def matches(self, item: Item) -> bool:
-        """The same constraints as `to_where`, evaluated in Python."""
-        if item.id in self.exclude_ids:
+    def matches(self, item: Item, excluded: AbstractSet[str] | None = None) -> bool:
+        """The same constraints as `to_where`, evaluated in Python. Callers checking many items
+        against a long `exclude_ids` (a person's whole history) pass it once as a set."""
+        if item.id in (self.exclude_ids if excluded is None else excluded):
             return False
         for facet, values in self.include_any.items():
             if values and not set(values) & set(item.categorical.get(facet, ())):
