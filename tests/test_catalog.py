@@ -230,7 +230,7 @@ def test_movielens_builtin(tmp_path: Path) -> None:
     assert sum(1 for it in cat if cat.twins(it.id)) == 36
 
 
-def test_twins_need_the_same_title_text_and_facets(tmp_path: Path) -> None:
+def test_twins_need_the_same_title_text_and_facets() -> None:
     from convrec.retrieval.catalog import Catalog, CatalogSchema, Item
 
     items = [

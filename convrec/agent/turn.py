@@ -314,9 +314,9 @@ class Agent:
         history = [] if "show_seen" in state.acts else scene.ranker.history(profile.user_id)
         cat = scene.index.catalog
 
-        def current() -> Any:
+        def current(hide_history: bool = True) -> Any:
             request = state.request()
-            ids = [*request.filters.exclude_ids, *history]
+            ids = [*request.filters.exclude_ids, *(history if hide_history else ())]
             ids = list(dict.fromkeys([*ids, *(t for i in ids for t in cat.twins(i))]))
             return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
 
@@ -326,10 +326,10 @@ class Agent:
         relaxed: list[str] = []
         if not hits and history:
             # Everything that matches is already in their history: show it rather than drop a wish.
-            history = []
-            request = current()
-            hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+            shown_again = current(hide_history=False)
+            hits = scene.index.search(vec, k=CANDIDATES, filters=shown_again.filters)
             if hits:
+                request = shown_again
                 relaxed.append(HISTORY_RELAXED)
         if not hits:
             for constraint in state.relaxations():
