@@ -308,15 +308,17 @@ class Agent:
     def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request,
         plus items close to what the person liked (so feedback can surface items the words alone
-        would not). Items a known person already has in their catalog history are left out unless
-        they ask for those ("even ones I've seen"), or nothing else matches. If nothing matches,
-        relax the softest constraints one at a time (for good), saying which."""
-        history = [] if "show_seen" in state.acts else scene.ranker.history(profile.user_id)
+        would not). What the person disliked (in any of their sessions) is never offered; what they
+        already know (their catalog history, what they liked) is left out unless they ask for it
+        ("even ones I've seen"), or nothing else matches. If nothing matches, relax the softest
+        constraints one at a time (for good), saying which."""
+        history = [] if "show_seen" in state.acts else [*scene.ranker.history(profile.user_id), *profile.liked]
+        disliked = sorted(profile.disliked)
         cat = scene.index.catalog
 
         def current(hide_history: bool = True) -> Any:
             request = state.request()
-            ids = [*request.filters.exclude_ids, *(history if hide_history else ())]
+            ids = [*request.filters.exclude_ids, *disliked, *(history if hide_history else ())]
             ids = list(dict.fromkeys([*ids, *(t for i in ids for t in cat.twins(i))]))
             return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
 
