@@ -137,7 +137,9 @@ def _opening(ctx: ReplyContext) -> str:
 # --- the hallucination guard ---------------------------------------------------------------------
 
 
-def _norm(text: str) -> str:
+def normalize_text(text: str) -> str:
+    """Accents folded, case dropped, anything but letters and digits a single space: how titles
+    are compared (here, and by the evaluation's counters)."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
@@ -153,20 +155,20 @@ class TitleGuard:
     quoted or Title-Case spans that look like titles but are none of the allowed ones."""
 
     def __init__(self, catalog_titles: Iterable[str], vocabulary: Iterable[str] = ()) -> None:
-        self._titles = {n for n in (_norm(t) for t in catalog_titles) if len(n) >= 4}
+        self._titles = {n for n in (normalize_text(t) for t in catalog_titles) if len(n) >= 4}
         self._max_words = max((len(t.split()) for t in self._titles), default=1)
         # Facet values and their glossary words are not titles, even in Title Case.
-        self._vocab = {_norm(v) for v in vocabulary}
+        self._vocab = {normalize_text(v) for v in vocabulary}
         self._vocab |= {w for v in self._vocab for w in v.split()}
 
     def violations(self, text: str, allowed_titles: Iterable[str]) -> list[str]:
         allowed_titles = [t for t in allowed_titles if t]
-        allowed = {_norm(t) for t in allowed_titles}
+        allowed = {normalize_text(t) for t in allowed_titles}
         # Mentions of allowed titles are fine: take them out before looking for others.
         for title in sorted(allowed_titles, key=len, reverse=True):
             text = re.sub(re.escape(title), " · ", text, flags=re.IGNORECASE)
         found: list[str] = []
-        words = _norm(text).split()
+        words = normalize_text(text).split()
         # 1) any catalog title (of two words or more, or a rare one-word title in Title Case)
         for size in range(min(self._max_words, len(words)), 0, -1):
             for start in range(0, len(words) - size + 1):
@@ -178,7 +180,7 @@ class TitleGuard:
         spans = [next(g for g in m.groups() if g) for m in _QUOTED.finditer(text)]
         spans += [m.group(1) for m in _TITLECASE.finditer(text) if m.start() > 0 or len(m.group(1).split()) > 2]
         for span in spans:
-            n = _norm(span)
+            n = normalize_text(span)
             if not n or n in allowed or n in self._vocab:
                 continue
             if all(w in self._vocab or w in _COMMON for w in n.split()):
@@ -219,13 +221,13 @@ _LEAK_WORDS = 5
 
 @functools.lru_cache(maxsize=1)
 def _instruction_grams() -> frozenset[str]:
-    words = _norm(REPLY_SYSTEM).split()
+    words = normalize_text(REPLY_SYSTEM).split()
     return frozenset(" ".join(words[i : i + _LEAK_WORDS]) for i in range(len(words) - _LEAK_WORDS + 1))
 
 
 def _echoes_instructions(sentence: str) -> bool:
     """True when a sentence repeats five words in a row of the system prompt (a leak)."""
-    words = _norm(sentence).split()
+    words = normalize_text(sentence).split()
     grams = _instruction_grams()
     return any(" ".join(words[i : i + _LEAK_WORDS]) in grams for i in range(len(words) - _LEAK_WORDS + 1))
 

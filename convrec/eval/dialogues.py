@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import re
 import time
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from convrec.agent.respond import normalize_text
 from convrec.errors import ConvrecError
 
 # --- the format --------------------------------------------------------------------------------
@@ -319,12 +319,6 @@ def _validation_sentence(path: Path, raw: dict[str, Any], exc: ValidationError) 
 # --- resolving titles and facets against a catalog -----------------------------------------------
 
 
-def _norm(text: str) -> str:
-    # Accents folded as the reply stage's title guard folds them ("película" → "pelicula").
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", " ", text.casefold()).strip()
-
-
 class TitleIndex:
     """Finds catalog items by title: exact (case/punctuation-insensitive), "Title (Year)" or "id:N"."""
 
@@ -332,10 +326,10 @@ class TitleIndex:
         self.catalog = catalog
         self._by_title: dict[str, list[str]] = {}
         for item in catalog.items:
-            self._by_title.setdefault(_norm(item.title), []).append(item.id)
+            self._by_title.setdefault(normalize_text(item.title), []).append(item.id)
             year = item.numeric.get("year")
             if year is not None:
-                self._by_title.setdefault(_norm(f"{item.title} ({year:g})"), []).append(item.id)
+                self._by_title.setdefault(normalize_text(f"{item.title} ({year:g})"), []).append(item.id)
 
     def resolve(self, ref: str) -> str:
         """The item id for a title reference; a `ConvrecError` when it matches none or several."""
@@ -345,13 +339,13 @@ class TitleIndex:
             if item_id not in self.catalog:
                 raise ConvrecError(f"there is no item with id {item_id!r} in {self.catalog.name!r}")
             return item_id
-        ids = list(dict.fromkeys(self._by_title.get(_norm(ref), [])))
+        ids = list(dict.fromkeys(self._by_title.get(normalize_text(ref), [])))
         if len(ids) == 1:
             return ids[0]
         if not ids:
             from rapidfuzz import process
 
-            close = process.extract(_norm(ref), list(self._by_title), limit=3, score_cutoff=70)
+            close = process.extract(normalize_text(ref), list(self._by_title), limit=3, score_cutoff=70)
             hint = ""
             if close:
                 names = [self.catalog.get(self._by_title[c[0]][0]).title for c in close]
@@ -387,12 +381,12 @@ def resolve_turn(turn: Turn, catalog: Any, titles: TitleIndex) -> ResolvedTurn:
         if not rule.numeric and spec.kind != "categorical":
             raise ConvrecError(f"every_item.{facet}: all_of/any_of/none_of need a categorical facet; {facet!r} is numeric")
         if not rule.numeric:
-            lookup = {_norm(v): v for v in spec.values}
+            lookup = {normalize_text(v): v for v in spec.values}
 
             def canon(values: list[str], facet: str = facet, lookup: dict[str, str] = lookup) -> list[str]:
                 out = []
                 for v in values:
-                    hit = lookup.get(_norm(v))
+                    hit = lookup.get(normalize_text(v))
                     if hit is None:
                         raise ConvrecError(f"every_item.{facet}: {v!r} is not a {facet} value in {catalog.name!r}")
                     out.append(hit)
@@ -587,7 +581,7 @@ class HallucinationCounter:
         allowed = [self.catalog.get(i).title for i in dict.fromkeys(allowed_ids) if i in self.catalog]
         # Catalog titles the person named are theirs to mention back.
         allowed += self.guard.violations(user_text, [])
-        said = f" {_norm(user_text)} "
+        said = f" {normalize_text(user_text)} "
         said_words = set(said.split())
         found: list[str] = []
         # Line by line, as the reply stage checks the LLM's lines: a Title-Case run must not join a
@@ -596,8 +590,8 @@ class HallucinationCounter:
             if line.strip():
                 found += [
                     t for t in self.guard.violations(line, allowed)
-                    if f" {_norm(t)} " not in said and not _only_function_words(t)
-                    and not set(_norm(t).split()) <= said_words  # the person's own words, re-ordered
+                    if f" {normalize_text(t)} " not in said and not _only_function_words(t)
+                    and not set(normalize_text(t).split()) <= said_words  # the person's own words, re-ordered
                 ]
         return list(dict.fromkeys(found))
 
@@ -610,7 +604,7 @@ _FUNCTION_WORDS = set(
 
 
 def _only_function_words(span: str) -> bool:
-    return all(w in _FUNCTION_WORDS or w.isdigit() for w in _norm(span).split())
+    return all(w in _FUNCTION_WORDS or w.isdigit() for w in normalize_text(span).split())
 
 
 def _state_refs(state: dict[str, Any]) -> list[str]:
