@@ -258,6 +258,11 @@ class Catalog:
         except KeyError:
             raise UnknownItemError(f"Catalog {self.name!r} has no item with id {item_id!r}.") from None
 
+    @property
+    def rows(self) -> Mapping[str, int]:
+        """Item id → row, for lookups in bulk (`position` checks and converts one id)."""
+        return self._by_id
+
     def position(self, item_id: str) -> int:
         """Row of an item in `items` (and in the index's embedding matrix)."""
         try:

@@ -12,14 +12,14 @@ import difflib
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Sequence, Set as AbstractSet
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from convrec.errors import ConvrecError
-from convrec.retrieval.catalog import CatalogSchema, Item
+from convrec.retrieval.catalog import Catalog, CatalogSchema, Item
 
 ID_FIELD = "item_id"  # the metadata key holding an item's id (Chroma cannot filter on ids)
 
@@ -202,9 +202,10 @@ class FacetColumns:
     milliseconds even on 271k items: an inverted list of rows per categorical value and one float
     array per numeric facet (NaN = unknown). Same semantics as `matches`."""
 
-    def __init__(self, items: Sequence[Item]) -> None:
+    def __init__(self, catalog: Catalog) -> None:
+        items = catalog.items
+        self.catalog = catalog
         self.n = len(items)
-        self.position = {it.id: row for row, it in enumerate(items)}
         inverted: dict[tuple[str, str], list[int]] = defaultdict(list)
         numeric: dict[str, list[float]] = defaultdict(lambda: [np.nan] * self.n)
         for row, it in enumerate(items):
@@ -249,8 +250,9 @@ class FacetColumns:
                 if rng.high is not None:
                     ok &= col <= rng.high
             mask &= ok
+        rows = self.catalog.rows
         for item_id in filters.exclude_ids:
-            row = self.position.get(item_id)
+            row = rows.get(item_id)
             if row is not None:
                 mask[row] = False
         return mask

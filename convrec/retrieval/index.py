@@ -376,7 +376,7 @@ class Index:
         """The catalog's facets as numpy columns (built on first filtered search)."""
         with self._lazy_lock:
             if self._columns is None:
-                self._columns = FacetColumns(self.catalog.items)
+                self._columns = FacetColumns(self.catalog)
             return self._columns
 
     def search(
@@ -408,8 +408,8 @@ class Index:
         fetch = min(n, int(np.ceil(want * n / matches * OVERSAMPLE)) + 10)
         if fetch <= MAX_FETCH:  # broad: the HNSW index, unfiltered, then checked
             ids, dists = self.store.query(self.manifest.collection, vector, fetch)
-            position = self.columns.position
-            hits = [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists) if mask[position[i]]]
+            rows = self.catalog.rows
+            hits = [SearchHit(self.catalog.get(i), 1.0 - d) for i, d in zip(ids, dists) if mask[rows[i]]]
             if len(hits) >= want:
                 return hits[:want]
         # The neighbourhood holds too few matches: exact over all items, non-matching ones masked.
