@@ -177,7 +177,7 @@ class HybridRanker:
         train = self.data.train
         index = train.item_index
         ignored: list[str] = []
-        row = train.user_index.get(str(profile.user_id)) if profile.user_id is not None else None
+        row = self._row(profile.user_id)
         strength: dict[int, float] = {}
         if row is not None:
             for j in train.row_items(row):
@@ -212,13 +212,17 @@ class HybridRanker:
         state = UserState(row, items, weights, np.asarray(sorted(set(disliked)), np.int64), row is None or changed)
         return state, ignored
 
+    def _row(self, user_id: str | None) -> int | None:
+        """The training row of a user the data knows, else None."""
+        return self.data.train.user_index.get(str(user_id)) if user_id is not None else None
+
     def history(self, user_id: str | None) -> list[str]:
         """The item ids a known user interacted with in the data this ranker was trained on
         (empty for people it has never seen)."""
-        train = self.data.train
-        row = train.user_index.get(str(user_id)) if user_id is not None else None
+        row = self._row(user_id)
         if row is None:
             return []
+        train = self.data.train
         return [train.item_ids[int(j)] for j in train.row_items(row)]
 
     def _part_scores(self, state: UserState, items: np.ndarray) -> dict[str, np.ndarray]:
