@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -312,14 +312,21 @@ class Agent:
         already know (their catalog history, what they liked) is left out unless they ask for it
         ("even ones I've seen"), or nothing else matches. If nothing matches, relax the softest
         constraints one at a time (for good), saying which."""
-        history = [] if "show_seen" in state.acts else [*scene.ranker.history(profile.user_id), *profile.liked]
-        disliked = sorted(profile.disliked)
         cat = scene.index.catalog
+
+        def with_twins(ids: Iterable[str]) -> list[str]:
+            ids = list(ids)
+            return [*ids, *(t for i in ids for t in cat.twins(i))]
+
+        # Fixed for the turn (a person's history can be thousands of ids): expanded once.
+        known = [*scene.ranker.history(profile.user_id), *profile.liked]
+        history = [] if "show_seen" in state.acts else with_twins(known)
+        disliked = with_twins(sorted(profile.disliked))
 
         def current(hide_history: bool = True) -> Any:
             request = state.request()
-            ids = [*request.filters.exclude_ids, *disliked, *(history if hide_history else ())]
-            ids = list(dict.fromkeys([*ids, *(t for i in ids for t in cat.twins(i))]))
+            ids = [*with_twins(request.filters.exclude_ids), *disliked, *(history if hide_history else ())]
+            ids = list(dict.fromkeys(ids))
             return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
 
         request = current()
