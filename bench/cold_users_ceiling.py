@@ -44,12 +44,11 @@ sys.path.insert(0, str(REPO / "bench"))
 from convrec.config import Settings, offline_environment  # noqa: E402
 
 GRID = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)  # only ratios matter; the fitted weights use up to 8
-BPR_GRID = [{"k": k, "max_iter": 200, "learning_rate": lr} for k in (32, 64) for lr in (0.01, 0.05)]
 
 
 def ceiling(seed: int, index: Any, log: Any) -> dict[str, Any]:
     from convrec.eval.metrics import batch_metrics, top_k
-    from convrec.eval.offline import Evaluator, _embedder
+    from convrec.eval.offline import BPR_GRID, Evaluator, _embedder
     from convrec.eval.peers import cornac_bpr, tuned_peer
     from convrec.eval.split import make_split
     from convrec.ranking.base import RankingData, zscore_rows
@@ -76,16 +75,17 @@ def ceiling(seed: int, index: Any, log: Any) -> dict[str, Any]:
     bpr, _ = tuned_peer(cornac_bpr, BPR_GRID, split.train, val_objective)
     short = val.users("warm", "short", ranker.short_history)  # real short-history validation users
 
-    def matrices(which: np.ndarray) -> dict[str, np.ndarray]:
+    def matrices(which: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+        """The parts' standardized scores for users `which`, plus BPR's scores `b` as one more part."""
         z = ranker.part_matrices(which)
-        b = bpr.score(which)
         finite = np.isfinite(b)
         z["bpr"] = zscore_rows(np.where(finite, b, b[finite].min()), ranker.norm_sample_)
         return z
 
-    z, z_val = matrices(rows), matrices(short)
+    bpr_test = bpr.score(rows)
+    z, z_val = matrices(rows, bpr_test), matrices(short, bpr.score(short))
     val_seen, val_truth = val.seen[short], val.warm[short]
-    bpr_ndcg = ndcg(bpr.score(rows))
+    bpr_ndcg = ndcg(bpr_test)
     default = ndcg(ranker.score_users(rows))
 
     def search(names: list[str]) -> dict[str, Any]:

@@ -32,6 +32,8 @@ from convrec.ranking.train import DEFAULT_MODEL, MODELS, TrainOptions, Tuning, f
 #: convrec rankers evaluated by default: Stage 2's models and every Stage 6 paradigm.
 CONVREC_MODELS = ("hybrid", "hybrid-regmf", "fusion", "als", "itemknn", "regmf", "profile", "kg", "content")
 QUICK_MODELS = ("hybrid", "als", "profile")
+#: The grid the Cornac BPR peer is tuned over (on validation NDCG@10) in a full run.
+BPR_GRID = [{"k": k, "max_iter": 200, "learning_rate": lr} for k in (32, 64) for lr in (0.01, 0.05)]
 PARADIGMS = ("profile", "regmf", "fusion", "kg", "hybrid", "hybrid-regmf", "content")
 METRIC_KEYS = ("recall_at_10", "ndcg_at_10", "mrr_at_10", "hit_at_10", "coverage")
 
@@ -136,11 +138,7 @@ def run_offline(index: Any, config: OfflineConfig | None = None, log: Log = _qui
         ease_grid = [{"lamb": v} for v in ((250.0, 500.0) if config.quick else (100.0, 250.0, 500.0, 1000.0))]
         peer, trials = tuned_peer(cornac_ease, ease_grid, split.train, val_objective, log)
         record(peer.name, peer.score, peer.train_s, "peer", library=peer.library, params=peer.params, trials=trials)
-        bpr_grid = (
-            [{"k": 64, "max_iter": 100, "learning_rate": 0.01}]
-            if config.quick
-            else [{"k": k, "max_iter": 200, "learning_rate": lr} for k in (32, 64) for lr in (0.01, 0.05)]
-        )
+        bpr_grid = [{"k": 64, "max_iter": 100, "learning_rate": 0.01}] if config.quick else BPR_GRID
         peer, trials = tuned_peer(cornac_bpr, bpr_grid, split.train, val_objective, log)
         record(peer.name, peer.score, peer.train_s, "peer", library=peer.library, params=peer.params, trials=trials)
 
