@@ -103,6 +103,16 @@ def test_query_keeps_content_words_and_avoid_collects_negated_ones(rules) -> Non
     assert "clowns" not in p.query.split() and p.avoid == "clowns"
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Preferably from the 90s.", "Ideally a drama, possibly a romance", "Released between 1994 and 1998, if possible.",
+     "Honestly I guess a comedy would be fine", "Any chance of a western?"],
+)
+def test_hedges_are_not_wishes(rules, text) -> None:
+    # Left in the query, "preferably" would be embedded as what the person wants.
+    assert rules.parse(text).query == ""
+
+
 # --- numbers -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("text", "low", "high"),

@@ -72,7 +72,9 @@ STOPWORDS = set(
     decent fine fun new more most much many few other another else same such than while all both each every
     not no nothing none never without again back there whatever idea ideas options option pick picks title
     titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
-    smth sth u ur pls plz released release came even next top either whichever set ones instead""".split()
+    smth sth u ur pls plz released release came even next top either whichever set ones instead
+    ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
+    kinda sorta somewhat guess suppose wondering chance""".split()
 )
 NEGATION_CUES = [
     "no", "not", "nothing", "none", "never", "nor", "neither", "without", "w o", "avoid", "avoiding", "except",
