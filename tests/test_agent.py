@@ -126,6 +126,25 @@ def test_known_user_history_shapes_picks(agent: Agent) -> None:
     assert [i.id for i in a.items] != [i.id for i in b.items]
 
 
+def test_a_request_of_facets_only_ranks_every_match(agent: Agent) -> None:
+    """'A western' gives the embedding nothing to rank by, so every western reaches the ranker,
+    not the 100 nearest to the word; free words keep the nearest 100."""
+    from convrec.agent.state import DialogueState
+    from convrec.agent.turn import CANDIDATES
+    from convrec.ranking import UserProfile
+
+    scene = agent.scene()
+    cat = scene.index.catalog
+    for text, everything in (("a drama", True), ("a drama about a lonely lighthouse keeper", False)):
+        state = DialogueState()
+        state.apply(scene.parser.parse(text, state), cat)
+        request, hits, _ = agent._retrieve(scene, state, UserProfile())
+        dramas = [i for i in cat.items if "Drama" in i.categorical.get("genres", ())]
+        assert len(dramas) > CANDIDATES
+        assert (len(hits) == len(dramas)) is everything, text
+        assert all("Drama" in h.item.categorical["genres"] for h in hits)
+
+
 def test_known_user_is_not_offered_what_they_already_rated(agent: Agent) -> None:
     cat = agent.scene().index.catalog
     rated = set(cat.interactions.frame.query("user == '1'")["item"].astype(str))

@@ -32,7 +32,13 @@ from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
 
 MAX_MESSAGE_CHARS = 2000
-CANDIDATES = 100
+CANDIDATES = 100  # nearest to the request's words or referenced items
+# A request made only of facet values ("a drama from the 90s") gives the embedding nothing to rank
+# by: the 100 items nearest the word "Drama" are an arbitrary slice of the dramas. Such a request
+# hands the ranker every item that meets the filters (up to this many), so the person's history
+# and popularity choose among all of them. (A request with no wish at all keeps the 100 and the
+# neighbours of what the person liked: over a whole catalog, CF alone drifts for a short history.)
+FACET_ONLY_CANDIDATES = 2000
 PROFILE_REFERENCES = 5  # liked items whose neighbours join the candidates
 PROFILE_NEIGHBOURS = 30
 DEFAULT_PICKS = 5
@@ -306,8 +312,8 @@ class Agent:
         return UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
-        """Candidates under the conversation's hard filters: the semantic search for the request,
-        plus items close to what the person liked (so feedback can surface items the words alone
+        """Candidates under the conversation's hard filters: the semantic search for the request
+        (every match, up to `FACET_ONLY_CANDIDATES`, when it names only facet values), plus items close to what the person liked (so feedback can surface items the words alone
         would not). What the person disliked (in any of their sessions) is never offered; what they
         already know (their catalog history, what they liked) is left out unless they ask for it
         ("even ones I've seen"), or nothing else matches. If nothing matches, relax the softest
@@ -331,12 +337,13 @@ class Agent:
 
         request = current()
         vec = self._query_vector(scene, request)
-        hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+        k = FACET_ONLY_CANDIDATES if self._facets_only(request) else CANDIDATES
+        hits = scene.index.search(vec, k=k, filters=request.filters)
         relaxed: list[str] = []
         if not hits and history:
             # Everything that matches is already in their history: show it rather than drop a wish.
             shown_again = current(hide_history=False)
-            hits = scene.index.search(vec, k=CANDIDATES, filters=shown_again.filters)
+            hits = scene.index.search(vec, k=k, filters=shown_again.filters)
             if hits:
                 request = shown_again
                 relaxed.append(HISTORY_RELAXED)
@@ -345,7 +352,7 @@ class Agent:
                 relaxed.append(constraint.describe())
                 state.drop(constraint.key)
                 request = current()
-                hits = scene.index.search(vec, k=CANDIDATES, filters=request.filters)
+                hits = scene.index.search(vec, k=k, filters=request.filters)
                 if hits:
                     break
         if hits:
@@ -357,6 +364,14 @@ class Agent:
             avoid = scene.index.embed(request.avoid)
             hits = [SearchHit(h.item, h.score - 0.5 * max(0.0, float(scene.index.vector(h.item.id) @ avoid))) for h in hits]
         return request, hits, relaxed
+
+    @staticmethod
+    def _facets_only(request: Any) -> bool:
+        """The request asks for facet values (a genre, a range) and says nothing else: no free words
+        and no item it refers to, so the embedding has nothing to rank by."""
+        f = request.filters
+        wanted = bool(f.include_all or f.include_any or f.ranges)
+        return wanted and not request.query.strip() and not request.similar_to
 
     def _profile_candidates(
         self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
