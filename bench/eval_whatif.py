@@ -12,7 +12,8 @@ stand-in around the trained ranker; the agent's code is unchanged):
   validation parts) is shown (the agent itself leaves out the training part: the history its
   ranker was given);
 - `all_candidates`: the ranker receives every item that meets the filters instead of the
-  `CANDIDATES` (100) nearest to the request's embedding;
+  `CANDIDATES` (100) nearest to the request's embedding (a request of facet values only gets
+  every match as served; this extends it to requests with free words or a referenced movie);
 - `all_candidates_drop_seen`: both;
 - `all_candidates_drop_seen_no_semantic`: both, with the request-match weight set to 0.
 
