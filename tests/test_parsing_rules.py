@@ -74,6 +74,10 @@ def test_rules_heldout_f1_above_floor(rules, movielens, name) -> None:
         ("a comdey", {"Comedy"}, set()),
         ("horor", {"Horror"}, set()),
         ("thriler", {"Thriller"}, set()),
+        # a group that refuses its values when wanted ("none = [...]" in the lexicon)
+        ("something like Toy Story but for adults", set(), {"Children's"}),
+        ("an adult animated film", {"Animation"}, {"Children's"}),
+        ("not for adults, for my kids", {"Children's"}, set()),
     ],
 )
 def test_categorical(rules, text, include, exclude) -> None:

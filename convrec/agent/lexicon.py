@@ -56,11 +56,12 @@ def words(phrase: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Phrase:
-    """One phrase's meaning: these values of this facet, wanted all together or any of them."""
+    """One phrase's meaning: these values of this facet, wanted all together, any of them, or
+    none of them ("for adults": not Children's)."""
 
     facet: str
     values: tuple[str, ...]
-    mode: Literal["all", "any"] = "all"
+    mode: Literal["all", "any", "none"] = "all"
     explicit: bool = False  # the phrase is the value's own name (a harder constraint than a synonym)
     typo_ok: bool = False  # may match with one typo
 
@@ -228,8 +229,8 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
                 for phrase in phrases:
                     lex.add(phrase, Phrase(facet, (value,), "all", explicit=False, typo_ok=True))
             for group in (conf.get("groups") or {}).values():
-                mode = "all" if group.get("all") else "any"
-                values = tuple(check(v) for v in (group.get("all") or group.get("any") or []))
+                mode = next((m for m in ("all", "any", "none") if group.get(m)), "any")
+                values = tuple(check(v) for v in (group.get(mode) or []))
                 if not values:
                     continue
                 for phrase in group.get("phrases") or []:

@@ -880,7 +880,7 @@ class RuleParser:
 
     def _apply_mentions(self, work: _Work, prefs: Preferences, mentions: list[_Mention]) -> None:
         wanted_here = {(m.phrase.facet, v) for m in mentions if m.kind == "cat" and m.polarity == "want"
-                       and m.phrase is not None for v in m.phrase.values}
+                       and m.phrase is not None and m.phrase.mode != "none" for v in m.phrase.values}
         positives: list[_Mention] = []
         for m in mentions:
             if m.kind == "shift":
@@ -899,6 +899,18 @@ class RuleParser:
             ph = m.phrase
             assert ph is not None
             inferred = not ph.explicit
+            if ph.mode == "none":
+                # "for adults" refuses its values; "not for adults" wants them; "forget the
+                # grown-up part" lifts the refusal.
+                if m.polarity == "want":
+                    prefs.add_exclude(ph.facet, list(ph.values), m.text, inferred=True)
+                elif m.polarity == "neg":
+                    prefs.add_include(ph.facet, list(ph.values), "any" if len(ph.values) > 1 else "all", m.text,
+                                      inferred=True)
+                elif m.polarity == "withdraw":
+                    bucket = prefs.allow.setdefault(ph.facet, [])
+                    bucket.extend(v for v in ph.values if v not in bucket)
+                continue
             if m.polarity == "neg":
                 values = list(ph.values)
                 if len(values) > 1:
