@@ -145,6 +145,26 @@ def test_a_request_of_facets_only_ranks_every_match(agent: Agent) -> None:
         assert all("Drama" in h.item.categorical["genres"] for h in hits)
 
 
+def test_no_wish_ranks_by_the_person(agent: Agent) -> None:
+    """'Recommend me a film' carries nothing to embed: a new person gets the catalog's favourites,
+    a known user their own CF picks (not a stock phrase's neighbours)."""
+    scene = agent.scene()
+    counts = scene.ranker.counts_
+    ids = scene.ranker.data.train.item_ids
+    favourites = {ids[j] for j in counts.argsort()[::-1][:10]}
+    new = agent.chat(agent.new_session(), "recommend me a film")
+    assert len(new.items) == 5 and {i.id for i in new.items} <= favourites
+    one = agent.chat(agent.new_session(user_id="1"), "recommend me a film")
+    two = agent.chat(agent.new_session(user_id="2"), "recommend me a film")
+    assert [i.id for i in one.items] != [i.id for i in two.items]
+    assert not set(scene.ranker.history("1")) & {i.id for i in one.items}
+
+
+def test_likes_without_a_wish_search_near_the_likes(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "I liked Fargo and Pulp Fiction")
+    assert sum(bool(genres(i) & {"Crime", "Thriller"}) for i in reply.items) >= 4
+
+
 def test_known_user_is_not_offered_what_they_already_rated(agent: Agent) -> None:
     cat = agent.scene().index.catalog
     rated = set(cat.interactions.frame.query("user == '1'")["item"].astype(str))

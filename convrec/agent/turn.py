@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,12 +33,13 @@ from convrec.retrieval.index import Index, SearchHit
 
 MAX_MESSAGE_CHARS = 2000
 CANDIDATES = 100  # nearest to the request's words or referenced items
-# A request made only of facet values ("a drama from the 90s") gives the embedding nothing to rank
-# by: the 100 items nearest the word "Drama" are an arbitrary slice of the dramas. Such a request
-# hands the ranker every item that meets the filters (up to this many), so the person's history
-# and popularity choose among all of them. (A request with no wish at all keeps the 100 and the
-# neighbours of what the person liked: over a whole catalog, CF alone drifts for a short history.)
-FACET_ONLY_CANDIDATES = 2000
+# A request made only of facet values ("a drama from the 90s"), or no wish at all from someone who
+# has liked nothing in chat ("recommend me a film"), gives the embedding nothing to rank by: the
+# 100 items nearest the word "Drama" are an arbitrary slice of the dramas. Such a request hands the
+# ranker every item that meets the filters (up to this many), so the person's history and
+# popularity choose among all of them. (No wish after in-chat likes searches near those likes and
+# keeps the 100 and their neighbours: over a whole catalog, CF alone drifts for a short history.)
+WHOLE_POOL_CANDIDATES = 2000
 PROFILE_REFERENCES = 5  # liked items whose neighbours join the candidates
 PROFILE_NEIGHBOURS = 30
 DEFAULT_PICKS = 5
@@ -278,8 +279,9 @@ class Agent:
         yield ReplyEvent(type="done", reply=reply)
 
     # -- stages -----------------------------------------------------------------------------------
-    def _query_vector(self, scene: Scene, request: Any) -> np.ndarray:
-        """Text and referenced items blended into one query vector."""
+    def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
+        """Text and referenced items blended into one query vector. A turn with neither ("I liked
+        Fargo and Pulp Fiction", "something else") searches near what the person liked in chat."""
         index = scene.index
         vectors = []
         text = request.query.strip()
@@ -288,7 +290,8 @@ class Agent:
             text = " ".join(wanted)
         if text:
             vectors.append(index.embed(text))
-        for item_id in request.similar_to:
+        references = list(request.similar_to) or ([] if text else list(liked)[-PROFILE_REFERENCES:])
+        for item_id in references:
             try:
                 vectors.append(index.vector(item_id))
             except UnknownItemError:
@@ -313,7 +316,7 @@ class Agent:
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request
-        (every match, up to `FACET_ONLY_CANDIDATES`, when it names only facet values), plus items close to what the person liked (so feedback can surface items the words alone
+        (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close to what the person liked (so feedback can surface items the words alone
         would not). What the person disliked (in any of their sessions) is never offered; what they
         already know (their catalog history, what they liked) is left out unless they ask for it
         ("even ones I've seen"), or nothing else matches. If nothing matches, relax the softest
@@ -336,8 +339,8 @@ class Agent:
             return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
 
         request = current()
-        vec = self._query_vector(scene, request)
-        k = FACET_ONLY_CANDIDATES if self._facets_only(request) else CANDIDATES
+        vec = self._query_vector(scene, request, liked=list(profile.liked))
+        k = WHOLE_POOL_CANDIDATES if self._nothing_to_embed(request, profile) else CANDIDATES
         hits = scene.index.search(vec, k=k, filters=request.filters)
         relaxed: list[str] = []
         if not hits and history:
@@ -366,12 +369,22 @@ class Agent:
         return request, hits, relaxed
 
     @staticmethod
-    def _facets_only(request: Any) -> bool:
-        """The request asks for facet values (a genre, a range) and says nothing else: no free words
-        and no item it refers to, so the embedding has nothing to rank by."""
+    def _nothing_to_embed(request: Any, profile: Any) -> bool:
+        """The request holds no free words and refers to no item, and it names facet values (a
+        genre, a range) or the person liked nothing in chat: the query vector would be a facet's
+        name or a stock phrase, which ranks nothing."""
+        if request.query.strip() or request.similar_to:
+            return False
         f = request.filters
-        wanted = bool(f.include_all or f.include_any or f.ranges)
-        return wanted and not request.query.strip() and not request.similar_to
+        return bool(f.include_all or f.include_any or f.ranges) or not profile.liked
+
+    @staticmethod
+    def _no_wish(request: Any, profile: Any) -> bool:
+        """Nothing asked and nothing liked ("recommend me a film" from someone new or known only
+        by their history)."""
+        f = request.filters
+        wished = request.query.strip() or request.similar_to or request.avoid or f.include_all or f.include_any or f.ranges
+        return not wished and not profile.liked
 
     def _profile_candidates(
         self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
@@ -415,7 +428,12 @@ class Agent:
     def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
         if not hits:
             return []
-        ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
+        if self._no_wish(request, profile):
+            # The search ran on a stock phrase: its scores carry no wish, so the ranker gets bare
+            # ids and ranks by the person (history, popularity) alone.
+            ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
+        else:
+            ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
         picks: list[Pick] = []
