@@ -57,6 +57,16 @@ def test_refinements_accumulate_override_and_never_repeat(agent: Agent) -> None:
     assert older.items and all(i.facts["year"] < 1980 for i in older.items)
 
 
+def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:
+    # "in there" / "of those" narrow the current set; a bare "a comedy" replaces the genre.
+    for follow_up, kept in (("any comedies in there?", True), ("which of those are comedies?", True), ("a comedy", False)):
+        sid = agent.new_session()
+        agent.chat(sid, "a western")
+        reply = agent.chat(sid, follow_up)
+        assert reply.items and all("Comedy" in genres(i) for i in reply.items)
+        assert all("Western" in genres(i) for i in reply.items) is kept, follow_up
+
+
 def test_more_like_number_two(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "space adventure")

@@ -221,7 +221,10 @@ ACT_PATTERNS: dict[str, list[str]] = {
 ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
             r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
-            r"\bon top of that\b", r"\bbit of\b"]
+            r"\bon top of that\b", r"\bbit of\b",
+            # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
+            r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
+            r"\bof (?:those|these|them)\b"]
 REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
            r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
            r"\bon second thought\b", r"\bi meant\b"]
