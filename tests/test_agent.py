@@ -59,7 +59,8 @@ def test_refinements_accumulate_override_and_never_repeat(agent: Agent) -> None:
 
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:
     # "in there" / "of those" narrow the current set; a bare "a comedy" replaces the genre.
-    for follow_up, kept in (("any comedies in there?", True), ("which of those are comedies?", True), ("a comedy", False)):
+    cases = (("any comedies in there?", True), ("which of those are comedies?", True), ("a comedy", False))
+    for follow_up, kept in cases:
         sid = agent.new_session()
         agent.chat(sid, "a western")
         reply = agent.chat(sid, follow_up)

@@ -316,11 +316,12 @@ class Agent:
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request
-        (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close to what the person liked (so feedback can surface items the words alone
-        would not). What the person disliked (in any of their sessions) is never offered; what they
-        already know (their catalog history, what they liked) is left out unless they ask for it
-        ("even ones I've seen"), or nothing else matches. If nothing matches, relax the softest
-        constraints one at a time (for good), saying which."""
+        (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close
+        to what the person liked (so feedback can surface items the words alone would not). What
+        the person disliked (in any of their sessions) is never offered; what they already know
+        (their catalog history, what they liked) is left out unless they ask for it ("even ones
+        I've seen"), or nothing else matches. If nothing matches, relax the softest constraints one
+        at a time (for good), saying which."""
         cat = scene.index.catalog
 
         def with_twins(ids: Iterable[str]) -> list[str]:
@@ -383,8 +384,8 @@ class Agent:
         """Nothing asked and nothing liked ("recommend me a film" from someone new or known only
         by their history)."""
         f = request.filters
-        wished = request.query.strip() or request.similar_to or request.avoid or f.include_all or f.include_any or f.ranges
-        return not wished and not profile.liked
+        words = request.query.strip() or request.avoid or request.similar_to
+        return not (words or f.include_all or f.include_any or f.ranges or profile.liked)
 
     def _profile_candidates(
         self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
