@@ -57,6 +57,11 @@ def test_refinements_accumulate_override_and_never_repeat(agent: Agent) -> None:
     assert older.items and all(i.facts["year"] < 1980 for i in older.items)
 
 
+def test_a_title_the_catalog_lacks_is_said(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "a movie like The Matrix")
+    assert reply.text.startswith("“The Matrix” is not in this catalog") and reply.items
+
+
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:
     # "in there" / "of those" narrow the current set; a bare "a comedy" replaces the genre.
     cases = (("any comedies in there?", True), ("which of those are comedies?", True), ("a comedy", False))

@@ -180,6 +180,17 @@ def test_titles_after_cues(rules) -> None:
     assert ids(rules.parse("like Se7en").similar_to) == ["11"]  # the alternative title in parentheses
 
 
+@pytest.mark.parametrize(
+    ("text", "unknown"),
+    [("a movie like The Matrix", ["The Matrix"]), ("I loved Amelie and Fargo", ["Amelie"]),
+     ("something like Fargo", []), ("like Heat and Casino", []), ("I liked Westerns", []),
+     ("things like I said, a comedy", [])],
+)
+def test_names_the_catalog_lacks_are_reported(rules, text, unknown) -> None:
+    # MovieLens 100K ends in 1998: "The Matrix" is a title it does not have, not a wish to embed silently.
+    assert rules.parse(text).unknown_titles == unknown
+
+
 def test_genre_after_like_is_not_a_title(rules) -> None:
     p = rules.parse("I like horror")
     assert p.include_all == {"genres": ["Horror"]} and not p.similar_to and not p.liked

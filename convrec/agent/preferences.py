@@ -89,6 +89,8 @@ class Preferences(BaseModel):
     - `replace`: the message explicitly overrides ("actually", "instead", "make it");
     - `count`: how many items were asked for ("show me 3");
     - `injection`: text that tried to instruct the system was seen and ignored;
+    - `unknown_titles`: names compared with or liked that match no catalog title ("like The
+      Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
       `inferred` the keys read from a synonym or an LLM rather than the value's own name.
     """
@@ -112,6 +114,7 @@ class Preferences(BaseModel):
     replace: bool = False
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
+    unknown_titles: list[str] = Field(default_factory=list)
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
 

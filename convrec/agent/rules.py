@@ -225,6 +225,13 @@ ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b"
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
             r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
             r"\bof (?:those|these|them)\b"]
+# A capitalized name after a comparison or a like ("something like The Matrix", "I loved Amelie"):
+# if no catalog title matched there, the person named something the catalog does not have.
+NAMED_AFTER_CUE = re.compile(
+    r"\b(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored)\s+"
+    r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
+)
+NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
 REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
            r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
            r"\bon second thought\b", r"\bi meant\b"]
@@ -386,6 +393,7 @@ class RuleParser:
         self._quoted_titles(work, prefs)
         if self.titles:
             self._cued_titles(work, prefs)
+            self._unknown_titles(strip_markup(text[:MAX_CHARS]), prefs)
         self._cued_facets(work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)
@@ -551,6 +559,28 @@ class RuleParser:
                     continue
                 break
             pos = start if not first else pos + 1
+
+    def _unknown_titles(self, text: str, prefs: Preferences) -> None:
+        """Names the person compared with or liked that match no catalog title (`NAMED_AFTER_CUE`),
+        so the reply can say it does not have them instead of pretending to."""
+        refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
+        known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
+        names = [n for m in NAMED_AFTER_CUE.finditer(text) for n in re.split(r"\s+(?:and|or|&)\s+", m.group("name"))]
+        for name in names:
+            parts = name.rstrip(".!:").split()
+            while parts and parts[-1].casefold() in NAME_TAIL:
+                parts.pop()
+            key = words(" ".join(parts))
+            content = {w for w in key if w not in NAME_TAIL}
+            if len(" ".join(key)) < 3 or content <= known or content <= self._stop:
+                continue
+            if self._lookup(key) is not None or any(self._lookup((w,)) is not None for w in key):
+                continue  # a genre or another facet value ("I liked Westerns")
+            if self._match_title(" ".join(key), strict=True) is not None:
+                continue  # in the catalog after all
+            name = " ".join(parts)
+            if name not in prefs.unknown_titles:
+                prefs.unknown_titles.append(name)
 
     def _cue_at(self, work: _Work, pos: int) -> tuple[Role | None, int]:
         for role, cue in self._role_cues:

@@ -230,6 +230,8 @@ class Agent:
             notice_bits = []
             if prefs.injection:
                 notice_bits.append(INJECTION_NOTICE)
+            if prefs.unknown_titles:
+                notice_bits.append(unknown_titles_notice(prefs.unknown_titles))
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -460,6 +462,14 @@ class Agent:
     @staticmethod
     def _chips(state: Any) -> list[Chip]:
         return [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
+
+
+def unknown_titles_notice(names: Sequence[str]) -> str:
+    """One sentence for titles the person named that the catalog does not have."""
+    quoted = [f"“{n}”" for n in names]
+    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+    verb = "is" if len(quoted) == 1 else "are"
+    return f"{listed} {verb} not in this catalog, so I went by the words instead."
 
 
 def chip_label(constraint: Any) -> str:
