@@ -228,6 +228,7 @@ ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b"
 # A capitalized name after a comparison or a like ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
+    r"(?<!\bd )(?<!\bwould )(?<!\b[Ii]'d )(?<!\b[Ii]’d )"  # "I'd like", "would like": wanting, not comparing
     r"\b(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored)\s+"
     r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
@@ -565,7 +566,12 @@ class RuleParser:
         so the reply can say it does not have them instead of pretending to."""
         refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
         known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
-        names = [n for m in NAMED_AFTER_CUE.finditer(text) for n in re.split(r"\s+(?:and|or|&)\s+", m.group("name"))]
+        names = []
+        for m in NAMED_AFTER_CUE.finditer(text):
+            after = re.match(r"\s*([\w'’-]+)", text[m.end():])
+            if after and words(after.group(1)) and words(after.group(1))[0] in self.lexicon.item_nouns:
+                continue  # "I liked Italian cinema": a kind of item, not a title
+            names += re.split(r"\s+(?:and|or|&)\s+", m.group("name"))
         for name in names:
             parts = name.rstrip(".!:").split()
             while parts and parts[-1].casefold() in NAME_TAIL:
@@ -574,6 +580,8 @@ class RuleParser:
             content = {w for w in key if w not in NAME_TAIL}
             if len(" ".join(key)) < 3 or content <= known or content <= self._stop:
                 continue
+            if content & self.lexicon.item_nouns:
+                continue  # a kind of item, not a title ("I love Christmas movies")
             if self._lookup(key) is not None or any(self._lookup((w,)) is not None for w in key):
                 continue  # a genre or another facet value ("I liked Westerns")
             if self._match_title(" ".join(key), strict=True) is not None:
