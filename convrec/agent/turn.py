@@ -372,22 +372,26 @@ class Agent:
         return request, hits, relaxed
 
     @staticmethod
-    def _nothing_to_embed(request: Any, profile: Any) -> bool:
-        """The request holds no free words and refers to no item, and it names facet values (a
-        genre, a range) or the person liked nothing in chat: the query vector would be a facet's
-        name or a stock phrase, which ranks nothing."""
+    def _names_facets(request: Any) -> bool:
+        """The request wants facet values (a genre, a range), not only refuses some."""
+        f = request.filters
+        return bool(f.include_all or f.include_any or f.ranges)
+
+    @classmethod
+    def _nothing_to_embed(cls, request: Any, profile: Any) -> bool:
+        """The request holds no free words and refers to no item, and it names facet values or the
+        person liked nothing in chat: the query vector would be a facet's name or a stock phrase,
+        which ranks nothing."""
         if request.query.strip() or request.similar_to:
             return False
-        f = request.filters
-        return bool(f.include_all or f.include_any or f.ranges) or not profile.liked
+        return cls._names_facets(request) or not profile.liked
 
-    @staticmethod
-    def _no_wish(request: Any, profile: Any) -> bool:
+    @classmethod
+    def _no_wish(cls, request: Any, profile: Any) -> bool:
         """Nothing asked and nothing liked ("recommend me a film" from someone new or known only
         by their history)."""
-        f = request.filters
         words = request.query.strip() or request.avoid or request.similar_to
-        return not (words or f.include_all or f.include_any or f.ranges or profile.liked)
+        return not (words or cls._names_facets(request) or profile.liked)
 
     def _profile_candidates(
         self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
