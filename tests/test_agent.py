@@ -60,6 +60,10 @@ def test_refinements_accumulate_override_and_never_repeat(agent: Agent) -> None:
 def test_a_title_the_catalog_lacks_is_said(agent: Agent) -> None:
     reply = agent.chat(agent.new_session(), "a movie like The Matrix")
     assert reply.text.startswith("“The Matrix” is not in this catalog") and reply.items
+    # beside a title it has, the picks lean on that one, and the reply says so
+    reply = agent.chat(agent.new_session(), "I loved Amelie and Fargo")
+    assert reply.text.startswith("“Amelie” is not in this catalog, so I went by Fargo.")
+    assert reply.items and "100" not in {i.id for i in reply.items}
 
 
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:

@@ -192,6 +192,28 @@ def test_names_the_catalog_lacks_are_reported(rules, text, unknown) -> None:
     assert rules.parse(text).unknown_titles == unknown
 
 
+@pytest.mark.parametrize(
+    ("text", "liked", "similar", "disliked", "unknown"),
+    [("I loved Amelie and Fargo", ["100"], [], [], ["Amelie"]),
+     ("I loved Fargo and Amelie", ["100"], [], [], ["Amelie"]),
+     ("I loved Amelie, Fargo and Heat", ["100", "273"], [], [], ["Amelie"]),
+     ("something like The Matrix or Alien", [], ["183"], [], ["The Matrix"]),
+     ("I hated Avatar and Titanic", [], [], ["313"], ["Avatar"])],
+)
+def test_a_list_reads_on_past_a_title_the_catalog_lacks(rules, text, liked, similar, disliked, unknown) -> None:
+    p = rules.parse(text)
+    assert (ids(p.liked), ids(p.similar_to), ids(p.disliked), p.unknown_titles) == (liked, similar, disliked, unknown)
+    assert not p.query  # the picks go by the titles it has, not by the missing name's words
+
+
+def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:
+    p = rules.parse("I liked Fargo and Westerns")
+    assert ids(p.liked) == ["100"] and p.include_all == {"genres": ["Western"]} and not p.unknown_titles
+    p = rules.parse("I liked Fargo and Italian cinema")
+    assert ids(p.liked) == ["100"] and "italian" in p.query and not p.unknown_titles
+    assert rules.parse("I loved Amelie and French cinema").unknown_titles == ["Amelie"]
+
+
 def test_genre_after_like_is_not_a_title(rules) -> None:
     p = rules.parse("I like horror")
     assert p.include_all == {"genres": ["Horror"]} and not p.similar_to and not p.liked

@@ -225,14 +225,15 @@ ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b"
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
             r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
             r"\bof (?:those|these|them)\b"]
-# A capitalized name after a comparison or a like ("something like The Matrix", "I loved Amelie"):
+# A capitalized name after a comparison, a like or a dislike ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
     r"(?<!\bd )(?<!\bwould )(?<!\b[Ii]'d )(?<!\b[Ii]’d )"  # "I'd like", "would like": wanting, not comparing
-    r"\b(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored)\s+"
+    r"\b(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked)\s+"
     r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
+LIST_SEPARATORS = {"and", "or", ",", "&"}
 REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
            r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
            r"\bon second thought\b", r"\bi meant\b"]
@@ -393,8 +394,9 @@ class RuleParser:
         self._ordinals(work, prefs)
         self._quoted_titles(work, prefs)
         if self.titles:
-            self._cued_titles(work, prefs)
-            self._unknown_titles(strip_markup(text[:MAX_CHARS]), prefs)
+            named = self._named(strip_markup(text[:MAX_CHARS]))
+            self._cued_titles(work, prefs, [key for _, key in named])
+            self._unknown_titles(named, prefs)
         self._cued_facets(work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)
@@ -534,8 +536,12 @@ class RuleParser:
             work.use(min(cue_start, a), b + 1)
             i += 2
 
-    def _cued_titles(self, work: _Work, prefs: Preferences) -> None:
+    def _cued_titles(self, work: _Work, prefs: Preferences, named: Iterable[tuple[str, ...]] = ()) -> None:
+        """Titles after a role cue ("like Heat", "I hated Titanic"), through a list ("like Heat and
+        Casino"). `named` are the words of names the catalog lacks (`_named`): one of them is
+        stepped over, so the list goes on ("I loved Amelie and Fargo" still likes Fargo)."""
         n = len(work.toks)
+        named = sorted(set(named), key=len, reverse=True)
         pos = 0
         while pos < n:
             role, cue_len = self._cue_at(work, pos)
@@ -548,6 +554,18 @@ class RuleParser:
                 start = self._skip_leads(work, start)
                 hit = self._title_span(work, start, role)
                 if hit is None:
+                    # a name the catalog lacks, then a list separator: read on past it
+                    skip = next((len(k) for k in named if work.words_at(start, len(k)) == k), 0)
+                    after = start + skip
+                    if not skip or work.any_used(start, after):
+                        break
+                    if after + 1 < n and work.toks[after].text in LIST_SEPARATORS:
+                        work.use(pos if first else start, after + 1)  # the picks go by the titles it has
+                        first = False
+                        start = after + 1
+                        continue
+                    if not first:
+                        work.use(start, after)  # the list ends with it: "I loved Fargo and Amelie"
                     break
                 item_id, end = hit
                 self._add_ref(prefs, role, ItemRef(item_id=item_id, title=self.titles[item_id],
@@ -555,38 +573,49 @@ class RuleParser:
                 work.use(pos if first else start, end)
                 first = False
                 # "like Heat and Casino": keep reading titles through a list
-                if end < n and work.toks[end].text in {"and", "or", ",", "&"} and not work.toks[end].used:
+                if end < n and work.toks[end].text in LIST_SEPARATORS and not work.toks[end].used:
                     start = end + 1
                     continue
                 break
             pos = start if not first else pos + 1
 
-    def _unknown_titles(self, text: str, prefs: Preferences) -> None:
-        """Names the person compared with or liked that match no catalog title (`NAMED_AFTER_CUE`),
-        so the reply can say it does not have them instead of pretending to."""
-        refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
-        known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
-        names = []
+    def _named(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Capitalized names after a comparison, a like or a dislike (`NAMED_AFTER_CUE`) that are
+        no catalog title, facet value or kind of item: (the name as written, its words), one per
+        list entry. They are the titles the catalog may lack."""
+        out = []
         for m in NAMED_AFTER_CUE.finditer(text):
             after = re.match(r"\s*([\w'’-]+)", text[m.end():])
-            if after and words(after.group(1)) and words(after.group(1))[0] in self.lexicon.item_nouns:
-                continue  # "I liked Italian cinema": a kind of item, not a title
-            names += re.split(r"\s+(?:and|or|&)\s+", m.group("name"))
-        for name in names:
-            parts = name.rstrip(".!:").split()
-            while parts and parts[-1].casefold() in NAME_TAIL:
-                parts.pop()
-            key = words(" ".join(parts))
-            content = {w for w in key if w not in NAME_TAIL}
-            if len(" ".join(key)) < 3 or content <= known or content <= self._stop:
-                continue
-            if content & self.lexicon.item_nouns:
-                continue  # a kind of item, not a title ("I love Christmas movies")
-            if self._lookup(key) is not None or any(self._lookup((w,)) is not None for w in key):
-                continue  # a genre or another facet value ("I liked Westerns")
-            if self._match_title(" ".join(key), strict=True) is not None:
-                continue  # in the catalog after all
-            name = " ".join(parts)
+            noun_after = bool(after and words(after.group(1)) and words(after.group(1))[0] in self.lexicon.item_nouns)
+            entries = re.split(r"\s+(?:and|or|&)\s+", m.group("name"))
+            for k, name in enumerate(entries):
+                if noun_after and k == len(entries) - 1:
+                    continue  # "I liked Italian cinema": a kind of item, not a title
+                parts = name.rstrip(".!:").split()
+                while parts and parts[-1].casefold() in NAME_TAIL:
+                    parts.pop()
+                key = tuple(words(" ".join(parts)))
+                content = {w for w in key if w not in NAME_TAIL}
+                if len(" ".join(key)) < 3 or content <= self._stop:
+                    continue
+                if content & self.lexicon.item_nouns:
+                    continue  # a kind of item, not a title ("I love Christmas movies")
+                if self._lookup(key) is not None or any(self._lookup((w,)) is not None for w in key):
+                    continue  # a genre or another facet value ("I liked Westerns")
+                if self._match_title(" ".join(key), strict=True) is not None:
+                    continue  # in the catalog after all
+                out.append((" ".join(parts), key))
+        return out
+
+    @staticmethod
+    def _unknown_titles(named: list[tuple[str, tuple[str, ...]]], prefs: Preferences) -> None:
+        """Names the person compared with or liked that match no catalog title (`_named`), so the
+        reply can say it does not have them instead of pretending to."""
+        refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
+        known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
+        for name, key in named:
+            if {w for w in key if w not in NAME_TAIL} <= known:
+                continue  # read as a title after all (a fuzzy or partial match)
             if name not in prefs.unknown_titles:
                 prefs.unknown_titles.append(name)
 

@@ -231,7 +231,8 @@ class Agent:
             if prefs.injection:
                 notice_bits.append(INJECTION_NOTICE)
             if prefs.unknown_titles:
-                notice_bits.append(unknown_titles_notice(prefs.unknown_titles))
+                known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
+                notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -468,12 +469,16 @@ class Agent:
         return [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
 
 
-def unknown_titles_notice(names: Sequence[str]) -> str:
-    """One sentence for titles the person named that the catalog does not have."""
-    quoted = [f"“{n}”" for n in names]
-    listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
-    verb = "is" if len(quoted) == 1 else "are"
-    return f"{listed} {verb} not in this catalog, so I went by the words instead."
+def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> str:
+    """One sentence for titles the person named that the catalog does not have; `known` are the
+    titles named beside them that it does have (what the picks then lean on)."""
+    verb = "is" if len(names) == 1 else "are"
+    lean = f"went by {_and_list(list(dict.fromkeys(known)))}" if known else "went by the words instead"
+    return f"{_and_list([f'“{n}”' for n in names])} {verb} not in this catalog, so I {lean}."
+
+
+def _and_list(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def chip_label(constraint: Any) -> str:
