@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from convrec.agent.respond import REPLY_SYSTEM, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
+from convrec.agent.respond import REPLY_SYSTEM, FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.errors import ConvrecError
 from convrec.retrieval.loaders import load_catalog
 
@@ -126,3 +126,33 @@ def test_no_picks_says_so(movielens, guard) -> None:
     ctx.relaxed = ["year 1990–1999"]
     text = "".join(ReplyWriter(ScriptedLLM("#1: x"), guard).stream(ctx))
     assert "I couldn't find anything" in text and "dropped year 1990–1999" in text
+
+
+def test_fact_guard_drops_claims_the_pick_does_not_hold(movielens, guard) -> None:
+    # What the real 0.5B model wrote for "I loved Amelie and Fargo": the liked film's name with the
+    # pick's year, and genres or years that are neither's.
+    ctx = context(movielens, ids=("56", "50", "1"))  # Pulp Fiction (1994, Crime|Drama), Star Wars, Toy Story
+    ctx.titles_by_id = {"100": "Fargo"}
+    llm = ScriptedLLM(
+        "#1: The movie Fargo was a crime drama that was released in 1994. A dark, talky crime drama.\n"
+        "#2: A 1980 space western full of adventure.\n"
+        "#3: An animated 90s comedy, loved by 452 people.\n"
+    )
+    report = GuardReport()
+    facts = FactGuard({"genres": movielens.schema.get("genres").values})
+    out = lines("".join(ReplyWriter(llm, guard, facts=facts).stream(ctx, report)))
+    assert out[0].endswith("— A dark, talky crime drama.")  # the misattributed year went, the rest stays
+    assert "1980" not in out[1] and "western" not in out[1]  # Star Wars is 1977 and no Western
+    assert "452" not in out[2]  # a count the facts line does not give
+    assert set(report.removed_claims) >= {"1994", "1980", "western", "452"}
+
+
+def test_fact_guard_keeps_what_the_facts_say(movielens) -> None:
+    facts = FactGuard({"genres": movielens.schema.get("genres").values})
+    star_wars = movielens.get("50")  # 1977; Action, Adventure, Romance, Sci-Fi, War
+    line = "#1 facts: genres: Action, Adventure, Romance, Sci-Fi, War; year: 1977. Known reason: 583 people rated it."
+    assert facts.unsupported("A 1977 sci-fi war epic from the 70s, rated by 583 people.", star_wars, line) == []
+    assert facts.unsupported("A 70's classic.", star_wars, line) == []
+    assert facts.unsupported("A gripping 80s horror film.", star_wars, line) == ["80s", "horror"]
+    assert facts.unsupported("Like Fargo, it came out in 1977.", star_wars, line, ["Fargo"]) == ["1977"]
+    assert facts.unsupported("Like Fargo, it mixes action and romance.", star_wars, line, ["Fargo"]) == []

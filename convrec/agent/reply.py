@@ -38,6 +38,11 @@ class Reply(BaseModel):
     catalog: str = ""
     timings: dict[str, float] = Field(default_factory=dict, description="Seconds per stage of the turn.")
     removed_titles: list[str] = Field(default_factory=list, description="Titles the guard took out of the LLM's text.")
+    removed_claims: list[str] = Field(
+        default_factory=list,
+        description="Numbers and facet values (e.g. a genre) the guard took out of the LLM's text because the "
+        "pick's facts do not hold them.",
+    )
     cited: list[str] = Field(
         default_factory=list,
         description="Ids of items besides the picks that the reply may name: ones the person referred to or "

@@ -3,9 +3,10 @@
 The LLM never sees the person's raw message here, only convrec's reading of it and the facts of
 the ranked candidates, numbered. It is asked to write one line per pick ("#2: reason"); convrec
 renders the titles itself. Every sentence the LLM writes is checked before it is shown: a title
-that is not among the candidates (or the items the person referred to) removes the sentence,
-and a pick without a usable line gets its data-drawn template reason instead. With no LLM the
-whole reply comes from the template.
+that is not among the candidates (or the items the person referred to) removes the sentence, so
+does a claim the pick's facts do not hold (a number, a year or a facet value such as a genre that
+is not the pick's; `FactGuard`), and a pick without a usable line gets its data-drawn template
+reason instead. With no LLM the whole reply comes from the template.
 """
 
 from __future__ import annotations
@@ -199,6 +200,63 @@ class TitleGuard:
         return bool(match and match.group(0)[:1].isupper() and match.start() > 0)
 
 
+class FactGuard:
+    """Claims in LLM text that the pick's facts do not hold. The LLM is given one facts line per
+    pick, so a reason may only state what is in it:
+
+    - numbers: each must appear in the facts line (the year, numeric facets, the counts in the
+      known reason); a decade ("the 90s") must hold the pick's year;
+    - facet values (genres and other categorical values of the catalog): each must be one of the
+      pick's own;
+    - a sentence that names another title (an item the person referred to) may not state a year:
+      the LLM was never given that item's year, so it is either the pick's year misattributed
+      ("Fargo was released in 1994") or outside knowledge.
+
+    A sentence with such a claim is dropped; the pick then keeps its other sentences or, with none
+    left, its template reason. Dropping a true sentence costs a plainer reason; keeping a false
+    one costs the person's trust."""
+
+    _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)('?s\b)?")
+
+    def __init__(self, facet_values: dict[str, Iterable[str]]) -> None:
+        self._values: dict[str, str] = {}  # normalized value -> facet
+        for facet, values in facet_values.items():
+            for value in values:
+                key = normalize_text(value)
+                if len(key) >= 3:
+                    self._values.setdefault(key, facet)
+        self._max_words = max((len(k.split()) for k in self._values), default=1)
+
+    def unsupported(self, sentence: str, item: Item, facts: str, others: Iterable[str] = ()) -> list[str]:
+        found: list[str] = []
+        year = item.numeric.get("year")
+        given = {self._plain(m.group(1)) for m in self._NUMBER.finditer(facts.replace(",", ""))}
+        names_other = any(
+            f" {o} " in f" {normalize_text(sentence)} " for o in map(normalize_text, others) if o and o != normalize_text(item.title)
+        )
+        for m in self._NUMBER.finditer(sentence.replace(",", "")):
+            number, decade = self._plain(m.group(1)), bool(m.group(2))
+            if decade:
+                value = int(float(number))
+                value = value + 1900 if value < 100 else value
+                if year is None or int(year) // 10 * 10 != value or names_other:
+                    found.append(m.group(0))
+            elif number not in given or (names_other and 1800 <= float(number) <= 2100):
+                found.append(number)
+        words = normalize_text(sentence).split()
+        own = {normalize_text(v) for values in item.categorical.values() for v in values}
+        for size in range(min(self._max_words, len(words)), 0, -1):
+            for start in range(0, len(words) - size + 1):
+                span = " ".join(words[start : start + size])
+                if span in self._values and not any(f" {span} " in f" {o} " for o in own):
+                    found.append(span)
+        return list(dict.fromkeys(found))
+
+    @staticmethod
+    def _plain(number: str) -> str:
+        return str(int(float(number))) if float(number).is_integer() else number
+
+
 _COMMON = {
     "i", "you", "we", "it", "this", "that", "these", "here", "there", "they", "he", "she", "my", "your",
     "the", "a", "an", "of", "and", "in", "on", "to", "for", "with", "as", "its", "if", "also", "both",
@@ -251,6 +309,7 @@ def reply_messages(ctx: ReplyContext) -> list[dict[str, str]]:
 @dataclass
 class GuardReport:
     removed_titles: list[str] = field(default_factory=list)
+    removed_claims: list[str] = field(default_factory=list)  # numbers and facet values the pick's facts lack
     template_lines: int = 0  # picks whose line came from the template
     fell_back: bool = False  # the LLM failed entirely; the whole reply is the template
 
@@ -261,9 +320,10 @@ _LINE = re.compile(r"^\s*#?\s*(\d{1,2})\s*[:.)-]\s*(.+)$")
 class ReplyWriter:
     """Streams a reply for a `ReplyContext`, with the LLM when one is given."""
 
-    def __init__(self, llm: Any | None, guard: TitleGuard, max_tokens: int = 220) -> None:
+    def __init__(self, llm: Any | None, guard: TitleGuard, max_tokens: int = 220, facts: FactGuard | None = None) -> None:
         self.llm = llm
         self.guard = guard
+        self.facts = facts
         self.max_tokens = max_tokens
 
     def stream(self, ctx: ReplyContext, report: GuardReport | None = None) -> Iterator[str]:
@@ -314,21 +374,29 @@ class ReplyWriter:
                 done.add(earlier)
                 report.template_lines += 1
                 yield render_pick(earlier, ctx.picks[earlier - 1], ctx.picks[earlier - 1].why)
-        reason = self.clean_reason(match.group(2), allowed, report)
+        pick = ctx.picks[n - 1]
+        reason = self.clean_reason(match.group(2), allowed, report, pick.item, _facts_line(n, pick, ctx))
         done.add(n)
         if not reason:
             report.template_lines += 1
             reason = ctx.picks[n - 1].why
         yield render_pick(n, ctx.picks[n - 1], reason)
 
-    def clean_reason(self, text: str, allowed: Sequence[str], report: GuardReport) -> str:
-        """Keep the sentences with no disallowed title and nothing of the instructions; '' when
-        nothing safe is left."""
+    def clean_reason(
+        self, text: str, allowed: Sequence[str], report: GuardReport, item: Item | None = None, facts: str = ""
+    ) -> str:
+        """Keep the sentences with no disallowed title, no claim the pick's `facts` lack (when a
+        `FactGuard` is set and the pick is given) and nothing of the instructions; '' when nothing
+        safe is left."""
         kept = []
         for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
             bad = self.guard.violations(sentence, allowed)
             if bad:
                 report.removed_titles.extend(bad)
+                continue
+            claims = self.facts.unsupported(sentence, item, facts, allowed) if self.facts and item is not None else []
+            if claims:
+                report.removed_claims.extend(claims)
             elif sentence and not _echoes_instructions(sentence):
                 kept.append(sentence)
         out = " ".join(kept).strip().strip("—-: ")

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
-from convrec.agent.respond import GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
+from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -104,10 +104,11 @@ class Agent:
                 return scene
             index = Index.open(self.settings, name)
             cat = index.catalog
-            vocabulary = [v for spec in cat.schema.categorical if len(spec.values) <= 200 for v in spec.values]
-            guard = TitleGuard((it.title for it in cat.items), vocabulary)
+            small = [spec for spec in cat.schema.categorical if len(spec.values) <= 200]  # genres, not authors
+            guard = TitleGuard((it.title for it in cat.items), [v for spec in small for v in spec.values])
+            facts = FactGuard({spec.name: spec.values for spec in small})
             parser = PreferenceParser.for_catalog(cat, llm=self.llm if self.use_llm_for_parsing else None)
-            scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard))
+            scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard, facts=facts))
             self._scenes[name] = scene
             return scene
 
@@ -277,6 +278,7 @@ class Agent:
                 catalog=scene.name,
                 timings={k: round(v, 4) for k, v in timings.items()},
                 removed_titles=report.removed_titles,
+                removed_claims=report.removed_claims,
                 cited=list(ctx.titles_by_id),
             )
         yield ReplyEvent(type="done", reply=reply)
