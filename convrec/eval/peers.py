@@ -32,6 +32,7 @@ class PeerResult:
     train_s: float
     params: dict[str, Any] = field(default_factory=dict)
     library: str = ""
+    fitted: Any = None  # the library's model and dataset, for studies that look inside (bench/)
 
 
 def popularity(train: InteractionMatrix) -> PeerResult:
@@ -123,7 +124,7 @@ def cornac_bpr(
     params = {"k": k, "max_iter": max_iter, "learning_rate": learning_rate, "lambda_reg": lambda_reg}
     return PeerResult(
         "cornac-bpr", _cornac_scorer(model, dataset, train.n_users, train.n_items), time.perf_counter() - t0,
-        params, "cornac 3.0 BPR",
+        params, "cornac 3.0 BPR", fitted=(model, dataset),
     )
 
 

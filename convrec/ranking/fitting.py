@@ -276,36 +276,16 @@ def fit_weights(
         if len(rows) == 0:
             report[bucket] = {"users": 0, "note": "no validation users; kept the other bucket's weights"}
             continue
-        hidden = Weights({n: 0.0 for n in names}, HIDDEN)
 
         def objective(w: dict[str, float]) -> float:
             return _ndcg(ranker.combine_matrix(rows, z, Weights(w, HIDDEN)), rows, val)
 
-        # Start from the best single part, then coordinate ascent over the grid.
         if learn_parts:
-            singles = {n: objective({**hidden.parts, n: 1.0}) for n in names}
-            start = max(singles, key=singles.__getitem__)
-            weights = {**hidden.parts, start: 1.0}
-            best = singles[start]
+            weights, best, singles = coordinate_ascent(names, objective, passes)
         else:
             singles = {}
             weights = dict(ranker.weights[bucket].parts)
             best = objective(weights)
-        if learn_parts and len(names) > 1:
-            for _ in range(passes):
-                improved = False
-                for name in names:
-                    for value in WEIGHT_GRID:
-                        if value == weights[name]:
-                            continue
-                        cand = {**weights, name: value}
-                        if not any(v > 0 for v in cand.values()):
-                            continue
-                        score = objective(cand)
-                        if score > best + 1e-6:
-                            best, weights, improved = score, cand, True
-                if not improved:
-                    break
         unseen = HIDDEN
         cold_recall = 0.0
         cold_rows = val.users("cold", bucket, ranker.short_history)
@@ -342,18 +322,55 @@ def fit_weights(
     return report
 
 
-def simulated_short_users(ranker: HybridRanker, val: Validation, limit: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Long-history validation users reduced to a random 1..short_history of their training
-    items, scored through the serving path (fold-in): rows and standardized part scores."""
+def coordinate_ascent(
+    names: list[str], objective: Callable[[dict[str, float]], float], passes: int = 2,
+    grid: tuple[float, ...] = WEIGHT_GRID,
+) -> tuple[dict[str, float], float, dict[str, float]]:
+    """Weights for `names` that maximize `objective`: start from the best single part (weight 1),
+    then change one weight at a time over `grid` while that helps, at most `passes` rounds; at
+    least one weight stays positive. Returns (weights, best objective, each part's objective alone)."""
+    hidden = {n: 0.0 for n in names}
+    singles = {n: objective({**hidden, n: 1.0}) for n in names}
+    start = max(singles, key=singles.__getitem__)
+    weights, best = {**hidden, start: 1.0}, singles[start]
+    for _ in range(passes if len(names) > 1 else 0):
+        improved = False
+        for name in names:
+            for value in grid:
+                if value == weights[name]:
+                    continue
+                cand = {**weights, name: value}
+                if not any(v > 0 for v in cand.values()):
+                    continue
+                score = objective(cand)
+                if score > best + 1e-6:
+                    best, weights, improved = score, cand, True
+        if not improved:
+            break
+    return weights, best, singles
+
+
+def simulated_short_histories(ranker: HybridRanker, val: Validation, limit: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Up to `limit` long-history validation users (seeded draw), each reduced to a random
+    1..short_history of their training items: rows and the kept items (catalog positions)."""
     rng = np.random.default_rng(ranker.data.seed + 1)
     rows = val.users("warm", "long", ranker.short_history)
     if len(rows) > limit:
         rows = np.sort(rng.choice(rows, limit, replace=False))
-    items = np.arange(ranker.data.n_items)
-    z: dict[str, list[np.ndarray]] = {name: [] for name in ranker.parts}
+    kept = []
     for row in rows:
         history = ranker.data.train.row_items(int(row))
-        keep = rng.choice(history, size=int(rng.integers(1, ranker.short_history + 1)), replace=False)
+        kept.append(rng.choice(history, size=int(rng.integers(1, ranker.short_history + 1)), replace=False))
+    return rows, kept
+
+
+def simulated_short_users(ranker: HybridRanker, val: Validation, limit: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """`simulated_short_histories` scored through the serving path (folded in like a chat user):
+    rows and standardized part scores."""
+    rows, kept = simulated_short_histories(ranker, val, limit)
+    items = np.arange(ranker.data.n_items)
+    z: dict[str, list[np.ndarray]] = {name: [] for name in ranker.parts}
+    for keep in kept:
         state = UserState(None, keep.astype(np.int64), np.ones(len(keep), np.float32), np.zeros(0, np.int64), True)
         for name, values in ranker._part_scores(state, items).items():
             z[name].append(values)
