@@ -54,6 +54,18 @@ def test_permission_and_withdrawal(rules, movielens) -> None:
     assert s.include_all == {"genres": ["Comedy"]} and not s.exclude
 
 
+def test_less_of_a_wanted_mood_keeps_the_wish(rules, movielens) -> None:
+    # "less silly" after "a comedy" asks for a milder comedy, not for no comedy
+    s = talk(rules, movielens, "a comedy from the 90s", "less silly")
+    assert s.include_all == {"genres": ["Comedy"]} and not s.exclude and "silly" in s.avoid
+    s = talk(rules, movielens, "an action movie", "not too violent")
+    assert s.include_all == {"genres": ["Action"]} and s.exclude == {"genres": ["Crime", "Horror", "War"]}
+    # said firmly, or with nothing wanted yet, a refusal still excludes
+    assert talk(rules, movielens, "a comedy", "nothing funny").exclude == {"genres": ["Comedy"]}
+    assert talk(rules, movielens, "a comedy", "less comedy").exclude == {"genres": ["Comedy"]}
+    assert talk(rules, movielens, "less violent").exclude == {"genres": ["Action", "Crime", "Horror", "War"]}
+
+
 def test_older_and_newer(rules, movielens) -> None:
     assert talk(rules, movielens, "sci-fi from the 90s", "older").ranges["year"] == NumericRange(low=1980, high=1989)
     assert talk(rules, movielens, "a drama from the 50s", "newer").ranges["year"] == NumericRange(low=1960, high=1969)

@@ -92,7 +92,10 @@ class Preferences(BaseModel):
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
-      `inferred` the keys read from a synonym or an LLM rather than the value's own name.
+      `inferred` the keys read from a synonym or an LLM rather than the value's own name;
+    - `softened`: exclude keys read from a mood word said as "less ..." or "not too ..." ("less
+      silly", "not too violent"; not "less comedy"): a milder one is asked for, so a value the conversation already wants stays wanted
+      (after "a comedy", "less silly" keeps Comedy) while one it does not want is excluded.
     """
 
     query: str = ""
@@ -117,6 +120,7 @@ class Preferences(BaseModel):
     unknown_titles: list[str] = Field(default_factory=list)
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
+    softened: list[str] = Field(default_factory=list)
 
     # -- small helpers used by the parsers -----------------------------------------------------
     def add_include(self, facet: str, values: list[str], mode: Literal["all", "any"], evidence: str = "",
@@ -134,12 +138,18 @@ class Preferences(BaseModel):
             if value in self.exclude.get(facet, []):
                 self.exclude[facet].remove(value)
 
-    def add_exclude(self, facet: str, values: list[str], evidence: str = "", inferred: bool = False) -> None:
+    def add_exclude(self, facet: str, values: list[str], evidence: str = "", inferred: bool = False,
+                    softened: bool = False) -> None:
         bucket = self.exclude.setdefault(facet, [])
         for value in values:
             if value not in bucket:
                 bucket.append(value)
-            self._note(f"exclude:{facet}:{value}", evidence, inferred)
+            key = f"exclude:{facet}:{value}"
+            self._note(key, evidence, inferred)
+            if softened and key not in self.softened:
+                self.softened.append(key)
+            elif not softened and key in self.softened:
+                self.softened.remove(key)
             for group in (self.include_all, self.include_any):
                 if value in group.get(facet, []):
                     group[facet].remove(value)

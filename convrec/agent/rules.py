@@ -86,6 +86,9 @@ NEGATION_CUES = [
     "spare me", "not interested in", "rule out", "leave out", "less", "fewer", "nada", "sin", "pas de",
     "kein", "keine", "ohne",
 ]
+# Negations that ask for less of something, not none of it ("less silly", "not too violent").
+SOFTENERS = {"less", "fewer"}
+SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
 ALLOW_CUES = ["don t mind", "do not mind", "dont mind", "ok with", "okay with", "fine with", "open to",
               "don t care about", "do not care about"]
 ALLOW_AFTER = re.compile(r"^(?:is|are|would be|s|re)? ?(?:fine|ok|okay|alright|allowed|acceptable|good too|fine too)\b"
@@ -317,6 +320,7 @@ class _Mention:
     num: NumericFacet | None = None
     direction: int = 0
     polarity: Polarity = "want"
+    soft: bool = False  # a refusal said as "less ..." / "not too ...": a milder one, not none
     text: str = ""
 
 
@@ -904,8 +908,9 @@ class RuleParser:
         previous: _Mention | None = None
         for m in mentions:
             m.polarity = self._polarity(work, m.start, mentions, m.end)
+            m.soft = m.polarity == "neg" and self._softened(work, m.start)
             if previous is not None and previous.start == m.start:
-                m.polarity = previous.polarity
+                m.polarity, m.soft = previous.polarity, previous.soft
             previous = m
             # comparatives and anaphora add to what was asked: "a funnier one", "an animated one"
             word = toks[m.end - 1].text
@@ -948,6 +953,18 @@ class RuleParser:
             j -= 1
         return "want"
 
+    def _softened(self, work: _Work, s: int) -> bool:
+        """True when the negation governing token s is a softener ("less silly", "fewer explosions",
+        "not too violent"): the nearest cue before it in its clause decides."""
+        lo = work.clause_start(s)
+        for j in range(s - 1, lo - 1, -1):
+            word, after = work.toks[j].text, work.toks[j + 1].text if j + 1 < len(work.toks) else ""
+            if word in SOFTENERS or (word == "not" and after in SOFTENED_NOT):
+                return True
+            if any(work.words_at(j, len(cue)) == cue for cue in self._neg_cues):
+                return False
+        return False
+
     def _apply_mentions(self, work: _Work, prefs: Preferences, mentions: list[_Mention]) -> None:
         wanted_here = {(m.phrase.facet, v) for m in mentions if m.kind == "cat" and m.polarity == "want"
                        and m.phrase is not None and m.phrase.mode != "none" for v in m.phrase.values}
@@ -986,7 +1003,8 @@ class RuleParser:
                 if len(values) > 1:
                     # a group refusal ("not too violent") yields to a value named as wanted ("action")
                     values = [v for v in values if (ph.facet, v) not in wanted_here]
-                prefs.add_exclude(ph.facet, values, m.text, inferred=inferred)
+                # "less silly" softens a mood word; "less comedy" names the value and refuses it
+                prefs.add_exclude(ph.facet, values, m.text, inferred=inferred, softened=m.soft and inferred)
             elif m.polarity == "allow":
                 bucket = prefs.allow.setdefault(ph.facet, [])
                 bucket.extend(v for v in ph.values if v not in bucket)

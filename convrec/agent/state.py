@@ -204,8 +204,17 @@ class DialogueState(BaseModel):
                     self.exclude[facet].remove(v)
                     self.origins.pop(f"exclude:{facet}:{v}", None)
                     change.notes.append(f"{v} is allowed again")
+        milder: list[str] = []
         for facet, values in prefs.exclude.items():
             for v in values:
+                wanted = any(v in group.get(facet, []) for group in (self.include_all, self.include_any))
+                if wanted and f"exclude:{facet}:{v}" in prefs.softened:
+                    # "less silly" after "a comedy": a milder comedy, not none; the words steer the
+                    # search away (see `avoid`)
+                    words = prefs.evidence.get(f"exclude:{facet}:{v}", v)
+                    milder.append(words)
+                    change.notes.append(f"kept {v}, only less {words}")
+                    continue
                 for group in (self.include_all, self.include_any):
                     if v in group.get(facet, []):
                         group[facet].remove(v)
@@ -271,8 +280,8 @@ class DialogueState(BaseModel):
         # search text
         if prefs.query:
             self.query = f"{self.query} {prefs.query}".strip() if prefs.additive else prefs.query
-        if prefs.avoid:
-            self.avoid = prefs.avoid
+        if prefs.avoid or milder:
+            self.avoid = " ".join(dict.fromkeys(" ".join([prefs.avoid, *milder]).split()))
         self.previous = snapshot
         return change
 
