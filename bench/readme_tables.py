@@ -256,6 +256,41 @@ def ranking_table(data: dict) -> str:
     return "\n".join(out)
 
 
+def reasons_table(data: dict) -> str:
+    n = data.get("llm_lines") or 0
+    accounted = ("kept_whole", "kept_in_part", "dropped_outside_title", "dropped_unsupported_claim")
+    data = {"dropped_other": n - sum(data.get(k) or 0 for k in accounted), **data}
+
+    def row(label: str, key: str) -> str:
+        value = data.get(key) or 0
+        return f"| {label} | {value} | {_pct(value / n if n else None)} |"
+
+    out = [
+        f"Model: {data.get('model')}; {_fmt(data.get('turns'))} scripted turns of `bench/agent.py`, "
+        f"{_fmt(data.get('picks'))} picks, {n} reason lines written by the model.",
+        "",
+        "| what the guards did with a line the LLM wrote | lines | share |",
+        "|---|---|---|",
+        row("shown whole", "kept_whole"),
+        row("shown in part (a sentence went)", "kept_in_part"),
+        row("dropped: a title outside the picks", "dropped_outside_title"),
+        row("dropped: a claim the pick's facts do not hold", "dropped_unsupported_claim"),
+        row("dropped: empty, over 220 characters, or echoing the instructions", "dropped_other"),
+        "",
+        f"Lines with at least one unsupported claim (a number, decade, year or genre that is not the pick's): "
+        f"{_fmt(data.get('lines_with_unsupported_claims'))} of {n}; the guard took each such sentence out. Picks shown with the "
+        f"LLM's reason: {_fmt(data.get('picks_with_llm_reason'))}; with the template's: "
+        f"{_fmt(data.get('picks_with_template_reason'))}.",
+    ]
+    examples = sorted(data.get("examples_dropped") or [], key=lambda e: -len(e["claims"]))  # the clearest first
+    if examples:
+        ex = examples[0]
+        out += ["", f"For example, for *{ex['pick']}* the model wrote “{ex['written']}” ({', '.join(ex['claims'])} "
+                    f"not in its facts)."]
+    out += ["", f"Machine: {data.get('machine')}; {data.get('date')}. Command: `python bench/reasons.py`."]
+    return "\n".join(out)
+
+
 def llm_table(data: dict) -> str:
     import llm  # bench/llm.py (this script's folder is on sys.path)
 
@@ -271,6 +306,7 @@ def parsing_table(data: dict) -> str:
 RENDERERS: dict[str, Callable[[dict], str]] = {
     "retrieval": retrieval_table,
     "agent": agent_table,
+    "reasons": reasons_table,
     "ranking": ranking_table,
     "llm": llm_table,
     "parsing": parsing_table,
