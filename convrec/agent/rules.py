@@ -558,7 +558,8 @@ class RuleParser:
                 start = self._skip_leads(work, start)
                 hit = self._title_span(work, start, role)
                 if hit is None:
-                    # a name the catalog lacks, then a list separator: read on past it
+                    # a name the catalog lacks: the list reads on past it; it is no search word
+                    # when titles the catalog has stand beside it
                     skip = next((len(k) for k in named if work.words_at(start, len(k)) == k), 0)
                     after = start + skip
                     if not skip or work.any_used(start, after):
