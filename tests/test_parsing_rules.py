@@ -204,6 +204,7 @@ def test_a_list_reads_on_past_a_title_the_catalog_lacks(rules, text, liked, simi
     p = rules.parse(text)
     assert (ids(p.liked), ids(p.similar_to), ids(p.disliked), p.unknown_titles) == (liked, similar, disliked, unknown)
     assert not p.query  # the picks go by the titles it has, not by the missing name's words
+    assert f"not in the catalog: {unknown[0]}" in p.describe()  # what `convrec parse` prints
 
 
 def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:

@@ -247,14 +247,18 @@ class Preferences(BaseModel):
 
     def describe(self) -> str:
         """A short human reading, e.g. 'genre: Sci-Fi; not Horror; year 1990–1999; like Toy Story'."""
-        parts = [self.to_filters().describe()] if not self.to_filters().is_empty() else []
+        # the referenced items are named below, not counted as excluded ids
+        filters = self.to_filters().model_copy(update={"exclude_ids": []})
+        parts = [filters.describe()] if not filters.is_empty() else []
         parts = [p for p in parts if p and p != "no filters"]
         for shift in self.shifts:
             parts.append(f"{shift.facet} {'earlier' if shift.direction < 0 else 'later'}")
-        if self.similar_to:
-            parts.append("like " + ", ".join(r.describe() for r in self.similar_to))
-        if self.rejected:
-            parts.append("not " + ", ".join(r.describe() for r in self.rejected))
+        for label, refs in (("like", self.similar_to), ("liked", self.liked), ("disliked", self.disliked),
+                            ("not", self.rejected)):
+            if refs:
+                parts.append(f"{label} " + ", ".join(r.describe() for r in refs))
+        if self.unknown_titles:
+            parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.acts:
             parts.append(", ".join(self.acts))
         if self.query:
