@@ -66,6 +66,21 @@ def test_a_title_the_catalog_lacks_is_said(agent: Agent) -> None:
     assert reply.items and "100" not in {i.id for i in reply.items}
 
 
+def test_asking_for_the_best_leans_on_ratings(agent: Agent) -> None:
+    quality = agent.scene().quality
+    assert quality is not None
+
+    def mean_rating(reply) -> float:
+        return sum(quality.mean[i.id] for i in reply.items) / len(reply.items)
+
+    plain = agent.chat(agent.new_session(), "dramas")
+    best = agent.chat(agent.new_session(), "top rated dramas")
+    assert all("Drama" in genres(i) for i in best.items) and len(best.items) == len(plain.items)
+    assert mean_rating(best) > mean_rating(plain) and min(quality.mean[i.id] for i in best.items) >= 4.0
+    assert all("rated" in i.why and "on average by" in i.why for i in best.items)  # the rating is the reason
+    assert "well rated" in best.text.splitlines()[0]
+
+
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:
     # "in there" / "of those" narrow the current set; a bare "a comedy" replaces the genre.
     cases = (("any comedies in there?", True), ("which of those are comedies?", True), ("a comedy", False))

@@ -66,6 +66,12 @@ def test_less_of_a_wanted_mood_keeps_the_wish(rules, movielens) -> None:
     assert talk(rules, movielens, "less violent").exclude == {"genres": ["Action", "Crime", "Horror", "War"]}
 
 
+def test_asking_for_the_best_lasts_until_starting_over(rules, movielens) -> None:
+    s = talk(rules, movielens, "the best dramas", "from the 90s")
+    assert s.request().quality and s.include_all == {"genres": ["Drama"]}
+    assert not talk(rules, movielens, "the best dramas", "start over. a western").request().quality
+
+
 def test_older_and_newer(rules, movielens) -> None:
     assert talk(rules, movielens, "sci-fi from the 90s", "older").ranges["year"] == NumericRange(low=1980, high=1989)
     assert talk(rules, movielens, "a drama from the 50s", "newer").ranges["year"] == NumericRange(low=1960, high=1969)

@@ -215,6 +215,22 @@ def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:
     assert rules.parse("I loved Amelie and French cinema").unknown_titles == ["Amelie"]
 
 
+@pytest.mark.parametrize(
+    "text", ["top rated dramas", "the best movies of 1994", "critically acclaimed sci-fi", "a must-see western",
+             "highly-rated comedies", "the greatest war films", "an all-time classic"],
+)
+def test_asking_for_the_best(rules, text) -> None:
+    p = rules.parse(text)
+    assert p.quality and not p.query  # the cue words are no search words
+
+
+def test_best_in_a_title_is_a_title(rules) -> None:
+    for text, title in (("something like My Best Friend's Wedding", "My Best Friend's Wedding"), ("I loved Best Men", "Best Men")):
+        p = rules.parse(text)
+        assert [r.title for r in (*p.similar_to, *p.liked)] == [title] and not p.quality
+    assert not rules.parse("show me the top 3 horror movies").quality  # "top 3" is a count
+
+
 def test_genre_after_like_is_not_a_title(rules) -> None:
     p = rules.parse("I like horror")
     assert p.include_all == {"genres": ["Horror"]} and not p.similar_to and not p.liked

@@ -221,3 +221,19 @@ def test_a_failed_save_keeps_the_last_good_model(ml_index, trained) -> None:
     assert (path / "ranker.json").read_text() == before
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "no temporary folder left"
     assert load_ranker(ml_index).weights == ranker.weights
+
+
+def test_item_quality_shrinks_few_ratings_and_needs_ratings() -> None:
+    from convrec.ranking.quality import ItemQuality
+    from convrec.retrieval.catalog import Interactions
+
+    # "a": two 5s; "b": forty 4.5-ish ratings; "c": many 2s. m = median count = 40.
+    users = [f"u{k}" for k in range(2)] + [f"v{k}" for k in range(40)] + [f"w{k}" for k in range(60)]
+    items = ["a"] * 2 + ["b"] * 40 + ["c"] * 60
+    values = [5.0] * 2 + [4.0, 5.0] * 20 + [2.0] * 60
+    q = ItemQuality.from_interactions(Interactions.from_records(users, items, values))
+    assert q is not None and q.prior_strength == 40 and q.mean["a"] == 5.0
+    assert q.of("b") > q.of("a") > q.of("c")  # two perfect ratings do not beat forty good ones
+    assert q.of("unknown") == q.prior_mean and q.evidence("unknown") is None
+    assert q.evidence("b") == {"kind": "rated", "mean": 4.5, "ratings": 40}
+    assert ItemQuality.from_interactions(Interactions.from_records(users, items)) is None  # implicit: no ratings

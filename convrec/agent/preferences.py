@@ -89,6 +89,8 @@ class Preferences(BaseModel):
     - `replace`: the message explicitly overrides ("actually", "instead", "make it");
     - `count`: how many items were asked for ("show me 3");
     - `injection`: text that tried to instruct the system was seen and ignored;
+    - `quality`: the best-liked are asked for ("the best", "top rated", "acclaimed"), so the
+      picks lean on how well people rated them;
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
@@ -117,6 +119,7 @@ class Preferences(BaseModel):
     replace: bool = False
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
+    quality: bool = False
     unknown_titles: list[str] = Field(default_factory=list)
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
@@ -261,6 +264,8 @@ class Preferences(BaseModel):
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.acts:
             parts.append(", ".join(self.acts))
+        if self.quality:
+            parts.append("well rated")
         if self.query:
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing specific"

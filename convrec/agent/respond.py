@@ -72,6 +72,9 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     by_kind: dict[str, dict[str, Any]] = {}
     for ev in pick.evidence:
         by_kind.setdefault(str(ev.get("kind")), ev)
+    rated = by_kind.get("rated")  # present when the best rated were asked for
+    if rated:
+        return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
     kg = by_kind.get("kg")
     if kg and ctx.titles_by_id.get(str(kg.get("liked_item"))):
         relation = str(kg.get("relation", "")).replace("film.film.", "").replace("_", " ")

@@ -86,6 +86,10 @@ NEGATION_CUES = [
     "spare me", "not interested in", "rule out", "leave out", "less", "fewer", "nada", "sin", "pas de",
     "kein", "keine", "ohne",
 ]
+# Asking for the best-liked: the picks then lean on how well people rated them.
+QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
+           r"\bacclaimed\b", r"\bmasterpieces?\b", r"\bmust ?-?sees?\b", r"\ball ?-?time (?:greats?|classics?)\b",
+           r"\b(?:the )?(?:very )?best\b(?! friend)", r"\bgreatest\b", r"\btop ?-?notch\b"]
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer"}
 SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
@@ -401,6 +405,7 @@ class RuleParser:
             named = self._named(strip_markup(text[:MAX_CHARS]))
             self._cued_titles(work, prefs, [key for _, key in named])
             self._unknown_titles(named, prefs)
+        self._quality(work, prefs)
         self._cued_facets(work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)
@@ -419,6 +424,15 @@ class RuleParser:
                 prefs.injection = True
                 prefs.evidence["injection"] = (prefs.evidence.get("injection", "") + " " + sentence[:200]).strip()
                 work.use(s, e)
+
+    def _quality(self, work: _Work, prefs: Preferences) -> None:
+        """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"
+        stays a title)."""
+        for pattern in QUALITY:
+            for s, e, _ in work.finditer(pattern):
+                if not work.any_used(s, e):
+                    prefs.quality = True
+                    work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
     def _acts(self, work: _Work, prefs: Preferences) -> None:

@@ -98,6 +98,7 @@ class TurnRequest(BaseModel):
     rejected: list[str] = Field(default_factory=list)
     acts: list[str] = Field(default_factory=list)
     count: int | None = None
+    quality: bool = False  # "the best", "top rated": the best-rated first
     dropped: list[Constraint] = Field(default_factory=list)
 
 
@@ -127,6 +128,7 @@ class DialogueState(BaseModel):
     focus: str | None = None
     acts: list[str] = Field(default_factory=list)  # the last message's acts
     count: int | None = None  # the last message's count
+    quality: bool = False  # asked for the best rated, until starting over
     origins: dict[str, Origin] = Field(default_factory=dict)
     previous: str | None = Field(None, description="JSON of the state before the last message (undo).")
 
@@ -166,6 +168,7 @@ class DialogueState(BaseModel):
         self.turn += 1
         self.acts = acts
         self.count = prefs.count
+        self.quality = self.quality or prefs.quality
 
         # categorical wishes
         for facet in sorted(set(prefs.include_all) | set(prefs.include_any)):
@@ -314,6 +317,7 @@ class DialogueState(BaseModel):
             rejected=list(self.rejected),
             acts=list(self.acts),
             count=self.count,
+            quality=self.quality,
             dropped=dropped,
         )
 

@@ -28,6 +28,8 @@ from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, Re
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
+from convrec.ranking.base import ScoredItem
+from convrec.ranking.quality import ItemQuality
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
 
@@ -43,6 +45,10 @@ WHOLE_POOL_CANDIDATES = 2000
 PROFILE_REFERENCES = 5  # liked items whose neighbours join the candidates
 PROFILE_NEIGHBOURS = 30
 DEFAULT_PICKS = 5
+# "The best", "top rated": how well people rated a candidate counts as much as how well it fits
+# the request and the person (both standardized over the candidates).
+QUALITY_WEIGHT = 1.0
+NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
@@ -57,6 +63,7 @@ class Scene:
     ranker: Any
     parser: Any
     writer: ReplyWriter
+    quality: ItemQuality | None = None  # how well people rated each item; None without ratings
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -108,7 +115,8 @@ class Agent:
             guard = TitleGuard((it.title for it in cat.items), [v for spec in small for v in spec.values])
             facts = FactGuard({spec.name: spec.values for spec in small})
             parser = PreferenceParser.for_catalog(cat, llm=self.llm if self.use_llm_for_parsing else None)
-            scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard, facts=facts))
+            scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard, facts=facts),
+                          quality=ItemQuality.from_interactions(cat.interactions))
             self._scenes[name] = scene
             return scene
 
@@ -234,10 +242,13 @@ class Agent:
             if prefs.unknown_titles:
                 known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
                 notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
+            if request.quality and scene.quality is None:
+                notice_bits.append(NO_RATINGS)
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
-                understood="; ".join(c.label for c in self._chips(state)),
+                understood="; ".join([*(c.label for c in self._chips(state)),
+                                      *(["well rated"] if request.quality and scene.quality else [])]),
                 query=request.query,
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
@@ -444,6 +455,8 @@ class Agent:
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
         else:
             ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
+        if request.quality and scene.quality is not None:
+            ranked = self._best_rated_first(scene.quality, ranked)
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
         picks: list[Pick] = []
@@ -457,6 +470,28 @@ class Agent:
             evidence = list(getattr(r, "evidence", []) or [])
             picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), evidence))
         return picks
+
+    @staticmethod
+    def _best_rated_first(quality: ItemQuality, ranked: list[Any]) -> list[Any]:
+        """"The best", "top rated": the ranker's order blended with how well people rated each
+        candidate (both standardized over the candidates, equal weight), so a well-rated film
+        that fits the request and the person comes first; each pick carries its rating as
+        evidence for the reason."""
+        if len(ranked) < 2:
+            return ranked
+        fit = np.array([r.score for r in ranked], dtype=np.float64)
+        rated = np.array([quality.of(r.item_id) for r in ranked], dtype=np.float64)
+
+        def z(x: np.ndarray) -> np.ndarray:
+            return (x - x.mean()) / x.std() if x.std() > 1e-9 else np.zeros_like(x)
+
+        blended = z(fit) + QUALITY_WEIGHT * z(rated)
+        out = []
+        for k in np.argsort(-blended, kind="stable"):
+            r = ranked[int(k)]
+            ev = quality.evidence(r.item_id)
+            out.append(ScoredItem(r.item_id, float(blended[k]), dict(r.parts), [*([ev] if ev else []), *r.evidence]))
+        return out
 
     @staticmethod
     def _referenced_titles(cat: Any, state: Any, picks: list[Pick]) -> dict[str, str]:
