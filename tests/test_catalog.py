@@ -79,6 +79,21 @@ def test_interactions_load_in_one_shape_and_unknown_items_are_dropped(tmp_path: 
     assert cat.report.dropped_interactions == 1
 
 
+def test_unrated_values_count_as_interactions_without_a_rating(tmp_path: Path) -> None:
+    # Book-Crossing style: 0 records an interaction without a rating. It stays an interaction for
+    # CF, but "top rated" must not average it as a rating of 0.
+    from convrec.ranking.quality import ItemQuality
+
+    orders = "customer,sku,qty,at\nu1,a1,0,1\nu2,a1,0,2\nu3,a1,9,3\nu1,a2,7,4\nu2,a2,8,5\n"
+    path = write_catalog(tmp_path, GOOD_ITEMS, orders)
+    path.write_text(path.read_text() + "unrated = [0]\n")
+    cat = load_catalog(path, tmp_path)
+    values = cat.interactions.frame["value"]
+    assert len(values) == 5 and int(values.isna().sum()) == 2
+    quality = ItemQuality.from_interactions(cat.interactions)
+    assert quality is not None and quality.mean == {"a1": 9.0, "a2": 7.5} and quality.count["a1"] == 1
+
+
 def test_jsonl_catalog(tmp_path: Path) -> None:
     rows = [
         {"id": 1, "title": "Alpha", "tags": ["x", "y"], "year": 2001},

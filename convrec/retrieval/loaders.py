@@ -395,6 +395,8 @@ def load_interactions(
                 continue
             if spec.min_value is not None and value < spec.min_value:
                 continue
+            if value in spec.unrated:
+                value = np.nan  # interacted, but gave no rating
             users.append(user)
             items.append(item)
             values.append(value)

@@ -119,6 +119,12 @@ class InteractionsMapping(Source):
     value: str | None = None
     time: str | None = None
     min_value: float | None = Field(None, description="Events with a lower value are dropped.")
+    unrated: list[float] = Field(
+        default_factory=list,
+        description="Values that record an interaction without a rating (Book-Crossing's 0): the event "
+        "counts for collaborative filtering, but its value is stored as unknown (NaN), so it is left out "
+        "of rating averages ('top rated').",
+    )
 
 
 class CatalogMapping(_Strict):
