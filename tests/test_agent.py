@@ -79,6 +79,11 @@ def test_asking_for_the_best_leans_on_ratings(agent: Agent) -> None:
     assert mean_rating(best) > mean_rating(plain) and min(quality.mean[i.id] for i in best.items) >= 4.0
     assert all("rated" in i.why and "on average by" in i.why for i in best.items)  # the rating is the reason
     assert "well rated" in best.text.splitlines()[0]
+    # what the person disliked stays last, however well rated (Schindler's List: 4.5)
+    from convrec.ranking import ScoredItem
+
+    ranked = [ScoredItem("318", 0.5, evidence=[{"kind": "disliked"}]), ScoredItem("1", 2.0), ScoredItem("2", 1.0)]
+    assert [r.item_id for r in Agent._best_rated_first(quality, ranked)][-1] == "318"
 
 
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:

@@ -476,22 +476,26 @@ class Agent:
         """"The best", "top rated": the ranker's order blended with how well people rated each
         candidate (both standardized over the candidates, equal weight), so a well-rated film
         that fits the request and the person comes first; each pick carries its rating as
-        evidence for the reason."""
-        if len(ranked) < 2:
+        evidence for the reason. What the person disliked stays last, as the ranker put it."""
+        disliked = [r for r in ranked if any(ev.get("kind") == "disliked" for ev in r.evidence)]
+        rest = [r for r in ranked if r not in disliked]
+        if len(rest) < 2:
             return ranked
-        fit = np.array([r.score for r in ranked], dtype=np.float64)
-        rated = np.array([quality.of(r.item_id) for r in ranked], dtype=np.float64)
+        fit = np.array([r.score for r in rest], dtype=np.float64)
+        rated = np.array([quality.of(r.item_id) for r in rest], dtype=np.float64)
 
         def z(x: np.ndarray) -> np.ndarray:
             return (x - x.mean()) / x.std() if x.std() > 1e-9 else np.zeros_like(x)
 
-        blended = z(fit) + QUALITY_WEIGHT * z(rated)
+        lean = QUALITY_WEIGHT * z(rated)
+        blended = z(fit) + lean
         out = []
         for k in np.argsort(-blended, kind="stable"):
-            r = ranked[int(k)]
+            r = rest[int(k)]
             ev = quality.evidence(r.item_id)
-            out.append(ScoredItem(r.item_id, float(blended[k]), dict(r.parts), [*([ev] if ev else []), *r.evidence]))
-        return out
+            out.append(ScoredItem(r.item_id, float(blended[k]), {**r.parts, "rated": float(lean[k])},
+                                  [*([ev] if ev else []), *r.evidence]))
+        return out + disliked
 
     @staticmethod
     def _referenced_titles(cat: Any, state: Any, picks: list[Pick]) -> dict[str, str]:
