@@ -182,7 +182,8 @@ class SearchFilters(BaseModel):
             high = "" if rng.high is None else f"{rng.high:g}"
             parts.append(f"{facet} {low}–{high}")
         if self.exclude_ids:
-            parts.append(f"{len(self.exclude_ids)} items excluded")
+            n = len(self.exclude_ids)
+            parts.append(f"{n} item{'' if n == 1 else 's'} excluded")
         return "; ".join(parts) or "no filters"
 
 
