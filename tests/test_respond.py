@@ -119,6 +119,9 @@ def test_system_prompt_never_echoed(movielens, guard) -> None:
     leak = REPLY_SYSTEM.split(". ")[1]
     text = "".join(ReplyWriter(ScriptedLLM(f"#1: {leak}.\n"), guard).stream(context(movielens)))
     assert leak[:40] not in text
+    # nor the labels of the facts lines (what the small model copies when it has nothing to say)
+    text = "".join(ReplyWriter(ScriptedLLM("#1: A space epic. Known reason: Sci-Fi from 1977.\n"), guard).stream(context(movielens)))
+    assert "Known reason" not in text and "A space epic." in text
 
 
 def test_no_picks_says_so(movielens, guard) -> None:

@@ -286,8 +286,16 @@ def _instruction_grams() -> frozenset[str]:
     return frozenset(" ".join(words[i : i + _LEAK_WORDS]) for i in range(len(words) - _LEAK_WORDS + 1))
 
 
+# The labels of the facts lines the LLM is given ("#2 facts: ...; year: 1991. Known reason: ..."):
+# a sentence that copies them is scaffolding, not a reason.
+_SCAFFOLD = re.compile(r"known reason|#\s*\d+ facts\b|\bfacts:", re.IGNORECASE)
+
+
 def _echoes_instructions(sentence: str) -> bool:
-    """True when a sentence repeats five words in a row of the system prompt (a leak)."""
+    """True when a sentence repeats five words in a row of the system prompt (a leak), or copies
+    the labels of the facts lines."""
+    if _SCAFFOLD.search(sentence):
+        return True
     words = normalize_text(sentence).split()
     grams = _instruction_grams()
     return any(" ".join(words[i : i + _LEAK_WORDS]) in grams for i in range(len(words) - _LEAK_WORDS + 1))
