@@ -275,7 +275,7 @@ def reasons_table(data: dict) -> str:
         row("shown in part (a sentence went)", "kept_in_part"),
         row("dropped: a title outside the picks", "dropped_outside_title"),
         row("dropped: a claim the pick's facts do not hold", "dropped_unsupported_claim"),
-        row("dropped: empty, over 220 characters, or echoing the instructions", "dropped_other"),
+        row("dropped: too short (a bare genre such as “Drama”), over 220 characters, or echoing the prompt", "dropped_other"),
         "",
         f"Lines with at least one unsupported claim (a number, decade, year or genre that is not the pick's): "
         f"{_fmt(data.get('lines_with_unsupported_claims'))} of {n}; the guard took each such sentence out. Picks shown with the "

@@ -12,7 +12,7 @@ guards did with it:
 - kept in part (a sentence with an outside title or an unsupported claim went);
 - dropped for an outside title (`TitleGuard`), or for a claim the pick's facts do not hold
   (`FactGuard`: a number, a decade or a facet value that is not the pick's, or a year in a
-  sentence about another title), or for being empty, too long or an echo of the instructions;
+  sentence about another title), or for being empty, too long or an echo of the prompt;
 - picks the model wrote no usable line for get their template reason.
 
 Writes bench/results/reasons.json with the counts and the dropped claims as examples.
@@ -98,6 +98,10 @@ def run(settings: Settings, dialogues: list[list[str]], log: Any) -> dict[str, A
             {"pick": ln["pick"], "written": ln["written"][:200], "claims": ln["claims"]} for ln in with_claims[:12]
         ],
         "examples_kept": [{"pick": ln["pick"], "shown": ln["shown"][:200]} for ln in whole[:6]],
+        "examples_dropped_other": [
+            {"pick": ln["pick"], "written": ln["written"][:240]}
+            for ln in lines if not ln["shown"] and not ln["titles"] and not ln["claims"]
+        ][:8],
     }
 
 
