@@ -96,8 +96,9 @@ class Preferences(BaseModel):
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
       `inferred` the keys read from a synonym or an LLM rather than the value's own name;
     - `softened`: exclude keys read from a mood word said as "less ..." or "not too ..." ("less
-      silly", "not too violent"; not "less comedy"): a milder one is asked for, so a value the conversation already wants stays wanted
-      (after "a comedy", "less silly" keeps Comedy) while one it does not want is excluded.
+      silly", "not too violent"; not "less comedy"): a milder one is asked for, so a value the
+      conversation already wants stays wanted (after "a comedy", "less silly" keeps Comedy)
+      while one it does not want is excluded.
     """
 
     query: str = ""
