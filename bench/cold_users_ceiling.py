@@ -174,7 +174,7 @@ def new_signals(index: Any, full: Any, split: Any, ranker: Any, val: Any, bpr: A
     import scipy.sparse as sp
 
     from convrec.ranking.base import zscore_rows
-    from convrec.ranking.fitting import _ndcg, coordinate_ascent, simulated_short_histories, simulated_short_users
+    from convrec.ranking.fitting import _ndcg, coordinate_ascent, part_scores_of_histories, simulated_short_histories
     from convrec.ranking.hybrid import HIDDEN, Weights
 
     real = val.users("warm", "short", ranker.short_history)
@@ -182,7 +182,7 @@ def new_signals(index: Any, full: Any, split: Any, ranker: Any, val: Any, bpr: A
     basis = np.concatenate([real, sim_rows])
     known = [ranker.data.train.row_items(int(r)) for r in real] + sim_kept  # what each basis user shows
     z_basis = ranker.part_matrices(real)
-    _, z_sim = simulated_short_users(ranker, val, 400)  # the same draw, through the serving path
+    z_sim = part_scores_of_histories(ranker, sim_kept)
     z_basis = {k: np.concatenate([z_basis[k], z_sim[k]]) for k in z_basis}
     z_test = ranker.part_matrices(rows)
     n_items = ranker.data.n_items

@@ -258,8 +258,6 @@ def ranking_table(data: dict) -> str:
 
 def reasons_table(data: dict) -> str:
     n = data.get("llm_lines") or 0
-    accounted = ("kept_whole", "kept_in_part", "dropped_outside_title", "dropped_unsupported_claim")
-    data = {"dropped_other": n - sum(data.get(k) or 0 for k in accounted), **data}
 
     def row(label: str, key: str) -> str:
         value = data.get(key) or 0

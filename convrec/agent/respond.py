@@ -222,21 +222,15 @@ class FactGuard:
     _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)('?s\b)?")
 
     def __init__(self, facet_values: dict[str, Iterable[str]]) -> None:
-        self._values: dict[str, str] = {}  # normalized value -> facet
-        for facet, values in facet_values.items():
-            for value in values:
-                key = normalize_text(value)
-                if len(key) >= 3:
-                    self._values.setdefault(key, facet)
+        self._values = {k for values in facet_values.values() for k in map(normalize_text, values) if len(k) >= 3}
         self._max_words = max((len(k.split()) for k in self._values), default=1)
 
     def unsupported(self, sentence: str, item: Item, facts: str, others: Iterable[str] = ()) -> list[str]:
         found: list[str] = []
         year = item.numeric.get("year")
         given = {self._plain(m.group(1)) for m in self._NUMBER.finditer(facts.replace(",", ""))}
-        names_other = any(
-            f" {o} " in f" {normalize_text(sentence)} " for o in map(normalize_text, others) if o and o != normalize_text(item.title)
-        )
+        plain, title = f" {normalize_text(sentence)} ", normalize_text(item.title)
+        names_other = any(o and o != title and f" {o} " in plain for o in map(normalize_text, others))
         for m in self._NUMBER.finditer(sentence.replace(",", "")):
             number, decade = self._plain(m.group(1)), bool(m.group(2))
             if decade:
@@ -246,7 +240,7 @@ class FactGuard:
                     found.append(m.group(0))
             elif number not in given or (names_other and 1800 <= float(number) <= 2100):
                 found.append(number)
-        words = normalize_text(sentence).split()
+        words = plain.split()
         own = {normalize_text(v) for values in item.categorical.values() for v in values}
         for size in range(min(self._max_words, len(words)), 0, -1):
             for start in range(0, len(words) - size + 1):
@@ -311,9 +305,14 @@ def _facts_line(n: int, pick: Pick, ctx: ReplyContext) -> str:
     return f"#{n} facts: {'; '.join(facts)}. Known reason: {reason}."
 
 
-def reply_messages(ctx: ReplyContext) -> list[dict[str, str]]:
+def facts_lines(ctx: ReplyContext) -> list[str]:
+    """One facts line per pick, in rank order: what the LLM is given, and so all a reason may state."""
+    return [_facts_line(n, p, ctx) for n, p in enumerate(ctx.picks, 1)]
+
+
+def reply_messages(ctx: ReplyContext, facts: list[str] | None = None) -> list[dict[str, str]]:
     lines = [f"Request (as understood): {ctx.understood or 'anything good'}."]
-    lines += [_facts_line(n, p, ctx) for n, p in enumerate(ctx.picks, 1)]
+    lines += facts if facts is not None else facts_lines(ctx)
     return [{"role": "system", "content": REPLY_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 
 
@@ -347,16 +346,17 @@ class ReplyWriter:
             return
         yield _opening(ctx)
         allowed = [p.item.title for p in ctx.picks] + list(ctx.titles_by_id.values())
+        facts = facts_lines(ctx)  # the prompt's lines, and what the fact guard checks against
         done: set[int] = set()
         try:
             buffer = ""
-            for delta in self.llm.stream(reply_messages(ctx), max_tokens=self.max_tokens):
+            for delta in self.llm.stream(reply_messages(ctx, facts), max_tokens=self.max_tokens):
                 buffer += delta
                 while "\n" in buffer:
                     line, buffer = buffer.split("\n", 1)
-                    yield from self._emit(line, ctx, allowed, done, report)
+                    yield from self._emit(line, ctx, allowed, facts, done, report)
             if buffer.strip():
-                yield from self._emit(buffer, ctx, allowed, done, report)
+                yield from self._emit(buffer, ctx, allowed, facts, done, report)
         except Exception as exc:  # a dead server or a broken model must not lose the reply
             from convrec.errors import ConvrecError
 
@@ -371,7 +371,8 @@ class ReplyWriter:
                 yield render_pick(n, pick, pick.why)
 
     def _emit(
-        self, line: str, ctx: ReplyContext, allowed: list[str], done: set[int], report: GuardReport
+        self, line: str, ctx: ReplyContext, allowed: list[str], facts: list[str], done: set[int],
+        report: GuardReport,
     ) -> Iterator[str]:
         match = _LINE.match(line)
         if not match:
@@ -386,12 +387,12 @@ class ReplyWriter:
                 report.template_lines += 1
                 yield render_pick(earlier, ctx.picks[earlier - 1], ctx.picks[earlier - 1].why)
         pick = ctx.picks[n - 1]
-        reason = self.clean_reason(match.group(2), allowed, report, pick.item, _facts_line(n, pick, ctx))
+        reason = self.clean_reason(match.group(2), allowed, report, pick.item, facts[n - 1])
         done.add(n)
         if not reason:
             report.template_lines += 1
-            reason = ctx.picks[n - 1].why
-        yield render_pick(n, ctx.picks[n - 1], reason)
+            reason = pick.why
+        yield render_pick(n, pick, reason)
 
     def clean_reason(
         self, text: str, allowed: Sequence[str], report: GuardReport, item: Item | None = None, facts: str = ""

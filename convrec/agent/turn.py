@@ -28,7 +28,7 @@ from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, Re
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
-from convrec.ranking.base import ScoredItem
+from convrec.ranking.base import ScoredItem, zscore_rows
 from convrec.ranking.quality import ItemQuality
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
@@ -242,13 +242,14 @@ class Agent:
             if prefs.unknown_titles:
                 known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
                 notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
-            if request.quality and scene.quality is None:
+            by_rating = request.quality and scene.quality is not None
+            if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
                 understood="; ".join([*(c.label for c in self._chips(state)),
-                                      *(["well rated"] if request.quality and scene.quality else [])]),
+                                      *(["well rated"] if by_rating else [])]),
                 query=request.query,
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
@@ -477,18 +478,14 @@ class Agent:
         candidate (both standardized over the candidates, equal weight), so a well-rated film
         that fits the request and the person comes first; each pick carries its rating as
         evidence for the reason. What the person disliked stays last, as the ranker put it."""
-        disliked = [r for r in ranked if any(ev.get("kind") == "disliked" for ev in r.evidence)]
-        rest = [r for r in ranked if r not in disliked]
+        is_disliked = [any(ev.get("kind") == "disliked" for ev in r.evidence) for r in ranked]
+        rest = [r for r, d in zip(ranked, is_disliked, strict=True) if not d]
+        disliked = [r for r, d in zip(ranked, is_disliked, strict=True) if d]
         if len(rest) < 2:
             return ranked
-        fit = np.array([r.score for r in rest], dtype=np.float64)
-        rated = np.array([quality.of(r.item_id) for r in rest], dtype=np.float64)
-
-        def z(x: np.ndarray) -> np.ndarray:
-            return (x - x.mean()) / x.std() if x.std() > 1e-9 else np.zeros_like(x)
-
-        lean = QUALITY_WEIGHT * z(rated)
-        blended = z(fit) + lean
+        fit, rated = zscore_rows(np.array([[r.score for r in rest], [quality.of(r.item_id) for r in rest]]))
+        lean = QUALITY_WEIGHT * rated
+        blended = fit + lean
         out = []
         for k in np.argsort(-blended, kind="stable"):
             r = rest[int(k)]

@@ -368,14 +368,19 @@ def simulated_short_users(ranker: HybridRanker, val: Validation, limit: int) -> 
     """`simulated_short_histories` scored through the serving path (folded in like a chat user):
     rows and standardized part scores."""
     rows, kept = simulated_short_histories(ranker, val, limit)
+    return rows, part_scores_of_histories(ranker, kept)
+
+
+def part_scores_of_histories(ranker: HybridRanker, kept: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Each part's standardized scores of every item for people known only by the items `kept`
+    (one array each), through the serving path (fold-in)."""
     items = np.arange(ranker.data.n_items)
     z: dict[str, list[np.ndarray]] = {name: [] for name in ranker.parts}
     for keep in kept:
         state = UserState(None, keep.astype(np.int64), np.ones(len(keep), np.float32), np.zeros(0, np.int64), True)
         for name, values in ranker._part_scores(state, items).items():
             z[name].append(values)
-    stacked = {name: np.stack(v) if v else np.zeros((0, len(items)), np.float32) for name, v in z.items()}
-    return rows, stacked
+    return {name: np.stack(v) if v else np.zeros((0, len(items)), np.float32) for name, v in z.items()}
 
 
 def request_text(title: str, text: str) -> str:
