@@ -78,6 +78,11 @@ def test_rules_heldout_f1_above_floor(rules, movielens, name) -> None:
         ("something like Toy Story but for adults", set(), {"Children's"}),
         ("an adult animated film", {"Animation"}, {"Children's"}),
         ("not for adults, for my kids", {"Children's"}, set()),
+        # ... but not when it is said as "as well": the person wants one for both
+        ("an animated film that adults will enjoy too", {"Animation"}, set()),
+        ("a cartoon grown-ups like as well", {"Animation"}, set()),
+        ("an animated movie even adults love", {"Animation"}, set()),
+        ("an animated film for adults and not too silly", {"Animation"}, {"Children's", "Comedy"}),
     ],
 )
 def test_categorical(rules, text, include, exclude) -> None:

@@ -93,6 +93,11 @@ QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|revi
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer"}
 SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
+# A "none" phrase said as "as well" ("an animated film adults will enjoy too", "even grown-ups")
+# refuses nothing: the person wants something for both.
+INCLUSIVE_BEFORE = {"even", "also"}
+INCLUSIVE_AFTER = {"too", "also", "alike", "both"}
+INCLUSIVE_STOPS = {"and", "not", "no", "without", "except"}
 ALLOW_CUES = ["don t mind", "do not mind", "dont mind", "ok with", "okay with", "fine with", "open to",
               "don t care about", "do not care about"]
 ALLOW_AFTER = re.compile(r"^(?:is|are|would be|s|re)? ?(?:fine|ok|okay|alright|allowed|acceptable|good too|fine too)\b"
@@ -980,6 +985,20 @@ class RuleParser:
                 return False
         return False
 
+    @staticmethod
+    def _inclusive(work: _Work, m: _Mention) -> bool:
+        """Whether a "none" phrase is said as "as well" rather than "instead": "an animated film
+        that adults will enjoy too", "one adults like as well", "even grown-ups love it". Looks to
+        the end of the clause after the phrase, and one word before it."""
+        if m.start > 0 and work.toks[m.start - 1].text in INCLUSIVE_BEFORE:
+            return True
+        words: list[str] = []
+        for tok in work.toks[m.end : m.end + 8]:
+            if not tok.text.isalnum() or tok.text in CLAUSE_BREAKS or tok.text in INCLUSIVE_STOPS:
+                break
+            words.append(tok.text)
+        return any(w in INCLUSIVE_AFTER for w in words) or "as well" in " ".join(words)
+
     def _apply_mentions(self, work: _Work, prefs: Preferences, mentions: list[_Mention]) -> None:
         wanted_here = {(m.phrase.facet, v) for m in mentions if m.kind == "cat" and m.polarity == "want"
                        and m.phrase is not None and m.phrase.mode != "none" for v in m.phrase.values}
@@ -1003,7 +1022,9 @@ class RuleParser:
             inferred = not ph.explicit
             if ph.mode == "none":
                 # "for adults" refuses its values; "not for adults" wants them; "forget the
-                # grown-up part" lifts the refusal.
+                # grown-up part" lifts the refusal. "One adults will enjoy too" refuses nothing.
+                if m.polarity == "want" and self._inclusive(work, m):
+                    continue
                 if m.polarity == "want":
                     prefs.add_exclude(ph.facet, list(ph.values), m.text, inferred=True)
                 elif m.polarity == "neg":
