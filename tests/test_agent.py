@@ -250,6 +250,19 @@ def test_chip_removal(agent: Agent) -> None:
         agent.remove_constraint(sid, "range:nope")
 
 
+def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
+    sid = agent.new_session()
+    reply = agent.chat(sid, "something like Fargo but funnier")
+    chip = next(c for c in reply.understood if c.kind == "similar")
+    assert chip.label == "like Fargo" and reply.text.startswith("Here are 5 picks for Comedy; like Fargo")
+    left = agent.remove_constraint(sid, chip.key)
+    assert [c.label for c in left] == ["Comedy"]
+    more = agent.chat(sid, "more")
+    assert "Fargo" not in more.text.splitlines()[0] and all(c.kind != "similar" for c in more.understood)
+    assert all("Comedy" in genres(i) for i in more.items)
+    with pytest.raises(ConvrecError):
+        agent.remove_constraint(sid, chip.key)  # already gone
+
 def test_unknown_session(agent: Agent) -> None:
     with pytest.raises(UnknownSessionError):
         agent.chat("not-a-session", "comedy")

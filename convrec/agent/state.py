@@ -30,7 +30,7 @@ from convrec.agent.preferences import ItemRef, Preferences, RangeShift
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
-ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen"]
+ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar"]
 
 
 class Origin(BaseModel):
@@ -44,7 +44,8 @@ class Origin(BaseModel):
 class Constraint(BaseModel):
     """One relaxable constraint of the conversation."""
 
-    key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen"
+    key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen",
+    #           "similar:100" (a movie the picks should be like: not a filter, never relaxed)
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -356,6 +357,11 @@ class DialogueState(BaseModel):
                                       turn=o.turn, inferred=o.inferred, evidence=o.evidence))
         return out
 
+    def references(self) -> list[Constraint]:
+        """The items the picks should be like ("like Fargo"), as removable constraints; they filter
+        nothing, so `relaxations` never offers them."""
+        return [Constraint(key=f"similar:{i}", kind="similar", values=[i], turn=self.turn) for i in self.similar_to]
+
     def relaxations(self) -> list[Constraint]:
         """Constraints from softest to hardest: synonym-derived before named, ranges before named
         genres, older turns before newer ones, exclusions last."""
@@ -375,6 +381,8 @@ class DialogueState(BaseModel):
             self.ranges.pop(facet, None)
         elif kind == "unseen":
             self.acts = [*self.acts, "show_seen"]
+        elif kind == "similar":
+            self._remove(self.similar_to, rest)
         self.origins.pop(key, None)
 
     def describe(self) -> str:

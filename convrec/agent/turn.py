@@ -153,11 +153,11 @@ class Agent:
         with self._session_lock(session_id):
             record = self.sessions.get(session_id)
             state = DialogueState.model_validate(record.state) if record.state else DialogueState()
-            if key not in {c.key for c in state.constraints()}:
+            if key not in {c.key for c in (*state.constraints(), *state.references())}:
                 raise ConvrecError(f"No constraint {key!r} in this conversation.")
             state.drop(key)
             self.sessions.save_state(session_id, state.model_dump(mode="json"))
-            return self._chips(state)
+            return self.chips(state, record.catalog)
 
     def feedback(self, session_id: str, item_id: str, value: int) -> None:
         """Like (+1) or dislike (-1) an item: stored for the user's history, used from the next turn."""
@@ -213,7 +213,7 @@ class Agent:
                 "Please say it in fewer words."
             )
             state = DialogueState.model_validate(record.state) if record.state else DialogueState()
-            reply = Reply(session_id=session_id, text=note, understood=self._chips(state), catalog=scene.name)
+            reply = Reply(session_id=session_id, text=note, understood=self.chips(state, scene.name), catalog=scene.name)
             yield ReplyEvent(type="delta", text=note)
             yield ReplyEvent(type="done", reply=reply)
             return
@@ -248,7 +248,7 @@ class Agent:
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
-                understood="; ".join([*(c.label for c in self._chips(state)),
+                understood="; ".join([*(c.label for c in self.chips(state, scene.name)),
                                       *(["well rated"] if by_rating else [])]),
                 query=request.query,
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
@@ -284,7 +284,7 @@ class Agent:
                 session_id=session_id,
                 text=reply_text,
                 items=items,
-                understood=self._chips(state),
+                understood=self.chips(state, scene.name),
                 relaxed=relaxed,
                 notice=ctx.notice,
                 catalog=scene.name,
@@ -502,9 +502,16 @@ class Agent:
         ids += [str(ev["liked_item"]) for p in picks for ev in p.evidence if "liked_item" in ev]
         return {i: cat.get(i).title for i in dict.fromkeys(ids) if i in cat}
 
-    @staticmethod
-    def _chips(state: Any) -> list[Chip]:
-        return [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
+    def chips(self, state: Any, catalog: str | None = None) -> list[Chip]:
+        """What convrec understood, as removable chips: the constraints in force, then the items the
+        picks should be like ("like Fargo"), named by the session's catalog."""
+        chips = [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
+        refs = state.references()
+        if refs:
+            cat = self.scene(catalog).index.catalog
+            chips += [Chip(key=c.key, kind=c.kind, label=f"like {cat.get(c.values[0]).title}")
+                      for c in refs if c.values[0] in cat]
+        return chips
 
 
 def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> str:

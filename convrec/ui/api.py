@@ -431,8 +431,8 @@ def session_view(agent: Agent, session_id: str) -> SessionView:
         catalog=record.catalog,
         created_at=record.created_at,
         updated_at=record.updated_at,
-        # The same chips a turn returns (Agent._chips is the one definition of what is shown).
-        understood=agent._chips(state),
+        # The same chips a turn returns (Agent.chips is the one definition of what is shown).
+        understood=agent.chips(state, record.catalog),
         messages=[
             StoredMessage(role=m.role, text=m.text, items=m.items, created_at=m.created_at)  # type: ignore[arg-type]
             for m in store.messages(session_id)
