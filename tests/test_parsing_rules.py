@@ -83,6 +83,12 @@ def test_rules_heldout_f1_above_floor(rules, movielens, name) -> None:
         ("a cartoon grown-ups like as well", {"Animation"}, set()),
         ("an animated movie even adults love", {"Animation"}, set()),
         ("an animated film for adults and not too silly", {"Animation"}, {"Children's", "Comedy"}),
+        # moods with a genre reading (soft: relaxable like any synonym)
+        ("I want to cry", {"Drama"}, set()),
+        ("I cry at everything, so nothing sad", set(), {"Drama"}),
+        ("a feel-good movie", {"Comedy", "Musical", "Romance"}, set()),
+        ("a mind-bending film", {"Mystery", "Sci-Fi", "Thriller"}, set()),
+        ("not a war movie though", set(), {"War"}),
     ],
 )
 def test_categorical(rules, text, include, exclude) -> None:
@@ -110,6 +116,7 @@ def test_query_keeps_content_words_and_avoid_collects_negated_ones(rules) -> Non
     assert p.include_all == {"genres": ["Comedy"]}
     p = rules.parse("a comedy with no clowns")
     assert "clowns" not in p.query.split() and p.avoid == "clowns"
+    assert rules.parse("not a war movie though").query == ""  # a filler word is no search word
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,9 @@ def test_template_reply_is_grounded_in_facts(movielens, guard) -> None:
     assert out[0].startswith("1. **Star Wars** (1977) — ") and "Adventure and Sci-Fi" in out[0] and "from 1977" in out[0]
     assert "**Toy Story** (1995)" in out[1]
     assert "Here are 3 picks for Sci-Fi; year 1970–1999" in text
+    ctx = context(movielens)
+    ctx.understood = "like The Empire Strikes Back"
+    assert "Here are 3 picks like The Empire Strikes Back:" in "".join(ReplyWriter(None, guard).stream(ctx))
 
 
 def test_guard_removes_a_fake_title_and_keeps_the_pick(movielens, guard) -> None:

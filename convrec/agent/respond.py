@@ -133,7 +133,10 @@ def _opening(ctx: ReplyContext) -> str:
     if not ctx.picks:
         lines.append("I couldn't find anything that fits. Try fewer constraints, or tell me what you liked recently.")
     else:
-        about = f" for {ctx.understood}" if ctx.understood and ctx.understood != "no filters" else ""
+        about = ""
+        if ctx.understood and ctx.understood != "no filters":
+            # "picks like Pulp Fiction", "picks for Comedy; like Fargo"
+            about = f" {ctx.understood}" if ctx.understood.startswith("like ") else f" for {ctx.understood}"
         lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
     return "\n".join(lines) + "\n\n"
 
