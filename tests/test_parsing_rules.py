@@ -219,6 +219,25 @@ def test_a_list_reads_on_past_a_title_the_catalog_lacks(rules, text, liked, simi
     assert f"not in the catalog: {unknown[0]}" in p.describe()  # what `convrec parse` prints
 
 
+@pytest.mark.parametrize(
+    ("text", "role", "item"),
+    [("I liked Mr. Holland's Opus", "liked", "15"),  # full stops inside titles
+     ("I loved L.A. Confidential", "liked", "302"),
+     ("something like Dr. Strangelove", "similar", "474"),  # a capitalized short form
+     ("I hated Dr. Strangelove", "disliked", "474"),
+     ("I loved Toy Story. Something for the kids", "liked", "1")],  # the name ends with its sentence
+)
+def test_named_titles_with_full_stops_and_short_forms(rules, text, role, item) -> None:
+    p = rules.parse(text)
+    assert ids({"liked": p.liked, "similar": p.similar_to, "disliked": p.disliked}[role]) == [item]
+    assert not p.unknown_titles  # the catalog has them: never "not in this catalog"
+
+
+def test_a_loose_title_beside_a_missing_one(rules) -> None:
+    p = rules.parse("I liked Dr. Strangelove and Amelie")
+    assert ids(p.liked) == ["474"] and p.unknown_titles == ["Amelie"]
+
+
 def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:
     p = rules.parse("I liked Fargo and Westerns")
     assert ids(p.liked) == ["100"] and p.include_all == {"genres": ["Western"]} and not p.unknown_titles

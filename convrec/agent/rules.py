@@ -27,7 +27,7 @@ It reads a message in this order, marking the words it uses so later steps do no
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -241,10 +241,20 @@ ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b"
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
     r"(?<!\bd )(?<!\bwould )(?<!\b[Ii]'d )(?<!\b[Ii]’d )"  # "I'd like", "would like": wanting, not comparing
-    r"\b(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked)\s+"
+    r"\b(?P<cue>(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked))\s+"
     r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
+NAMED_CUE_ROLE = {"loved": "liked", "liked": "liked", "enjoyed": "liked", "adored": "liked", "hated": "disliked",
+                  "disliked": "disliked"}  # any other cue compares: "similar"
+TITLE_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "mt"}
+# A name ends where its sentence does ("I loved Toy Story. Something for the kids"), except after
+# an abbreviation or initials ("Mr. Holland's Opus", "L.A. Confidential", "E.T. the Extra-Terrestrial").
+_SENTENCE_END = re.compile(r"(?<![A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!\bSt)(?<!\bJr)(?<!\bSr)(?<!\bvs)[.!?]\s+")
+
+
+def _first_sentence(name: str) -> str:
+    return _SENTENCE_END.split(name, maxsplit=1)[0]
 LIST_SEPARATORS = {"and", "or", ",", "&"}
 REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
            r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
@@ -408,8 +418,8 @@ class RuleParser:
         self._quoted_titles(work, prefs)
         if self.titles:
             named = self._named(strip_markup(text[:MAX_CHARS]))
-            self._cued_titles(work, prefs, [key for _, key in named])
-            self._unknown_titles(named, prefs)
+            self._cued_titles(work, prefs, [key for _, key, _ in named])
+            self._named_titles(work, named, prefs)
         self._quality(work, prefs)
         self._cued_facets(work, prefs)
         self._numbers(work, prefs)
@@ -603,15 +613,16 @@ class RuleParser:
                 break
             pos = start if not first else pos + 1
 
-    def _named(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+    def _named(self, text: str) -> list[tuple[str, tuple[str, ...], Role]]:
         """Capitalized names after a comparison, a like or a dislike (`NAMED_AFTER_CUE`) that are
-        no catalog title, facet value or kind of item: (the name as written, its words), one per
-        list entry. They are the titles the catalog may lack."""
-        out = []
+        no catalog title (strictly matched), facet value or kind of item: (the name as written,
+        its words, the cue's role), one per list entry. They are the titles the catalog may lack."""
+        out: list[tuple[str, tuple[str, ...], Role]] = []
         for m in NAMED_AFTER_CUE.finditer(text):
+            role: Role = NAMED_CUE_ROLE.get(m.group("cue").casefold(), "similar")  # type: ignore[assignment]
             after = re.match(r"\s*([\w'’-]+)", text[m.end():])
             noun_after = bool(after and words(after.group(1)) and words(after.group(1))[0] in self.lexicon.item_nouns)
-            entries = re.split(r"\s+(?:and|or|&)\s+", m.group("name"))
+            entries = re.split(r"\s+(?:and|or|&)\s+", _first_sentence(m.group("name")))
             for k, name in enumerate(entries):
                 if noun_after and k == len(entries) - 1:
                     continue  # "I liked Italian cinema": a kind of item, not a title
@@ -628,19 +639,25 @@ class RuleParser:
                     continue  # a genre or another facet value ("I liked Westerns")
                 if self._match_title(" ".join(key), strict=True) is not None:
                     continue  # in the catalog after all
-                out.append((" ".join(parts), key))
+                out.append((" ".join(parts), key, role))
         return out
 
-    @staticmethod
-    def _unknown_titles(named: list[tuple[str, tuple[str, ...]]], prefs: Preferences) -> None:
-        """Names the person compared with or liked that match no catalog title (`_named`), so the
-        reply can say it does not have them instead of pretending to."""
+    def _named_titles(self, work: _Work, named: list[tuple[str, tuple[str, ...], Role]], prefs: Preferences) -> None:
+        """Names the person compared with or liked (`_named`) that the cued-title pass did not
+        read. A capitalized name is a title, so it may match loosely ("Dr. Strangelove" for "Dr.
+        Strangelove or: How I Learned to Stop Worrying and Love the Bomb"); one that matches
+        nothing is said to be missing, instead of pretending the catalog has it."""
         refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
         known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
-        for name, key in named:
+        for name, key, role in named:
             if {w for w in key if w not in NAME_TAIL} <= known:
                 continue  # read as a title after all (a fuzzy or partial match)
-            if name not in prefs.unknown_titles:
+            span = work.find_words(key)
+            hit = self._match_title(" ".join(key), strict=False) if span else None
+            if span and hit is not None:
+                self._add_ref(prefs, role, ItemRef(item_id=hit[0], title=self.titles[hit[0]], mention=name))
+                work.use(*span)
+            elif name not in prefs.unknown_titles:
                 prefs.unknown_titles.append(name)
 
     def _cue_at(self, work: _Work, pos: int) -> tuple[Role | None, int]:
@@ -676,8 +693,17 @@ class RuleParser:
         stop = {",", ".", ";", "!", "?", "(", ")", '"'}
         best: tuple[str, int, float] | None = None
         end = start
-        while end < n and end - start < 10 and work.toks[end].text not in stop and not work.toks[end].used:
+        while end < n and end - start < 14 and not work.toks[end].used:
+            text = work.toks[end].text
+            # a full stop inside a title: after an abbreviation or an initial ("Mr. Holland's Opus",
+            # "L.A. Confidential", "E.T. the Extra-Terrestrial")
+            inside = text == "." and end > start and (work.toks[end - 1].text in TITLE_ABBREVIATIONS
+                                                      or len(work.toks[end - 1].text) == 1)
+            if text in stop and not inside:
+                break
             end += 1
+            if not work.toks[end - 1].word:
+                continue
             hit = self._match_title(work.span_words(start, end), strict=role != "similar" or vocab_word)
             if hit is None:
                 continue
@@ -1210,6 +1236,22 @@ class _Work:
 
     def words_at(self, s: int, n: int) -> tuple[str, ...]:
         return tuple(t.text for t in self.toks[s:s + n]) if s >= 0 else ()
+
+    def find_words(self, key: Sequence[str]) -> tuple[int, int] | None:
+        """The first unused token span whose words (punctuation skipped) are `key`, or None."""
+        for s, tok in enumerate(self.toks):
+            if tok.used or tok.text != key[0]:
+                continue
+            k, e = 0, s
+            while e < len(self.toks) and k < len(key) and not self.toks[e].used:
+                if self.toks[e].word:
+                    if self.toks[e].text != key[k]:
+                        break
+                    k += 1
+                e += 1
+            if k == len(key):
+                return s, e
+        return None
 
     def use(self, s: int, e: int) -> None:
         for t in self.toks[s:e]:
