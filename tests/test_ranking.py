@@ -41,7 +41,8 @@ def test_training_fits_and_saves_weights(ml_index, trained) -> None:
     ranker, path, report = trained
     saved = json.loads((path / "ranker.json").read_text())
     assert path == ml_index.path / "models" / "hybrid" and "hybrid" in trained_models(ml_index)
-    assert set(saved["parts"]) == {"als", "itemknn", "popularity", "profile"}  # kg fails its link check
+    # the knowledge graph passes its link check (relinked through MovieLens-1M's titles), so it is a part
+    assert set(saved["parts"]) == {"als", "itemknn", "popularity", "profile", "kg"}
     for bucket in ("short", "long"):
         weights = saved["weights"][bucket]["parts"]
         assert any(v != 1.0 for v in weights.values()), "weights were fitted, not left at their start"
@@ -111,39 +112,35 @@ def test_rank_returns_parts_and_grounded_evidence(ml_index, trained) -> None:
     assert "no-such-item" not in {r.item_id for r in ranked}, "unknown candidates are left out"
     top = ranked[0]
     assert set(top.parts) >= {"semantic", "als", "itemknn", "popularity", "profile", "unseen"}
-    assert "kg" not in top.parts, "recbole's ml-100k links fail the link check, so the hybrid leaves the graph out"
     assert top.score == pytest.approx(sum(top.parts.values()), abs=1e-3)
     kinds = {e["kind"]: e for e in top.evidence}
     assert kinds["similar_to_liked"]["liked_item"] == godfather and kinds["similar_to_liked"]["basis"] == "cf"
     assert kinds["co_liked"]["liked_item"] == godfather and kinds["co_liked"]["users"] > 50
     assert kinds["matches_request"]["similarity"] == pytest.approx(0.5)
-    assert "kg" not in kinds
+    assert kinds["kg"]["relation"] == "same_series" and kinds["kg"]["liked_item"] == godfather
 
 
 def test_knowledge_graph_reasons_and_link_check(ml_index, trained) -> None:
-    import pandas as pd
-
     from convrec.ranking.paradigms.kg import KnowledgeGraph, KnowledgeGraphPart, link_check
 
     data = trained[0].data
-    # The shipped graph: fitted for real, its links fail the check, so it gives no reasons.
-    shipped = KnowledgeGraphPart().fit(data)
-    assert shipped.link_check_["z"] < 5 and not shipped.trusted
-    assert shipped.evidence(ml_index.catalog.position("181"), np.array([ml_index.catalog.position("50")])) is None
-    # A graph whose links are right (genres from the catalog, one director for the Star Wars
-    # films) passes, and then names the shared relation as the reason.
-    rows = [(f"e{it.id}", "film.film.genre", f"g-{g}") for it in ml_index.catalog for g in it.categorical.get("genres", ())]
-    rows += [(f"e{i}", "film.film.directed_by", "lucas") for i in ("50", "172", "181")]
-    triples = pd.DataFrame(rows, columns=["head", "relation", "tail"])
-    links = pd.DataFrame({"item": ml_index.catalog.ids, "entity": [f"e{i}" for i in ml_index.catalog.ids]})
-    part = KnowledgeGraphPart()
-    part.graph_ = KnowledgeGraph.from_triples(triples, links, ml_index.catalog.ids)
-    part.bind(data)
-    part.link_check_ = link_check(part.similarity_, data.embeddings, part.graph_.linked)
-    assert part.trusted and part.link_check_["z"] > 20
     pos = ml_index.catalog.position
-    ev = part.evidence(pos("181"), np.array([pos("1"), pos("50")]))
-    assert ev["kind"] == "kg" and ev["relation"] == "directed_by" and ev["liked_item"] == "50"
+    # recbole's graph with its links repaired through MovieLens-1M's titles (fetched by the
+    # index build): most films linked, the links agree with the films' own text, and the part
+    # names real shared relations as reasons.
+    part = KnowledgeGraphPart().fit(data)
+    assert part.trusted and part.link_check_["z"] > 20 and part.graph_.linked.sum() > 1400
+    ev = part.evidence(pos("181"), np.array([pos("1"), pos("50")]))  # Return of the Jedi; Toy Story, Star Wars liked
+    assert ev["kind"] == "kg" and ev["relation"] == "same_series" and ev["liked_item"] == "50"
+    ev = part.evidence(pos("56"), np.array([pos("1"), pos("100")]))  # Pulp Fiction; Fargo liked
+    assert ev["relation"] == "actor" and ev["liked_item"] == "100"  # Steve Buscemi
+    # The links as shipped number films as MovieLens-1M does: they fail the check, so no reasons.
+    shipped = KnowledgeGraphPart()
+    shipped.graph_ = KnowledgeGraph._read_movielens(ml_index.catalog.ids, None)
+    shipped.bind(data)
+    shipped.link_check_ = link_check(shipped.similarity_, data.embeddings, shipped.graph_.linked)
+    assert shipped.link_check_["z"] < 5 and not shipped.trusted
+    assert shipped.evidence(pos("181"), np.array([pos("50")])) is None
     state = UserState(None, np.array([pos("50")]), np.ones(1, np.float32), np.zeros(0, np.int64), True)
     scores = part.score_state(state, np.array([pos("181"), pos("1")]))
     assert scores[0] > scores[1]

@@ -162,3 +162,23 @@ def test_fact_guard_keeps_what_the_facts_say(movielens) -> None:
     assert facts.unsupported("A gripping 80s horror film.", star_wars, line) == ["80s", "horror"]
     assert facts.unsupported("Like Fargo, it came out in 1977.", star_wars, line, ["Fargo"]) == ["1977"]
     assert facts.unsupported("Like Fargo, it mixes action and romance.", star_wars, line, ["Fargo"]) == []
+
+
+def test_knowledge_graph_reasons_name_the_relation_and_rank_by_how_personal_it_is(movielens) -> None:
+    from convrec.agent.respond import template_reason
+
+    ctx = ReplyContext(picks=[], understood="", titles_by_id={"100": "Fargo"})
+    co_liked = {"kind": "co_liked", "liked_item": "100", "users": 120}
+
+    def reason(relation: str, *extra: dict) -> str:
+        kg = {"kind": "kg", "relation": relation, "entity": "m.x", "liked_item": "100"}
+        return template_reason(Pick(movielens.get("56"), 1.0, {}, [kg, *extra]), ctx)
+
+    # a shared actor, director, writer or series beats "N people who liked X also liked it"
+    assert reason("actor", co_liked) == "Shares an actor with Fargo, which you liked"
+    assert reason("same_series") == "In the same series as Fargo, which you liked"
+    # a shared award or studio is weaker: only when nobody's co-likes say more
+    assert reason("award_nomination", co_liked) == "120 people who liked Fargo also liked it"
+    assert reason("award_nomination") == "Nominated for the same award as Fargo, which you liked"
+    # a relation with no phrase (a genre, a language) is no reason at all
+    assert "language" not in reason("language")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
 import pytest
 
 from convrec.eval.split import make_split
-from convrec.ranking.base import RankingData
 from convrec.ranking.fitting import Validation, _ndcg
 from convrec.ranking.mf import ALSPart, FactorModel
 from convrec.ranking.train import ranking_data
@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(shutil.which("java") is None,
 def test_spark_als_local_mode_writes_the_shared_factor_format(ml_index, tmp_path) -> None:
     full = ranking_data(ml_index)
     split = make_split(full.train, seed=5)
-    data = RankingData(split.train, full.embeddings, full.catalog_name, full.item_text, 5)
+    data = dataclasses.replace(full, train=split.train, seed=5)
     val = Validation.from_split(split)
     spark = ALSPart(factors=16, regularization=0.05, alpha=2.0, iterations=6, engine="spark", spark_master="local[2]").fit(data)
     local = ALSPart(factors=16, regularization=5.0, alpha=1.0, iterations=15).fit(data)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from convrec.ranking.paradigms.kg import PERSONAL_RELATIONS, RELATION_PHRASES
 from convrec.retrieval.catalog import Item
 
 # --- what the reply stage is given ---------------------------------------------------------------
@@ -76,12 +77,16 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     if rated:
         return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
     kg = by_kind.get("kg")
-    if kg and ctx.titles_by_id.get(str(kg.get("liked_item"))):
-        relation = str(kg.get("relation", "")).replace("film.film.", "").replace("_", " ")
-        return f"shares {relation} with {ctx.titles_by_id[str(kg['liked_item'])]}, which you liked"
+    kg_reason = ""
+    if kg and RELATION_PHRASES.get(str(kg.get("relation"))) and ctx.titles_by_id.get(str(kg.get("liked_item"))):
+        kg_reason = f"{RELATION_PHRASES[str(kg['relation'])]} {ctx.titles_by_id[str(kg['liked_item'])]}, which you liked"
+        if kg["relation"] in PERSONAL_RELATIONS:  # the same series, director, writer or actor
+            return kg_reason
     co = by_kind.get("co_liked")
     if co and ctx.titles_by_id.get(str(co.get("liked_item"))) and int(co.get("users", 0)) >= 5:
         return f"{int(co['users'])} people who liked {ctx.titles_by_id[str(co['liked_item'])]} also liked it"
+    if kg_reason:  # a producer, studio, subject or award in common
+        return kg_reason
     similar = by_kind.get("similar_to_liked")
     if similar and float(similar.get("similarity", 0)) >= 0.35 and ctx.titles_by_id.get(str(similar.get("liked_item"))):
         return f"close to {ctx.titles_by_id[str(similar['liked_item'])]}, which you liked"

@@ -11,6 +11,7 @@ entirely (cold items: Recall@10 in the full ranking, and among the cold items on
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -25,7 +26,7 @@ import scipy.sparse as sp
 from convrec.eval.metrics import batch_metrics, top_k
 from convrec.eval.peers import cornac_bpr, cornac_ease, implicit_als_default, popularity, tuned_peer
 from convrec.eval.split import Split, make_split
-from convrec.ranking.base import Log, RankingData, _quiet
+from convrec.ranking.base import Log, _quiet
 from convrec.ranking.fitting import Validation
 from convrec.ranking.train import DEFAULT_MODEL, MODELS, TrainOptions, Tuning, fit_ranker, ranking_data
 
@@ -101,7 +102,7 @@ def run_offline(index: Any, config: OfflineConfig | None = None, log: Log = _qui
     started = time.perf_counter()
     full = ranking_data(index, seed=config.seed)
     split = make_split(full.train, seed=config.seed)
-    data = RankingData(split.train, full.embeddings, full.catalog_name, full.item_text, config.seed)
+    data = dataclasses.replace(full, train=split.train)
     evaluator = Evaluator(split)
     val = Validation.from_split(split)
     val_rows = val.users("warm")

@@ -36,6 +36,7 @@ the offline protocol; convrec is measured as it serves.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -692,14 +693,13 @@ def train_on_split(
     the seed, the model and a fingerprint of the ranking code, and loaded from there by later
     runs (the split itself is deterministic and made again)."""
     from convrec.eval.split import make_split
-    from convrec.ranking.base import RankingData
     from convrec.ranking.hybrid import HybridRanker
     from convrec.ranking.store import save_atomic
     from convrec.ranking.train import DEFAULT_MODEL, TrainOptions, fit_ranker, ranking_data
 
     data = ranking_data(index, seed=seed)
     split = make_split(data.train, seed=seed)
-    split_data = RankingData(split.train, data.embeddings, data.catalog_name, data.item_text, data.seed)
+    split_data = dataclasses.replace(data, train=split.train)
     info: dict[str, Any] = {"model": DEFAULT_MODEL, "split": split.description, "quick": quick}
     folder = None
     if cache_dir is not None:

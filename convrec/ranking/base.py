@@ -94,6 +94,7 @@ class RankingData:
     catalog_name: str
     item_text: list[str] = field(default_factory=list)  # for knowledge sources and simulated requests
     seed: int = 42
+    data_dir: Path | None = None  # convrec's data cache (knowledge sources `convrec build` fetched)
 
     @property
     def n_items(self) -> int:

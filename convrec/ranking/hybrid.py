@@ -225,12 +225,16 @@ class HybridRanker:
         train = self.data.train
         return [train.item_ids[int(j)] for j in train.row_items(row)]
 
-    def _part_scores(self, state: UserState, items: np.ndarray) -> dict[str, np.ndarray]:
-        """Standardized part scores of `items` for one person (stats over the norm sample)."""
+    def _part_scores(self, state: UserState, items: np.ndarray, skip: Sequence[str] = ()) -> dict[str, np.ndarray]:
+        """Standardized part scores of `items` for one person (stats over the norm sample);
+        parts in `skip` (weighted 0 for this person) are zeros, not computed."""
         probe = np.concatenate([items, self.norm_sample_])
         out = {}
         n = len(items)
         for name, part in self.parts.items():
+            if name in skip:
+                out[name] = np.zeros(n, np.float32)
+                continue
             s = part.score_state(state, probe).astype(np.float32)
             ref = s[n:]
             std = float(ref.std())
@@ -273,7 +277,8 @@ class HybridRanker:
         if not ids:
             return []
         items = np.asarray(positions, np.int64)
-        z = self._part_scores(state, items)
+        weights = self.weights[self.bucket(state.history_size)].parts
+        z = self._part_scores(state, items, skip=[name for name in self.parts if weights.get(name, 0.0) == 0.0])
         contrib = self.combine_one(state, items, z)
         sem = np.asarray(semantic, np.float32)
         if has_semantic:
@@ -354,8 +359,7 @@ class HybridRanker:
                     out[i].append({"kind": "co_liked", "liked_item": item_ids[int(partners[i])], "users": n_users})
             kg = self.parts.get("kg")
             if isinstance(kg, KnowledgeGraphPart):
-                for i in detail:
-                    ev = kg.evidence(int(items[i]), liked[liked != items[i]])
+                for i, ev in zip(detail, kg.evidence_many(items[detail], liked)):
                     if ev is not None:
                         out[i].append(ev)
         counts = self.counts_[items]

@@ -14,6 +14,7 @@ A *model name* picks which score parts a ranker combines (see `MODELS`). Trainin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -129,7 +130,7 @@ def ranking_data(index: Any, user_ids: list[str] | None = None, seed: int = 42) 
     if emb.shape[0] != len(catalog):
         raise ConvrecError(f"The index for {index.name!r} is inconsistent (embeddings vs items); rebuild it.")
     texts = [request_text(it.title, it.text) for it in catalog.items]
-    return RankingData(train, emb, catalog.name, item_text=texts, seed=seed)
+    return RankingData(train, emb, catalog.name, item_text=texts, seed=seed, data_dir=index.settings.data_dir)
 
 
 def _resolve_parts(spec: ModelSpec, data: RankingData) -> tuple[str, ...]:
@@ -297,7 +298,7 @@ def train(
         f"{data.train.nnz:,} interactions ({data.train.dropped_unknown_items:,} on unknown items dropped)."
     )
     split = production_split(data, options.seed)
-    split_data = RankingData(split.train, data.embeddings, data.catalog_name, data.item_text, data.seed)
+    split_data = dataclasses.replace(data, train=split.train)
 
     def embed(texts: list[str]) -> np.ndarray:
         log(f"Embedding {len(texts):,} simulated requests …")

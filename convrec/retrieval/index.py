@@ -33,6 +33,7 @@ import numpy as np
 from pydantic import BaseModel
 from tqdm.auto import tqdm
 
+from convrec import assets
 from convrec.config import HnswSettings, Settings
 from convrec.errors import ConvrecError, IndexNotBuiltError
 from convrec.retrieval.catalog import Catalog, CatalogSchema, Interactions, Item, LoadReport
@@ -212,6 +213,7 @@ def build_index(
         log(f"Loading catalog {ref} …")
         cat = load_catalog(ref, settings.data_dir, skip_bad_rows=settings.skip_bad_rows)
     log(f"Loaded {len(cat):,} items and {len(cat.interactions):,} interactions ({cat.report.summary()}).")
+    assets.fetch_catalog_extras(cat.name, settings.data_dir, log)
     root = catalog_root(settings, cat.name)
     with _BuildLock(root):
         previous = _current_build(root)

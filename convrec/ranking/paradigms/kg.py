@@ -12,16 +12,20 @@ Entity names are opaque Freebase ids, but relation names are readable, so the ev
 
 A reason is only as good as the item → entity links. `link_check` tests them against the items'
 own text: an item's nearest knowledge-graph neighbour should be more alike in text than a random
-item. recbole's `ml-100k.link` fails it (z ≈ 0.5, against ≈ 44 for genre overlap): its item ids
-follow MovieLens-1M numbering (item 2 → Jumanji's entity, while ML-100K item 2 is GoldenEye), so
-for MovieLens 100K the part still scores (for the paradigm comparison) but gives no reasons, and
-the hybrids leave it out.
+item. recbole's `ml-100k.link` as shipped fails it (z ≈ 0.5, against ≈ 44 for genre overlap): its
+item ids follow MovieLens-1M numbering (item 2 → Jumanji's entity, while ML-100K item 2 is
+GoldenEye). `link_by_title` repairs that through MovieLens-1M's movie list (`assets.
+movielens_1m_movies`, fetched by `convrec build`): a MovieLens-1M id → its title and year → the
+MovieLens 100K film of that title and year. Without that list the shipped links are used, the
+check fails, and the part scores (for the paradigm comparison) but gives no reasons.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +58,29 @@ REASON_ORDER = (
     "language",
     "rating",
 )
+
+
+# Shared by too many films to be a reason on their own ("shares a language with Fargo").
+WEAK_RELATIONS = frozenset({"genre", "country", "language", "rating"})
+# How a reason names each telling relation: "<phrase> <liked film>".
+RELATION_PHRASES = {
+    SERIES: "in the same series as",
+    "directed_by": "shares a director with",
+    "written_by": "shares a writer with",
+    "actor": "shares an actor with",
+    "produced_by": "shares a producer with",
+    "cinematography": "shares a cinematographer with",
+    "subjects": "shares a subject with",
+    "production_companies": "from the same studio as",
+    "award_won": "won the same award as",
+    "award_nomination": "nominated for the same award as",
+}
+# Relations that make a reason stronger than "N people who liked X also liked it"; the others
+# (a producer, a studio, an award) come after that in a reply.
+PERSONAL_RELATIONS = frozenset({SERIES, "directed_by", "written_by", "actor"})
+
+
+NO_LINK = 255  # `KnowledgeGraphPart.link_level_` of two items that share nothing telling
 
 
 def has_knowledge_graph(catalog_name: str) -> bool:
@@ -131,18 +158,26 @@ class KnowledgeGraph:
         return cls(matrix, [f[0] for f in vocab], [f[1] for f in vocab], norms > 0)
 
     @classmethod
-    def for_catalog(cls, catalog_name: str, item_ids: list[str]) -> KnowledgeGraph | None:
-        """The knowledge graph that ships for a catalog, or None when there is none."""
+    def for_catalog(
+        cls, catalog_name: str, item_ids: list[str], data_dir: Path | None = None
+    ) -> KnowledgeGraph | None:
+        """The knowledge graph that ships for a catalog, or None when there is none. `data_dir`
+        is convrec's data cache, where `convrec build` puts what repairs the graph's links."""
         if not has_knowledge_graph(catalog_name):
             return None
-        return _movielens_graph(tuple(item_ids))
+        movies = assets.movielens_1m_movies(data_dir, fetch=False) if data_dir is not None else None
+        return _movielens_graph(tuple(item_ids), str(movies) if movies else None)
 
     @classmethod
-    def _read_movielens(cls, item_ids: list[str]) -> KnowledgeGraph:
+    def _read_movielens(cls, item_ids: list[str], ml1m_movies: str | None) -> KnowledgeGraph:
         triples = pd.read_csv(assets.movielens_file("ml-100k.kg"), sep="\t", dtype=str, quoting=3)
         triples.columns = ["head", "relation", "tail"]
         links = pd.read_csv(assets.movielens_file("ml-100k.link"), sep="\t", dtype=str, quoting=3)
         links.columns = ["item", "entity"]
+        if ml1m_movies is not None:
+            items = pd.read_csv(assets.movielens_file("ml-100k.item"), sep="\t", dtype=str, quoting=3)
+            titles = {i: f"{t} ({y})" for i, t, y in zip(items.iloc[:, 0], items.iloc[:, 1], items.iloc[:, 2])}
+            links = link_by_title(links, read_movielens_1m(Path(ml1m_movies)), titles)
         return cls.from_triples(triples, links, item_ids)
 
     def save(self, folder: Path) -> None:
@@ -172,6 +207,73 @@ class KnowledgeGraph:
         return out
 
 
+def read_movielens_1m(path: Path) -> dict[str, str]:
+    """MovieLens-1M's `movies.dat` (latin-1, 'id::Title (Year)::Genres') as id → 'Title (Year)'."""
+    out: dict[str, str] = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        parts = line.split("::")
+        if len(parts) == 3:
+            out[parts[0]] = parts[1]
+    return out
+
+
+_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|l'|il|el|das|der|die|lo)$")
+
+
+def title_key(title: str) -> tuple[str, str]:
+    """('toy story', '1995') from 'Toy Story (1995)': lower case, no accents, no alternative
+    titles in parentheses, a trailing article moved to the front, punctuation as spaces."""
+    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower().strip()
+    match = re.match(r"^(.*?)\s*\((\d{4})\)$", text)
+    name, year = (match.group(1), match.group(2)) if match else (text, "")
+    name = re.sub(r"\s*\([^)]*\)", "", name).strip()
+    article = _TRAILING_ARTICLE.match(name)
+    if article:
+        name = f"{article.group(2)} {article.group(1)}"
+    return re.sub(r"[^a-z0-9]+", " ", name).strip(), year
+
+
+def link_by_title(links: pd.DataFrame, source_titles: dict[str, str], titles: dict[str, str],
+                  fuzzy_cutoff: float = 90.0) -> pd.DataFrame:
+    """Re-key item → entity links made for another numbering of the same films.
+
+    `links` has columns item, entity in the source numbering; `source_titles` names those ids
+    ('Toy Story (1995)'); `titles` names the catalog's items. A catalog film takes the entity of
+    the source film with the same title and year; films left over are matched within their year
+    by rapidfuzz's token-set ratio ('Star Wars' = 'Star Wars: Episode IV - A New Hope'), only when
+    the best candidate is unique and not taken. Returns item, entity in the catalog's numbering."""
+    from rapidfuzz import fuzz, process
+
+    entity = dict(zip(links["item"], links["entity"]))
+    by_key: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sid, title in source_titles.items():
+        if sid in entity:
+            by_key[title_key(title)].append(sid)
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    left: list[tuple[str, tuple[str, str]]] = []
+    for item, title in titles.items():
+        key = title_key(title)
+        found = by_key.get(key, [])
+        if len(found) == 1 and found[0] not in taken:
+            out[item] = entity[found[0]]
+            taken.add(found[0])
+        elif not found:
+            left.append((item, key))
+    by_year: dict[str, dict[str, str]] = defaultdict(dict)
+    for (name, year), sids in by_key.items():
+        if len(sids) == 1 and sids[0] not in taken:
+            by_year[year][sids[0]] = name
+    for item, (name, year) in left:
+        pool = {sid: n for sid, n in by_year.get(year, {}).items() if sid not in taken}
+        best = process.extract(name, pool, scorer=fuzz.token_set_ratio, limit=2) if name and year else []
+        if best and best[0][1] >= fuzzy_cutoff and (len(best) == 1 or best[1][1] < best[0][1]):
+            sid = best[0][2]
+            out[item] = entity[sid]
+            taken.add(sid)
+    return pd.DataFrame({"item": list(out), "entity": list(out.values())})
+
+
 LINK_CHECK_MIN_Z = 5.0
 
 
@@ -195,9 +297,9 @@ def link_check(similarity: np.ndarray, embeddings: np.ndarray, linked: np.ndarra
 
 
 @functools.lru_cache(maxsize=2)
-def _movielens_graph(item_ids: tuple[str, ...]) -> KnowledgeGraph:
+def _movielens_graph(item_ids: tuple[str, ...], ml1m_movies: str | None) -> KnowledgeGraph:
     """Read once per process and catalog (training refits, tests and benchmarks reuse it)."""
-    return KnowledgeGraph._read_movielens(list(item_ids))
+    return KnowledgeGraph._read_movielens(list(item_ids), ml1m_movies)
 
 
 class KnowledgeGraphPart(ScorePart):
@@ -213,7 +315,7 @@ class KnowledgeGraphPart(ScorePart):
         return {"dislike_weight": self.dislike_weight}
 
     def fit(self, data: RankingData, log: Log = _quiet) -> KnowledgeGraphPart:
-        kg = KnowledgeGraph.for_catalog(data.catalog_name, data.train.item_ids)
+        kg = KnowledgeGraph.for_catalog(data.catalog_name, data.train.item_ids, data.data_dir)
         if kg is None:
             raise ConvrecError(f"Catalog {data.catalog_name!r} has no knowledge graph; the kg model needs one.")
         self.graph_ = kg
@@ -235,6 +337,21 @@ class KnowledgeGraphPart(ScorePart):
         f = self.graph_.features
         self.similarity_ = (f @ f.T).toarray().astype(np.float32)
         np.fill_diagonal(self.similarity_, 0.0)
+        # For reasons: for every pair of items, the most telling relation they share (its place
+        # in REASON_ORDER; NO_LINK when only WEAK_RELATIONS or nothing), items × items uint8.
+        relation = np.asarray(self.graph_.feature_relation, dtype=object)
+        binary = (f > 0).astype(np.float32).tocsc()
+        level = np.full(self.similarity_.shape, NO_LINK, dtype=np.uint8)
+        for rank, name in enumerate(REASON_ORDER):
+            cols = np.flatnonzero(relation == name)
+            if name in WEAK_RELATIONS or not len(cols):
+                continue
+            sub = binary[:, cols].tocsr()
+            both = (sub @ sub.T).tocoo()
+            pairs = level[both.row, both.col]
+            level[both.row, both.col] = np.minimum(pairs, rank)
+        np.fill_diagonal(level, NO_LINK)
+        self.link_level_ = level
 
     def score_users(self, rows: np.ndarray) -> np.ndarray:
         hist = self.data_.train.matrix[rows]
@@ -262,25 +379,36 @@ class KnowledgeGraphPart(ScorePart):
         return out
 
     def evidence(self, item: int, liked: np.ndarray) -> dict[str, Any] | None:
-        """The liked item that shares the most with `item`, and the relation to name (None when
-        nothing is shared, or the graph's links failed the link check)."""
-        if len(liked) == 0 or not self.trusted:
-            return None
-        sims = self.similarity_[item, liked]
-        best = int(np.argmax(sims))
-        if sims[best] <= 0:
-            return None
-        shared = self.graph_.shared(item, int(liked[best]))
-        if not shared:
-            return None
+        """The most telling link from `item` to a liked item (see `evidence_many`)."""
+        return self.evidence_many(np.array([item]), liked)[0]
+
+    def evidence_many(self, items: np.ndarray, liked: np.ndarray) -> list[dict[str, Any] | None]:
+        """For each of `items`, the most telling link to a liked item other than itself: the same
+        series, then a shared director, writer, actor, … (`REASON_ORDER`); among equals, the liked
+        item most alike overall. Links that say little about a film (`WEAK_RELATIONS`: genre,
+        country, language, rating) are no reason. None where nothing telling is shared, and for
+        every item when the links failed the link check."""
+        out: list[dict[str, Any] | None] = [None] * len(items)
+        if len(liked) == 0 or len(items) == 0 or not self.trusted:
+            return out
+        level = self.link_level_[np.ix_(items, liked)]  # the diagonal is NO_LINK: never itself
+        sims = self.similarity_[np.ix_(items, liked)]
+        best = level.min(axis=1)
+        for i in np.flatnonzero(best < NO_LINK).tolist():
+            j = int(np.argmax(np.where(level[i] == best[i], sims[i], -np.inf)))
+            out[i] = self._evidence(int(items[i]), int(liked[j]), float(sims[i, j]))
+        return out
+
+    def _evidence(self, item: int, other: int, similarity: float) -> dict[str, Any]:
+        shared = [f for f in self.graph_.shared(item, other) if f[0] not in WEAK_RELATIONS]
         relation, entity, _ = shared[0]
         return {
             "kind": "kg",
             "relation": relation,
             "entity": entity,
-            "liked_item": self.data_.train.item_ids[int(liked[best])],
+            "liked_item": self.data_.train.item_ids[other],
             "shared": sorted({r for r, _, _ in shared}),
-            "similarity": round(float(sims[best]), 4),
+            "similarity": round(similarity, 4),
         }
 
     def _save_state(self, folder: Path) -> None:
