@@ -68,13 +68,14 @@ def ceiling(seed: int, index: Any, log: Any) -> dict[str, Any]:
     from convrec.ranking.base import zscore_rows
     from convrec.ranking.fitting import Validation
     from convrec.ranking.hybrid import HIDDEN, Weights
-    from convrec.ranking.train import DEFAULT_MODEL, TrainOptions, Tuning, fit_ranker, ranking_data
+    from convrec.ranking.train import DEFAULT_MODEL, MODELS, TrainOptions, Tuning, fit_ranker, ranking_data
 
     full = ranking_data(index, seed=seed)
     split = make_split(full.train, seed=seed)
     data = dataclasses.replace(full, train=split.train)
     evaluator, val = Evaluator(split), Validation.from_split(split)
     ranker, _ = fit_ranker(DEFAULT_MODEL, data, split, TrainOptions(seed=seed), Tuning(), embed=_embedder(index))
+    scored = [n for n in ranker.parts if n not in MODELS[DEFAULT_MODEL].evidence_only]  # the parts that score
     rows = evaluator.cold_user_rows
     seen, truth = evaluator.seen[rows], split.test[rows]
 
@@ -119,8 +120,8 @@ def ceiling(seed: int, index: Any, log: Any) -> dict[str, Any]:
                 fit, fit_w, fit_test = valid, w.parts, test
         return {"oracle": oracle, "oracle_weights": oracle_w, "validation_fit": fit_test, "validation_weights": fit_w}
 
-    own = search(list(ranker.parts))
-    fused = search([*ranker.parts, "bpr"])
+    own = search(scored)
+    fused = search([*scored, "bpr"])
     signals = new_signals(index, full, split, ranker, val, bpr, rows, ndcg)
     found = {
         "default_validation_fitted": default,
@@ -177,6 +178,7 @@ def new_signals(index: Any, full: Any, split: Any, ranker: Any, val: Any, bpr: A
     from convrec.ranking.base import zscore_rows
     from convrec.ranking.fitting import _ndcg, coordinate_ascent, part_scores_of_histories, simulated_short_histories
     from convrec.ranking.hybrid import HIDDEN, Weights
+    from convrec.ranking.train import DEFAULT_MODEL, MODELS
 
     real = val.users("warm", "short", ranker.short_history)
     sim_rows, sim_kept = simulated_short_histories(ranker, val, 400)
@@ -228,7 +230,7 @@ def new_signals(index: Any, full: Any, split: Any, ranker: Any, val: Any, bpr: A
     for name, extra_basis, extra_test in (("bpr_folded", bpr_basis, bpr_test), ("time_popularity", time_basis, time_test)):
         zb = {**z_basis, name: zscore_rows(extra_basis, ranker.norm_sample_)}
         zt = {**z_test, name: zscore_rows(extra_test, ranker.norm_sample_)}
-        names = [*ranker.parts, name]
+        names = [*(n for n in ranker.parts if n not in MODELS[DEFAULT_MODEL].evidence_only), name]
         weights, best, _ = coordinate_ascent(
             names, lambda w, zb=zb: _ndcg(ranker.combine_matrix(basis, zb, Weights(w, HIDDEN)), basis, val))
         out[name] = {"weights": weights, "validation": round(best, 5),

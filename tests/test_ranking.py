@@ -46,6 +46,7 @@ def test_training_fits_and_saves_weights(ml_index, trained) -> None:
     for bucket in ("short", "long"):
         weights = saved["weights"][bucket]["parts"]
         assert any(v != 1.0 for v in weights.values()), "weights were fitted, not left at their start"
+        assert weights["kg"] == 0.0, "the graph is there for its reasons; its score did not earn a weight"
         assert saved["info"]["validation"]["weights_fit"][bucket]["ndcg_at_10"] > 0.05
     assert saved["semantic_weight"] == ranker.semantic_weight
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "no temporary folders left"

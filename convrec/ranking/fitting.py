@@ -18,7 +18,7 @@ warm-item NDCG@10 stays within `cold_tolerance` (default 3%) of the best.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -256,12 +256,13 @@ def fit_weights(
     passes: int = 2,
     learn_parts: bool = True,
     simulate_short: int = 400,
+    zero: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Fit `ranker.weights` in place (both buckets); returns a report of validation numbers.
     With `learn_parts=False` only the unseen-item offset is fitted (the fusion ranker's parts
-    are combined by its network)."""
+    are combined by its network). Parts in `zero` keep weight 0 (kept for their evidence)."""
     report: dict[str, Any] = {}
-    names = list(ranker.parts)
+    names = [n for n in ranker.parts if n not in zero]
     for bucket in BUCKETS:
         rows = val.users("warm", bucket, ranker.short_history)
         z = ranker.part_matrices(rows)
@@ -282,6 +283,7 @@ def fit_weights(
 
         if learn_parts:
             weights, best, singles = coordinate_ascent(names, objective, passes)
+            weights = {n: weights.get(n, 0.0) for n in ranker.parts}
         else:
             singles = {}
             weights = dict(ranker.weights[bucket].parts)

@@ -56,24 +56,29 @@ class ModelSpec:
     description: str
     kind: str = "hybrid"  # "hybrid" (linear) or "fusion" (small neural scorer)
     optional: tuple[str, ...] = ()  # parts dropped when the catalog lacks them (e.g. no knowledge graph)
+    # parts kept for their evidence (reasons) at weight 0: their score did not earn a place (see
+    # docs/ranking.md, "What the paradigms showed")
+    evidence_only: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {
     "hybrid": ModelSpec(
         ("als", "itemknn", "popularity", "profile", "kg"),
-        "Linear hybrid: ALS + BM25 item-kNN (CF), popularity, embedding profile, knowledge graph (+ semantic).",
+        "Linear hybrid: ALS + BM25 item-kNN (CF), popularity, embedding profile (+ semantic); "
+        "the knowledge graph gives reasons.",
         optional=("kg",),
+        evidence_only=("kg",),
     ),
     "hybrid-regmf": ModelSpec(
         ("regmf", "itemknn", "popularity", "profile", "kg"),
-        "The linear hybrid with the text-regularized MF as its factor model (cold items get factors from text).",
+        "The linear hybrid with the text-regularized MF as its factor model (cold items get factors from text) "
+        "and the knowledge graph as a scored part.",
         optional=("kg",),
     ),
     "fusion": ModelSpec(
-        ("als", "itemknn", "popularity", "profile", "kg"),
+        ("als", "itemknn", "popularity", "profile"),
         "The hybrid's parts combined by a small neural network over [user emb, item emb, part scores] (paradigm 3).",
         kind="fusion",
-        optional=("kg",),
     ),
     "als": ModelSpec(("als",), "Implicit-feedback ALS (implicit library, tuned) alone (+ semantic)."),
     "itemknn": ModelSpec(("itemknn",), "BM25 item-to-item neighbours (implicit library) alone."),
@@ -235,7 +240,8 @@ def fit_ranker(
         report["weights_fit"] = fit_combiner(val, options.cold_tolerance, log=log)
     else:
         report["weights_fit"] = fit_weights(
-            ranker, val, options.cold_tolerance, log=log, simulate_short=150 if options.quick else 400
+            ranker, val, options.cold_tolerance, log=log, simulate_short=150 if options.quick else 400,
+            zero=spec.evidence_only,
         )
     report["semantic"] = fit_semantic_weight(
         ranker, val, data.item_text, embed, log=log, max_requests=150 if options.quick else 300
