@@ -263,6 +263,30 @@ def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
     with pytest.raises(ConvrecError):
         agent.remove_constraint(sid, chip.key)  # already gone
 
+def test_films_by_the_director_of_a_title(agent: Agent) -> None:
+    """The knowledge graph answers "by the director of Fargo" (the Coen brothers' other films),
+    names the link in each reason, shows it as a chip, and lets go of it when the chip goes."""
+    scene = agent.scene()
+    coens = set(scene.ranker.related_items("100", "directed_by"))
+    assert {"Raising Arizona", "Miller's Crossing"} <= {scene.index.catalog.get(i).title for i in coens}
+    sid = agent.new_session()
+    reply = agent.chat(sid, "movies by the director of Fargo")
+    assert reply.items and {i.id for i in reply.items} <= coens and "100" not in {i.id for i in reply.items}
+    assert all(i.why == "Shares a director with Fargo" for i in reply.items)  # compared with, not "which you liked"
+    chip = next(c for c in reply.understood if c.kind == "related")
+    assert chip.label == "by the director of Fargo" and "picks by the director of Fargo" in reply.text
+    agent.remove_constraint(sid, chip.key)
+    after = agent.chat(sid, "a comedy")
+    assert not {i.id for i in after.items} <= coens and all(c.kind != "related" for c in after.understood)
+
+
+def test_a_relation_the_graph_cannot_answer_falls_back_to_the_title(agent: Agent) -> None:
+    sid = agent.new_session()
+    reply = agent.chat(sid, "films by the director of Toy Story")  # no other Lasseter film in ML-100K
+    assert reply.notice.startswith("No other title here has the director of Toy Story")
+    assert reply.items and [c.label for c in reply.understood] == ["like Toy Story"]
+
+
 def test_unknown_session(agent: Agent) -> None:
     with pytest.raises(UnknownSessionError):
         agent.chat("not-a-session", "comedy")

@@ -32,6 +32,9 @@ def test_include_any_all_exclude_ranges_and_ids() -> None:
     f = SearchFilters(exclude_ids=["1", "3"], exclude={"genres": ["War"]})
     excluded = set(f.exclude_ids)
     assert {it.id for it in ITEMS if f.matches(it, excluded)} == ids(f) == {"4"}
+    assert ids(SearchFilters(only_ids=["1", "2"], exclude={"genres": ["War"]})) == {"1"}
+    assert ids(SearchFilters(only_ids=[])) == set() and not SearchFilters(only_ids=[]).is_empty()
+    assert SearchFilters(only_ids=["1"]).to_where() == {"item_id": {"$in": ["1"]}}
 
 
 def test_where_clause_shape() -> None:

@@ -400,3 +400,24 @@ def test_cli_parse_shows_the_reading_and_the_filters(tmp_path: Path) -> None:
     assert '"low": 1980.0' in result.output and '"high": 1989.0' in result.output  # "older" moved the 90s
     assert '"Sci-Fi"' in result.output and '"War"' in result.output
     assert "nothing shown to match #2" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "relation", "item", "noun"),
+    [("movies by the director of Fargo", "directed_by", "100", "director"),
+     ("something from the same writer as Pulp Fiction", "written_by", "56", "writer"),
+     ("a comedy with the actors from Heat", "actor", "273", "actors"),
+     ("the cast of Toy Story", "actor", "1", "cast")],
+)
+def test_knowledge_graph_relations_to_a_title(rules, text, relation, item, noun) -> None:
+    p = rules.parse(text)
+    assert [(r.relation, r.ref.item_id, r.noun) for r in p.related] == [(relation, item, noun)]
+    assert not p.similar_to and not p.query  # the title is the relation's, not a comparison or search words
+
+
+def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None:
+    p = rules.parse("I loved Fargo. Something by its director?")
+    assert ids(p.liked) == ["100"] and [(r.relation, r.ref.pointer) for r in p.related] == [("directed_by", "focus")]
+    assert [r.ref.pointer for r in rules.parse("more from the same director").related] == ["focus"]
+    for text in ("not by the director of Fargo", "a good director", "director of photography"):
+        assert not rules.parse(text).related, text

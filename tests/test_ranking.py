@@ -192,9 +192,13 @@ def test_scoring_100_candidates_is_fast(ml_index, trained) -> None:
 
 def test_untrained_fallback_and_missing_models(ml_index) -> None:
     fallback = untrained_ranker(ml_index)
-    assert set(fallback.parts) == {"profile", "popularity"}
+    # the knowledge graph needs no training: there for its reasons, at weight 0
+    assert set(fallback.parts) == {"profile", "popularity", "kg"} and fallback.weights["short"].parts["kg"] == 0
     ranked = fallback.rank(UserProfile(None, liked={"50": 1.0}), [("172", 0.5), ("1", 0.5)])
     assert [r.item_id for r in ranked] == ["172", "1"]
+    assert {"kind": "kg", "relation": "same_series", "liked_item": "50"}.items() <= next(
+        e for e in ranked[0].evidence if e["kind"] == "kg").items()
+    assert fallback.related_items("100", "directed_by")  # "by the director of Fargo" before any training
     with pytest.raises(ConvrecError, match="not trained"):
         load_ranker(ml_index, "regmf")
     with pytest.raises(ConvrecError, match="Unknown model"):

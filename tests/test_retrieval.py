@@ -25,7 +25,7 @@ def check_filtered(index, query: str, filters: SearchFilters, k: int = 20) -> li
     mask = np.array([norm.matches(it) for it in index.catalog])
     exact = exact_search(index.embeddings, index.embed(query), k, mask)
     exact_ids = {index.catalog.items[i].id for i in exact}
-    recall = len(exact_ids & {h.item.id for h in hits}) / max(1, len(exact_ids))
+    recall = len(exact_ids & {h.item.id for h in hits}) / len(exact_ids) if exact_ids else 1.0
     assert recall >= 0.9
     return hits
 
@@ -110,6 +110,8 @@ PLANNER_FILTERS = [
     SearchFilters(exclude={"genres": ["Drama"]}, ranges={"year": NumericRange(low=1990)}),
     SearchFilters(include_all={"genres": ["Comedy", "Romance"]}, exclude_ids=["1"]),  # selective
     SearchFilters(ranges={"year": NumericRange(high=1950)}),
+    SearchFilters(only_ids=["50", "172", "181", "no-such-id"], exclude_ids=["172"]),  # "by the director of …"
+    SearchFilters(only_ids=[]),  # nothing allowed
 ]
 
 

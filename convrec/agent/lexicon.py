@@ -95,6 +95,8 @@ class Lexicon:
     numeric: dict[str, NumericFacet] = field(default_factory=dict)
     stopwords: set[str] = field(default_factory=set)
     item_nouns: set[str] = field(default_factory=set)
+    # knowledge-graph relations people ask by ("the director of Fargo"): relation -> its nouns
+    relations: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
 
     @property
@@ -259,6 +261,8 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
     stop = data.get("stopwords") or {}
     lex.stopwords.update(w for s in stop.get("extra", []) for w in words(s))
     lex.item_nouns.update(w for s in data.get("item_noun", []) for w in words(s))
+    for relation, nouns in (data.get("relations") or {}).items():
+        lex.relations[str(relation)] = [words(n) for n in nouns if words(n)]
     lex.sources.append(label)
 
 

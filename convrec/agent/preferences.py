@@ -53,6 +53,20 @@ class ItemRef(BaseModel):
         return self.mention or "that one"
 
 
+class RelatedRef(BaseModel):
+    """Items linked to a referenced item by a knowledge-graph relation: "films by the director of
+    Fargo" is relation `directed_by`, ref Fargo, noun "director" (the word the person used)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    relation: str
+    ref: ItemRef
+    noun: str = ""
+
+    def describe(self) -> str:
+        return f"{self.noun or self.relation.replace('_', ' ')} of {self.ref.describe()}"
+
+
 class RangeShift(BaseModel):
     """A relative move of a numeric facet: "older" is `direction=-1` on the year facet.
 
@@ -81,6 +95,8 @@ class Preferences(BaseModel):
     - `ranges[f]`: numeric bounds ("90s", "before 1980");
     - `shifts`: relative moves ("older", "newer");
     - `similar_to`: anchors for similarity ("like Toy Story", "more like #2");
+    - `related`: only items sharing a knowledge-graph relation with an item ("by the director of
+      Fargo"; catalogs whose lexicon names relations);
     - `rejected`: never show these ("not that one", "I've seen Fargo");
     - `liked` / `disliked`: taste feedback for the ranker ("I loved Heat");
     - `focus`: the item a question is about ("tell me more about #2"), with the act `describe`;
@@ -111,6 +127,7 @@ class Preferences(BaseModel):
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
     shifts: list[RangeShift] = Field(default_factory=list)
     similar_to: list[ItemRef] = Field(default_factory=list)
+    related: list[RelatedRef] = Field(default_factory=list)
     rejected: list[ItemRef] = Field(default_factory=list)
     liked: list[ItemRef] = Field(default_factory=list)
     disliked: list[ItemRef] = Field(default_factory=list)
@@ -261,6 +278,7 @@ class Preferences(BaseModel):
                             ("not", self.rejected)):
             if refs:
                 parts.append(f"{label} " + ", ".join(r.describe() for r in refs))
+        parts += [f"by the {r.describe()}" for r in self.related]
         if self.unknown_titles:
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.acts:

@@ -47,6 +47,7 @@ class ReplyContext:
     relaxed: list[str] = field(default_factory=list)  # constraints dropped to find anything
     titles_by_id: dict[str, str] = field(default_factory=dict)  # referenced/liked items named in evidence
     notice: str = ""  # e.g. a refusal of an injected instruction, said before the picks
+    compared: set[str] = field(default_factory=set)  # items asked about ("like Fargo"), not said to be liked
 
 
 # --- reasons from data ---------------------------------------------------------------------------
@@ -76,10 +77,16 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     rated = by_kind.get("rated")  # present when the best rated were asked for
     if rated:
         return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
+    def named(item_id: Any) -> str:
+        """The film a reason points at: 'Fargo, which you liked', or just 'Fargo' when the person
+        only compared with it ("something like Fargo")."""
+        title = ctx.titles_by_id[str(item_id)]
+        return title if str(item_id) in ctx.compared else f"{title}, which you liked"
+
     kg = by_kind.get("kg")
     kg_reason = ""
     if kg and RELATION_PHRASES.get(str(kg.get("relation"))) and ctx.titles_by_id.get(str(kg.get("liked_item"))):
-        kg_reason = f"{RELATION_PHRASES[str(kg['relation'])]} {ctx.titles_by_id[str(kg['liked_item'])]}, which you liked"
+        kg_reason = f"{RELATION_PHRASES[str(kg['relation'])]} {named(kg['liked_item'])}"
         if kg["relation"] in PERSONAL_RELATIONS:  # the same series, director, writer or actor
             return kg_reason
     co = by_kind.get("co_liked")
@@ -89,7 +96,7 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
         return kg_reason
     similar = by_kind.get("similar_to_liked")
     if similar and float(similar.get("similarity", 0)) >= 0.35 and ctx.titles_by_id.get(str(similar.get("liked_item"))):
-        return f"close to {ctx.titles_by_id[str(similar['liked_item'])]}, which you liked"
+        return f"close to {named(similar['liked_item'])}"
     match = by_kind.get("matches_request")
     if match and ctx.query and float(match.get("similarity", 0)) >= 0.45:
         return f"a close match for “{ctx.query}”"
@@ -140,8 +147,9 @@ def _opening(ctx: ReplyContext) -> str:
     else:
         about = ""
         if ctx.understood and ctx.understood != "no filters":
-            # "picks like Pulp Fiction", "picks for Comedy; like Fargo"
-            about = f" {ctx.understood}" if ctx.understood.startswith("like ") else f" for {ctx.understood}"
+            # "picks like Pulp Fiction", "picks by the director of Fargo", "picks for Comedy; like Fargo"
+            lead = ctx.understood.split(" ", 1)[0]
+            about = f" {ctx.understood}" if lead in ("like", "by", "with") else f" for {ctx.understood}"
         lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
     return "\n".join(lines) + "\n\n"
 

@@ -36,7 +36,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
 from convrec.agent.lexicon import Lexicon, NumericFacet, Phrase, load_lexicon, normalize, words
-from convrec.agent.preferences import ItemRef, Preferences, RangeShift
+from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedRef
 from convrec.retrieval.catalog import CatalogSchema
 from convrec.retrieval.filters import NumericRange
 
@@ -247,6 +247,10 @@ NAMED_AFTER_CUE = re.compile(
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
 NAMED_CUE_ROLE = {"loved": "liked", "liked": "liked", "enjoyed": "liked", "adored": "liked", "hated": "disliked",
                   "disliked": "disliked"}  # any other cue compares: "similar"
+# "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
+RELATION_LINKS = {"of", "from", "in", "behind", "on"}
+RELATION_LEADS = {"same", "the", "by", "from", "with", "featuring", "starring"}
+RELATION_PRONOUNS = {"its", "his", "her", "their", "that"}
 TITLE_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "mt"}
 # A name ends where its sentence does ("I loved Toy Story. Something for the kids"), except after
 # an abbreviation or initials ("Mr. Holland's Opus", "L.A. Confidential", "E.T. the Extra-Terrestrial").
@@ -416,6 +420,8 @@ class RuleParser:
         self._acts(work, prefs)
         self._ordinals(work, prefs)
         self._quoted_titles(work, prefs)
+        if self.titles and self.lexicon.relations:
+            self._relations(work, prefs)
         if self.titles:
             named = self._named(strip_markup(text[:MAX_CHARS]))
             self._cued_titles(work, prefs, [key for _, key, _ in named])
@@ -552,6 +558,43 @@ class RuleParser:
                 for ref in refs:
                     self._add_ref(prefs, role, ref)
                 work.use(cue_start, e + (post_len if post else 0))
+
+    def _relations(self, work: _Work, prefs: Preferences) -> None:
+        """'films by the director of Fargo', 'the same writer as Pulp Fiction', 'with the actors
+        from Heat': items sharing a knowledge-graph relation (the lexicon's `[relations]`) with a
+        title. A refusal ('not by the director of Fargo') is left to the other passes."""
+        nouns = {key[0]: relation for relation, keys in self.lexicon.relations.items() for key in keys if len(key) == 1}
+        toks = work.toks
+        for p, tok in enumerate(toks):
+            relation = nouns.get(tok.text)
+            if relation is None or tok.used:
+                continue
+            before = toks[p - 1].text if p > 0 else ""
+            after = toks[p + 1].text if p + 1 < len(toks) else ""
+            if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
+                # "something by its director", "more from the same writer": the item in focus
+                ref, end, start = ItemRef(pointer="focus"), p + 1, p - 1
+                while start > 0 and p - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
+                    start -= 1
+                if self._polarity(work, start, []) != "neg":
+                    prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref))
+                    work.use(start, end)
+                continue
+            if not (after in RELATION_LINKS or (before == "same" and after == "as")) or p + 2 >= len(toks):
+                continue
+            span = self._title_span(work, p + 2, "similar")
+            if span is None:
+                continue
+            item_id, end = span
+            start = p
+            while start > 0 and p - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
+                start -= 1
+            if self._polarity(work, start, []) == "neg":
+                continue
+            prefs.related.append(RelatedRef(
+                relation=relation, noun=tok.text,
+                ref=ItemRef(item_id=item_id, title=self.titles[item_id], mention=work.span_text(p + 2, end))))
+            work.use(start, end)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]

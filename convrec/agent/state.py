@@ -26,11 +26,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from convrec.agent.preferences import ItemRef, Preferences, RangeShift
+from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedRef
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
-ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar"]
+ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar", "related"]
 
 
 class Origin(BaseModel):
@@ -45,7 +45,8 @@ class Constraint(BaseModel):
     """One relaxable constraint of the conversation."""
 
     key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen",
-    #           "similar:100" (a movie the picks should be like: not a filter, never relaxed)
+    #           "similar:100" (a movie the picks should be like: not a filter, never relaxed),
+    #           "related:directed_by:100" (only items sharing that relation with item 100)
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -94,6 +95,7 @@ class TurnRequest(BaseModel):
     avoid: str = ""
     filters: SearchFilters = Field(default_factory=SearchFilters)
     similar_to: list[str] = Field(default_factory=list)
+    related: list[RelatedRef] = Field(default_factory=list)  # resolved: each ref has its item_id
     liked: list[str] = Field(default_factory=list)
     disliked: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
@@ -121,6 +123,7 @@ class DialogueState(BaseModel):
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
     similar_to: list[str] = Field(default_factory=list)
+    related: list[RelatedRef] = Field(default_factory=list)
     liked: list[str] = Field(default_factory=list)
     disliked: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
@@ -274,6 +277,19 @@ class DialogueState(BaseModel):
         for i in resolved["rejected"]:
             self._add_list(self.rejected, i)
             self._remove(self.similar_to, i)
+        related = []
+        for rel in prefs.related:
+            # "more from the same director" after a list: the film the conversation is about
+            # (what the picks were like), not the top of the list as for "that one"
+            anchors = [*self.similar_to, *(r.ref.item_id for r in self.related if r.ref.item_id)]
+            pointed = rel.ref.pointer == "focus" and not self.focus and anchors
+            got = [anchors[-1]] if pointed else self._resolve(rel.ref)
+            if not got:
+                change.unresolved.append(rel.ref.describe())
+            related += [RelatedRef(relation=rel.relation, ref=ItemRef(item_id=i), noun=rel.noun) for i in got[:1]]
+        if related:
+            keep = self.related if prefs.additive else []
+            self.related = [*keep, *(r for r in related if r not in keep)]
         if prefs.focus is not None:
             got = self._resolve(prefs.focus)
             if got:
@@ -297,7 +313,8 @@ class DialogueState(BaseModel):
         exclude = {f: [v for v in vs if f"exclude:{f}:{v}" not in drop] for f, vs in self.exclude.items()}
         ranges = {f: r for f, r in self.ranges.items() if f"range:{f}" not in drop}
         hide_seen = "show_seen" not in self.acts and "unseen" not in drop
-        exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked]
+        exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked,
+                       *(r.ref.item_id for r in self.related if r.ref.item_id)]
         if hide_seen:
             exclude_ids += self.shown
         filters = SearchFilters(
@@ -313,6 +330,7 @@ class DialogueState(BaseModel):
             avoid=self.avoid,
             filters=filters,
             similar_to=list(self.similar_to),
+            related=list(self.related),
             liked=list(self.liked),
             disliked=list(self.disliked),
             rejected=list(self.rejected),
@@ -360,7 +378,10 @@ class DialogueState(BaseModel):
     def references(self) -> list[Constraint]:
         """The items the picks should be like ("like Fargo"), as removable constraints; they filter
         nothing, so `relaxations` never offers them."""
-        return [Constraint(key=f"similar:{i}", kind="similar", values=[i], turn=self.turn) for i in self.similar_to]
+        out = [Constraint(key=f"similar:{i}", kind="similar", values=[i], turn=self.turn) for i in self.similar_to]
+        out += [Constraint(key=f"related:{r.relation}:{r.ref.item_id}", kind="related", facet=r.relation,
+                           values=[str(r.ref.item_id)], turn=self.turn, evidence=r.noun) for r in self.related]
+        return out
 
     def relaxations(self) -> list[Constraint]:
         """Constraints from softest to hardest: synonym-derived before named, ranges before named
@@ -383,6 +404,8 @@ class DialogueState(BaseModel):
             self.acts = [*self.acts, "show_seen"]
         elif kind == "similar":
             self._remove(self.similar_to, rest)
+        elif kind == "related":
+            self.related = [r for r in self.related if (r.relation, r.ref.item_id) != (facet, value)]
         self.origins.pop(key, None)
 
     def describe(self) -> str:

@@ -29,6 +29,7 @@ from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
+from convrec.ranking.paradigms.kg import RELATION_PREPOSITIONS
 from convrec.ranking.quality import ItemQuality
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
@@ -228,15 +229,16 @@ class Agent:
             timings["parse"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
+            pool, related_notes = self._related_pool(scene, state)
             profile = self._profile(scene, record, state, state.request())
-            request, hits, relaxed = self._retrieve(scene, state, profile)
+            request, hits, relaxed = self._retrieve(scene, state, profile, pool)
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
             picks = self._rank(scene, profile, request, hits)
             timings["rank"] = time.perf_counter() - t0
 
-            notice_bits = []
+            notice_bits = list(related_notes)
             if prefs.injection:
                 notice_bits.append(INJECTION_NOTICE)
             if prefs.unknown_titles:
@@ -256,6 +258,7 @@ class Agent:
                 relaxed=relaxed,
                 titles_by_id=self._referenced_titles(cat, state, picks),
                 notice=" ".join(notice_bits),
+                compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related)} - set(state.liked),
             )
             report = GuardReport()
             parts: list[str] = []
@@ -324,14 +327,40 @@ class Agent:
         from convrec.ranking import UserProfile
 
         feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
-        liked = {i: 1.0 for i in [*state.liked, *request.similar_to]}
+        related = [str(r.ref.item_id) for r in request.related if r.ref.item_id]
+        liked = {i: 1.0 for i in [*state.liked, *request.similar_to, *related]}
         liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
         disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
         for item_id in disliked:
             liked.pop(item_id, None)
         return UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
 
-    def _retrieve(self, scene: Scene, state: Any, profile: Any) -> tuple[Any, list[SearchHit], list[str]]:
+    @staticmethod
+    def _related_pool(scene: Scene, state: Any) -> tuple[list[str] | None, list[str]]:
+        """The items "by the director of Fargo" (every relation asked for at once), from the
+        ranker's knowledge graph; None when nothing such was asked. A relation the catalog cannot
+        answer (no trustworthy graph, or no other item shares it) becomes "like Fargo", said in a
+        note, and stays that way."""
+        pool: set[str] | None = None
+        notes: list[str] = []
+        cat = scene.index.catalog
+        for rel in list(state.related):
+            item_id = str(rel.ref.item_id)
+            title = cat.get(item_id).title if item_id in cat else item_id
+            ids = getattr(scene.ranker, "related_items", lambda *_: None)(item_id, rel.relation)
+            if ids:
+                pool = set(ids) if pool is None else pool & set(ids)
+                continue
+            state.drop(f"related:{rel.relation}:{item_id}")
+            if item_id not in state.similar_to:
+                state.similar_to.append(item_id)
+            noun = rel.noun or rel.relation.replace("_", " ")
+            notes.append(f"I don't know the {noun} of {title} here, so I went by {title} itself."
+                         if ids is None else f"No other title here has the {noun} of {title}, so I went by {title} itself.")
+        return (None if pool is None else sorted(pool)), notes
+
+    def _retrieve(self, scene: Scene, state: Any, profile: Any,
+                  pool: list[str] | None = None) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request
         (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close
         to what the person liked (so feedback can surface items the words alone would not). What
@@ -354,7 +383,9 @@ class Agent:
             request = state.request()
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *(history if hide_history else ())]
             ids = list(dict.fromkeys(ids))
-            return request.model_copy(update={"filters": request.filters.model_copy(update={"exclude_ids": ids})})
+            only = pool if request.related else None  # the pool goes once its chip is removed
+            return request.model_copy(
+                update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": only})})
 
         request = current()
         vec = self._query_vector(scene, request, liked=list(profile.liked))
@@ -509,8 +540,12 @@ class Agent:
         refs = state.references()
         if refs:
             cat = self.scene(catalog).index.catalog
-            chips += [Chip(key=c.key, kind=c.kind, label=f"like {cat.get(c.values[0]).title}")
-                      for c in refs if c.values[0] in cat]
+            for c in refs:
+                if c.values[0] in cat:
+                    title = cat.get(c.values[0]).title
+                    by = RELATION_PREPOSITIONS.get(str(c.facet), "by")
+                    label = f"like {title}" if c.kind == "similar" else f"{by} the {c.evidence or c.facet} of {title}"
+                    chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
 
 

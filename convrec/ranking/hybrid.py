@@ -385,6 +385,16 @@ class HybridRanker:
 
     # --- "more like X" -------------------------------------------------------------------------
 
+    def related_items(self, item_id: str, relation: str) -> list[str] | None:
+        """Items sharing a knowledge-graph `relation` with `item_id` ("directed_by": the same
+        director), or None when this ranker has no trustworthy graph to tell."""
+        kg = self.parts.get("kg")
+        pos = self.data.train.item_index.get(str(item_id))
+        if not isinstance(kg, KnowledgeGraphPart) or pos is None:
+            return None
+        rows = kg.related(pos, relation)
+        return None if rows is None else [self.data.train.item_ids[int(r)] for r in rows]
+
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The k items most like `item_id`: a fixed blend of CF item-factor cosine (0.6, items
         with interactions), text-embedding cosine (0.2) and knowledge-graph cosine (0.2, where a

@@ -358,13 +358,19 @@ def load_ranker(index: Any, name: str | None = None) -> HybridRanker:
 
 
 def untrained_ranker(index: Any) -> HybridRanker:
-    """Content + popularity with fixed weights: serves before any training."""
+    """Content + popularity with fixed weights: serves before any training. A catalog's
+    knowledge graph needs no training either: when its links pass the check it is there for its
+    reasons and relations ("by the director of Fargo"), at weight 0 as in the default."""
     data = ranking_data(index)
     parts: dict[str, ScorePart] = {
         "profile": EmbeddingProfilePart().fit(data),
         "popularity": PopularityPart().fit(data),
     }
-    weights = {b: Weights(dict(UNTRAINED_WEIGHTS), 0.0) for b in ("short", "long")}
+    if has_knowledge_graph(data.catalog_name):
+        kg = KnowledgeGraphPart().fit(data)
+        if kg.trusted:
+            parts["kg"] = kg
+    weights = {b: Weights({**UNTRAINED_WEIGHTS, **({"kg": 0.0} if "kg" in parts else {})}, 0.0) for b in ("short", "long")}
     info = RankerInfo(name="untrained", catalog=data.catalog_name, notes=["untrained fallback: content + popularity"])
     return HybridRanker(parts, data, weights=weights, semantic_weight=UNTRAINED_SEMANTIC, info=info)
 

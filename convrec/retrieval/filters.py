@@ -68,7 +68,8 @@ class SearchFilters(BaseModel):
     - `include_all[f]`: the item has every one of them;
     - `exclude[f]`: the item has none of them;
     - `ranges[f]`: numeric facet f lies within [low, high] (items with f unknown are excluded);
-    - `exclude_ids`: never return these items.
+    - `exclude_ids`: never return these items;
+    - `only_ids`: when set, return none but these items ("films by the director of Fargo").
     """
 
     include_any: dict[str, list[str]] = Field(default_factory=dict)
@@ -76,6 +77,7 @@ class SearchFilters(BaseModel):
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
     exclude_ids: list[str] = Field(default_factory=list)
+    only_ids: list[str] | None = None
 
     def is_empty(self) -> bool:
         return not (
@@ -84,6 +86,7 @@ class SearchFilters(BaseModel):
             or any(self.exclude.values())
             or self.ranges
             or self.exclude_ids
+            or self.only_ids is not None
         )
 
     # -- checking against a catalog's schema -------------------------------------------------
@@ -124,6 +127,7 @@ class SearchFilters(BaseModel):
             exclude=fix(self.exclude),
             ranges=dict(self.ranges),
             exclude_ids=list(dict.fromkeys(str(i) for i in self.exclude_ids)),
+            only_ids=None if self.only_ids is None else list(dict.fromkeys(str(i) for i in self.only_ids)),
         )
 
     # -- the two evaluations -----------------------------------------------------------------
@@ -145,6 +149,8 @@ class SearchFilters(BaseModel):
                 clauses.append({facet: {"$lte": float(rng.high)}})
         if self.exclude_ids:
             clauses.append({ID_FIELD: {"$nin": list(self.exclude_ids)}})
+        if self.only_ids is not None:
+            clauses.append({ID_FIELD: {"$in": list(self.only_ids)}})
         if not clauses:
             return None
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
@@ -153,6 +159,8 @@ class SearchFilters(BaseModel):
         """The same constraints as `to_where`, evaluated in Python. Callers checking many items
         against a long `exclude_ids` (a person's whole history) pass it once as a set."""
         if item.id in (self.exclude_ids if excluded is None else excluded):
+            return False
+        if self.only_ids is not None and item.id not in self.only_ids:
             return False
         for facet, values in self.include_any.items():
             if values and not set(values) & set(item.categorical.get(facet, ())):
@@ -256,4 +264,8 @@ class FacetColumns:
             row = rows.get(item_id)
             if row is not None:
                 mask[row] = False
+        if filters.only_ids is not None:
+            only = np.zeros(self.n, dtype=bool)
+            only[[rows[i] for i in filters.only_ids if i in rows]] = True
+            mask &= only
         return mask

@@ -75,6 +75,9 @@ RELATION_PHRASES = {
     "award_won": "won the same award as",
     "award_nomination": "nominated for the same award as",
 }
+# How a request's chip joins a relation to its film: "by the director of Fargo", "with the actors
+# of Heat" (relations not listed take "by").
+RELATION_PREPOSITIONS = {"actor": "with"}
 # Relations that make a reason stronger than "N people who liked X also liked it"; the others
 # (a producer, a studio, an award) come after that in a reply.
 PERSONAL_RELATIONS = frozenset({SERIES, "directed_by", "written_by", "actor"})
@@ -398,6 +401,19 @@ class KnowledgeGraphPart(ScorePart):
             j = int(np.argmax(np.where(level[i] == best[i], sims[i], -np.inf)))
             out[i] = self._evidence(int(items[i]), int(liked[j]), float(sims[i, j]))
         return out
+
+    def related(self, item: int, relation: str) -> np.ndarray | None:
+        """Items sharing an entity of `relation` with `item` ("films by Fargo's director"),
+        itself left out; None when the links failed the link check (they would name wrong films)."""
+        if not self.trusted:
+            return None
+        f = self.graph_.features
+        cols = [k for k in f.indices[f.indptr[item] : f.indptr[item + 1]].tolist()
+                if self.graph_.feature_relation[k] == relation]
+        if not cols:
+            return np.zeros(0, np.int64)
+        rows = np.flatnonzero(np.asarray(f[:, cols].getnnz(axis=1)) > 0)
+        return rows[rows != item]
 
     def _evidence(self, item: int, other: int, similarity: float) -> dict[str, Any]:
         shared = [f for f in self.graph_.shared(item, other) if f[0] not in WEAK_RELATIONS]
