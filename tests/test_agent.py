@@ -287,6 +287,12 @@ def test_a_relation_the_graph_cannot_answer_falls_back_to_the_title(agent: Agent
     assert reply.items and [c.label for c in reply.understood] == ["like Toy Story"]
 
 
+def test_a_person_by_name_is_said_to_be_unknown(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "something by Tarantino")
+    assert reply.notice.startswith("I can't look up Tarantino by name here") and reply.items
+    assert "by the director of" in reply.notice  # and how to ask instead
+
+
 def test_unknown_session(agent: Agent) -> None:
     with pytest.raises(UnknownSessionError):
         agent.chat("not-a-session", "comedy")

@@ -421,3 +421,15 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
     assert [r.ref.pointer for r in rules.parse("more from the same director").related] == ["focus"]
     for text in ("not by the director of Fargo", "a good director", "director of photography"):
         assert not rules.parse(text).related, text
+
+
+@pytest.mark.parametrize(
+    ("text", "people"),
+    [("something by Tarantino", ["Tarantino"]), ("a comedy starring Tom Hanks", ["Tom Hanks"]),
+     ("a film directed by Steven Spielberg", ["Steven Spielberg"]),
+     ("movies by the director of Fargo", []), ("something by Friday", []),  # a relation; a title
+     ("a Western, by Sunday please", []), ("made by Pixar", [])],  # when, not who; a genre synonym
+)
+def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
+    # MovieLens' graph links directors and actors to films without naming them: the reply says so.
+    assert rules.parse(text).unknown_people == people

@@ -139,6 +139,7 @@ class Preferences(BaseModel):
     injection: bool = False
     quality: bool = False
     unknown_titles: list[str] = Field(default_factory=list)
+    unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
     softened: list[str] = Field(default_factory=list)
@@ -281,6 +282,8 @@ class Preferences(BaseModel):
         parts += [f"by the {r.describe()}" for r in self.related]
         if self.unknown_titles:
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
+        if self.unknown_people:
+            parts.append("no names of people to look up: " + ", ".join(self.unknown_people))
         if self.acts:
             parts.append(", ".join(self.acts))
         if self.quality:

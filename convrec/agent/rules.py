@@ -247,6 +247,13 @@ NAMED_AFTER_CUE = re.compile(
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
 NAMED_CUE_ROLE = {"loved": "liked", "liked": "liked", "enjoyed": "liked", "adored": "liked", "hated": "disliked",
                   "disliked": "disliked"}  # any other cue compares: "similar"
+# A person's name after "by", "starring", "featuring", "directed by" ("something by Tarantino").
+PERSON_AFTER_CUE = re.compile(
+    r"\b(?i:by|starring|featuring|directed by|written by|with actors?|with actress)\s+"
+    r"(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,3})")
+NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tonight", "tomorrow",
+              "christmas", "halloween", "easter", "january", "february", "march", "april", "may", "june", "july",
+              "august", "september", "october", "november", "december", "the", "a", "an", "i"}
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
 RELATION_LINKS = {"of", "from", "in", "behind", "on"}
 RELATION_LEADS = {"same", "the", "by", "from", "with", "featuring", "starring"}
@@ -428,6 +435,8 @@ class RuleParser:
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
         self._cued_facets(work, prefs)
+        if self.lexicon.relations:
+            self._people(text[:MAX_CHARS], work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)
         leftover = self._query(work, prefs)
@@ -595,6 +604,22 @@ class RuleParser:
                 relation=relation, noun=tok.text,
                 ref=ItemRef(item_id=item_id, title=self.titles[item_id], mention=work.span_text(p + 2, end))))
             work.use(start, end)
+
+    def _people(self, text: str, work: _Work, prefs: Preferences) -> None:
+        """'something by Tarantino', 'starring Tom Hanks': a person's name, in a catalog whose
+        graph links people to items without naming them. The reply then says it cannot look
+        names up (and how to ask instead) rather than pass the name off as a search."""
+        for m in PERSON_AFTER_CUE.finditer(strip_markup(text)):
+            key = tuple(words(m.group("name")))
+            span = work.find_words(key) if key else None
+            if span is None or not key or set(key) <= self._stop or set(key) & self.lexicon.item_nouns:
+                continue  # already read as something else (a title, a value), or no name at all
+            if self._lookup(key) is not None or self._match_title(" ".join(key), strict=True) is not None:
+                continue
+            if key[0] in NOT_PEOPLE:
+                continue  # "by Sunday", "by Christmas": when, not who
+            if m.group("name") not in prefs.unknown_people:
+                prefs.unknown_people.append(m.group("name"))
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]

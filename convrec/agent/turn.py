@@ -244,6 +244,8 @@ class Agent:
             if prefs.unknown_titles:
                 known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
                 notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
+            if prefs.unknown_people:
+                notice_bits.append(unknown_people_notice(prefs.unknown_people))
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
@@ -547,6 +549,12 @@ class Agent:
                     label = f"like {title}" if c.kind == "similar" else f"{by} the {c.evidence or c.facet} of {title}"
                     chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
+
+
+def unknown_people_notice(names: Sequence[str]) -> str:
+    """One sentence for people named in a catalog that links people to items without names."""
+    return (f"I can't look up {_and_list(list(names))} by name here, so I went by the words; "
+            "“by the director of” or “with the actors of” a title you know finds the people behind it.")
 
 
 def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> str:
