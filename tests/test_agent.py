@@ -290,7 +290,7 @@ def test_a_relation_the_graph_cannot_answer_falls_back_to_the_title(agent: Agent
 def test_a_person_by_name_is_said_to_be_unknown(agent: Agent) -> None:
     reply = agent.chat(agent.new_session(), "something by Tarantino")
     assert reply.notice.startswith("I can't look up Tarantino by name here") and reply.items
-    assert "by the director of" in reply.notice  # and how to ask instead
+    assert "films by the director (or with the actors) of a title" in reply.notice  # and how to ask instead
 
 
 def test_unknown_session(agent: Agent) -> None:

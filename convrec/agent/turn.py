@@ -553,8 +553,9 @@ class Agent:
 
 def unknown_people_notice(names: Sequence[str]) -> str:
     """One sentence for people named in a catalog that links people to items without names."""
-    return (f"I can't look up {_and_list(list(names))} by name here, so I went by the words; "
-            "“by the director of” or “with the actors of” a title you know finds the people behind it.")
+    # no quotes: a quoted phrase reads as a title to the title guard
+    return (f"I can't look up {_and_list(list(names))} by name here, so I went by the words; to follow a "
+            "director or an actor, ask for films by the director (or with the actors) of a title you know.")
 
 
 def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> str:
