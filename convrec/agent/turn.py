@@ -537,7 +537,8 @@ class Agent:
 
     def chips(self, state: Any, catalog: str | None = None) -> list[Chip]:
         """What convrec understood, as removable chips: the constraints in force, then the items the
-        picks should be like ("like Fargo"), named by the session's catalog."""
+        picks should be like ("like Fargo") or share a relation with ("by the director of Fargo"),
+        named by the session's catalog."""
         chips = [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
         refs = state.references()
         if refs:
