@@ -419,6 +419,10 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
     p = rules.parse("I loved Fargo. Something by its director?")
     assert ids(p.liked) == ["100"] and [(r.relation, r.ref.pointer) for r in p.related] == [("directed_by", "focus")]
     assert [r.ref.pointer for r in rules.parse("more from the same director").related] == ["focus"]
+    for text, n in (("films by the director of #2", 2), ("anything by the writer of the second one?", 2),
+                    ("more with the actors of number 3", 3), ("the director of the last one", -1)):
+        assert [(r.ref.ordinal, bool(r.ref.item_id)) for r in rules.parse(text).related] == [(n, False)], text
+        assert not rules.parse(text).similar_to  # one reference, not also "like #2"
     for text in ("not by the director of Fargo", "a good director", "director of photography"):
         assert not rules.parse(text).related, text
 

@@ -256,6 +256,9 @@ NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
               "august", "september", "october", "november", "december", "the", "a", "an", "i"}
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
 RELATION_LINKS = {"of", "from", "in", "behind", "on"}
+RELATION_ORDINAL = re.compile(
+    r"(?:# ?(?P<n>\d{1,2})\b|(?:number|no \.?) (?P<n2>\d{1,2})\b"
+    r"|the (?P<w>" + "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True)) + r")(?: (?:one|movie|film|pick))?\b)")
 RELATION_LEADS = {"same", "the", "by", "from", "with", "featuring", "starring"}
 RELATION_PRONOUNS = {"its", "his", "her", "their", "that"}
 TITLE_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "mt"}
@@ -425,10 +428,10 @@ class RuleParser:
         prefs = Preferences()
         self._injection(work, prefs)
         self._acts(work, prefs)
+        if self.titles and self.lexicon.relations:
+            self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
         self._ordinals(work, prefs)
         self._quoted_titles(work, prefs)
-        if self.titles and self.lexicon.relations:
-            self._relations(work, prefs)
         if self.titles:
             named = self._named(strip_markup(text[:MAX_CHARS]))
             self._cued_titles(work, prefs, [key for _, key, _ in named])
@@ -591,18 +594,23 @@ class RuleParser:
                 continue
             if not (after in RELATION_LINKS or (before == "same" and after == "as")) or p + 2 >= len(toks):
                 continue
-            span = self._title_span(work, p + 2, "similar")
-            if span is None:
-                continue
-            item_id, end = span
+            listed = RELATION_ORDINAL.match(work.joined[toks[p + 2].start:])
+            if listed:  # "the director of #2", "the writer of the second one"
+                n = listed.group("n") or listed.group("n2") or listed.group("w")
+                ordinal = int(n) if n.isdigit() else ORDINAL_WORDS[n]
+                ref, end = ItemRef(ordinal=ordinal), work.tok_range(0, toks[p + 2].start + listed.end())[1]
+            else:
+                span = self._title_span(work, p + 2, "similar")
+                if span is None:
+                    continue
+                ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(p + 2, span[1]))
+                end = span[1]
             start = p
             while start > 0 and p - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
                 start -= 1
             if self._polarity(work, start, []) == "neg":
                 continue
-            prefs.related.append(RelatedRef(
-                relation=relation, noun=tok.text,
-                ref=ItemRef(item_id=item_id, title=self.titles[item_id], mention=work.span_text(p + 2, end))))
+            prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref))
             work.use(start, end)
 
     def _people(self, text: str, work: _Work, prefs: Preferences) -> None:
