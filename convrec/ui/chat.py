@@ -33,6 +33,7 @@ EXAMPLES = [
     "something animated for my kids",
     "a dark thriller from the 70s",
     "a romantic comedy, but nothing too old",
+    "movies by the director of Fargo",
     "more like #2",
 ]
 EMPTY_VIEW: dict[str, Any] = {"turn": 0, "items": [], "chips": [], "feedback": {}}
