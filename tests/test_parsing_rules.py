@@ -407,7 +407,9 @@ def test_cli_parse_shows_the_reading_and_the_filters(tmp_path: Path) -> None:
     [("movies by the director of Fargo", "directed_by", "100", "director"),
      ("something from the same writer as Pulp Fiction", "written_by", "56", "writer"),
      ("a comedy with the actors from Heat", "actor", "273", "actors"),
-     ("the cast of Toy Story", "actor", "1", "cast")],
+     ("the cast of Toy Story", "actor", "1", "cast"),
+     ("something by Fargo's director", "directed_by", "100", "director"),  # possessive
+     ("Schindler's List's director", "directed_by", "318", "director")],
 )
 def test_knowledge_graph_relations_to_a_title(rules, text, relation, item, noun) -> None:
     p = rules.parse(text)

@@ -583,6 +583,19 @@ class RuleParser:
                 continue
             before = toks[p - 1].text if p > 0 else ""
             after = toks[p + 1].text if p + 1 < len(toks) else ""
+            if before == "s" and p >= 2:  # "Fargo's director": the title ends before the 's
+                owner = next((b for b in range(p - 2, max(-1, p - 10), -1)
+                              if (span := self._title_span(work, b, "similar")) and span[1] == p - 1), None)
+                if owner is not None:
+                    item_id = self._title_span(work, owner, "similar")[0]  # type: ignore[index]
+                    start = owner
+                    while start > 0 and owner - start < 2 and toks[start - 1].text in RELATION_LEADS:
+                        start -= 1
+                    if self._polarity(work, start, []) != "neg":
+                        prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ItemRef(
+                            item_id=item_id, title=self.titles[item_id], mention=work.span_text(owner, p - 1))))
+                        work.use(start, p + 1)
+                    continue
             if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
                 # "something by its director", "more from the same writer": the item in focus
                 ref, end, start = ItemRef(pointer="focus"), p + 1, p - 1
