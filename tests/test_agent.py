@@ -280,6 +280,18 @@ def test_films_by_the_director_of_a_title(agent: Agent) -> None:
     assert not {i.id for i in after.items} <= coens and all(c.kind != "related" for c in after.understood)
 
 
+def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
+    scene = agent.scene()
+    tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...
+    sid = agent.new_session()
+    reply = agent.chat(sid, "a crime movie, but nothing by Pulp Fiction's director")
+    assert reply.items and not {i.id for i in reply.items} & tarantino
+    assert all("Crime" in genres(i) for i in reply.items)
+    chip = next(c for c in reply.understood if c.kind == "unrelated")
+    assert chip.label == "not by the director of Pulp Fiction"
+    assert "Shares a director" not in reply.text
+
+
 def test_a_relation_the_graph_cannot_answer_falls_back_to_the_title(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "films by the director of Toy Story")  # no other Lasseter film in ML-100K

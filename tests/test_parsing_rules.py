@@ -425,8 +425,11 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
                     ("more with the actors of number 3", 3), ("the director of the last one", -1)):
         assert [(r.ref.ordinal, bool(r.ref.item_id)) for r in rules.parse(text).related] == [(n, False)], text
         assert not rules.parse(text).similar_to  # one reference, not also "like #2"
-    for text in ("not by the director of Fargo", "a good director", "director of photography"):
+    for text in ("a good director", "director of photography"):
         assert not rules.parse(text).related, text
+    refused = rules.parse("something like Fargo, but nothing by its director").related
+    assert [(r.relation, r.ref.pointer, r.negated) for r in refused] == [("directed_by", "focus", True)]
+    assert [r.negated for r in rules.parse("not by the director of Fargo").related] == [True]
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,7 @@ class RelatedRef(BaseModel):
     relation: str
     ref: ItemRef
     noun: str = ""
+    negated: bool = False  # "nothing by the director of Fargo": none of those items
 
     def describe(self) -> str:
         return f"{self.noun or self.relation.replace('_', ' ')} of {self.ref.describe()}"
@@ -279,7 +280,7 @@ class Preferences(BaseModel):
                             ("not", self.rejected)):
             if refs:
                 parts.append(f"{label} " + ", ".join(r.describe() for r in refs))
-        parts += [f"by the {r.describe()}" for r in self.related]
+        parts += [f"{'not ' if r.negated else ''}by the {r.describe()}" for r in self.related]
         if self.unknown_titles:
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.unknown_people:

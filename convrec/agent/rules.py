@@ -581,50 +581,43 @@ class RuleParser:
             relation = nouns.get(tok.text)
             if relation is None or tok.used:
                 continue
-            before = toks[p - 1].text if p > 0 else ""
-            after = toks[p + 1].text if p + 1 < len(toks) else ""
-            if before == "s" and p >= 2:  # "Fargo's director": the title ends before the 's
-                owner = next((b for b in range(p - 2, max(-1, p - 10), -1)
-                              if (span := self._title_span(work, b, "similar")) and span[1] == p - 1), None)
-                if owner is not None:
-                    item_id = self._title_span(work, owner, "similar")[0]  # type: ignore[index]
-                    start = owner
-                    while start > 0 and owner - start < 2 and toks[start - 1].text in RELATION_LEADS:
-                        start -= 1
-                    if self._polarity(work, start, []) != "neg":
-                        prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ItemRef(
-                            item_id=item_id, title=self.titles[item_id], mention=work.span_text(owner, p - 1))))
-                        work.use(start, p + 1)
-                    continue
-            if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
-                # "something by its director", "more from the same writer": the item in focus
-                ref, end, start = ItemRef(pointer="focus"), p + 1, p - 1
-                while start > 0 and p - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
-                    start -= 1
-                if self._polarity(work, start, []) != "neg":
-                    prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref))
-                    work.use(start, end)
+            found = self._relation_ref(work, p)
+            if found is None:
                 continue
-            if not (after in RELATION_LINKS or (before == "same" and after == "as")) or p + 2 >= len(toks):
-                continue
-            listed = RELATION_ORDINAL.match(work.joined[toks[p + 2].start:])
-            if listed:  # "the director of #2", "the writer of the second one"
-                n = listed.group("n") or listed.group("n2") or listed.group("w")
-                ordinal = int(n) if n.isdigit() else ORDINAL_WORDS[n]
-                ref, end = ItemRef(ordinal=ordinal), work.tok_range(0, toks[p + 2].start + listed.end())[1]
-            else:
-                span = self._title_span(work, p + 2, "similar")
-                if span is None:
-                    continue
-                ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(p + 2, span[1]))
-                end = span[1]
-            start = p
-            while start > 0 and p - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
+            ref, first, end = found
+            start = first
+            while start > 0 and first - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
                 start -= 1
-            if self._polarity(work, start, []) == "neg":
-                continue
-            prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref))
+            negated = self._polarity(work, start, []) == "neg"  # "nothing by the director of Fargo"
+            prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref, negated=negated))
             work.use(start, end)
+
+    def _relation_ref(self, work: _Work, p: int) -> tuple[ItemRef, int, int] | None:
+        """What the relation noun at token p points at, with the tokens that say so [first, end):
+        "Fargo's director", "its director" / "the same director", "the director of Fargo" / "of
+        #2" / "the same director as Fargo"."""
+        toks = work.toks
+        before = toks[p - 1].text if p > 0 else ""
+        after = toks[p + 1].text if p + 1 < len(toks) else ""
+        if before == "s" and p >= 2:  # "Fargo's director": the title ends before the 's
+            for b in range(p - 2, max(-1, p - 10), -1):
+                span = self._title_span(work, b, "similar")
+                if span and span[1] == p - 1:
+                    ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p - 1))
+                    return ref, b, p + 1
+        if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
+            return ItemRef(pointer="focus"), p - 1, p + 1  # "its director", "the same writer": the item in focus
+        if not (after in RELATION_LINKS or (before == "same" and after == "as")) or p + 2 >= len(toks):
+            return None
+        listed = RELATION_ORDINAL.match(work.joined[toks[p + 2].start:])
+        if listed:  # "the director of #2", "the writer of the second one"
+            n = listed.group("n") or listed.group("n2") or listed.group("w")
+            ordinal = int(n) if n.isdigit() else ORDINAL_WORDS[n]
+            return ItemRef(ordinal=ordinal), p, work.tok_range(0, toks[p + 2].start + listed.end())[1]
+        span = self._title_span(work, p + 2, "similar")
+        if span is None:
+            return None
+        return ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(p + 2, span[1])), p, span[1]
 
     def _people(self, text: str, work: _Work, prefs: Preferences) -> None:
         """'something by Tarantino', 'starring Tom Hanks': a person's name, in a catalog whose

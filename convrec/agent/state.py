@@ -30,7 +30,7 @@ from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedR
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
-ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar", "related"]
+ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar", "related", "unrelated"]
 
 
 class Origin(BaseModel):
@@ -46,7 +46,8 @@ class Constraint(BaseModel):
 
     key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen",
     #           "similar:100" (a movie the picks should be like: not a filter, never relaxed),
-    #           "related:directed_by:100" (only items sharing that relation with item 100)
+    #           "related:directed_by:100" (only items sharing that relation with item 100),
+    #           "unrelated:directed_by:100" (none of them)
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -286,7 +287,8 @@ class DialogueState(BaseModel):
             got = [anchors[-1]] if pointed else self._resolve(rel.ref)
             if not got:
                 change.unresolved.append(rel.ref.describe())
-            related += [RelatedRef(relation=rel.relation, ref=ItemRef(item_id=i), noun=rel.noun) for i in got[:1]]
+            related += [RelatedRef(relation=rel.relation, ref=ItemRef(item_id=i), noun=rel.noun, negated=rel.negated)
+                        for i in got[:1]]
         if related:
             keep = self.related if prefs.additive else []
             self.related = [*keep, *(r for r in related if r not in keep)]
@@ -314,7 +316,7 @@ class DialogueState(BaseModel):
         ranges = {f: r for f, r in self.ranges.items() if f"range:{f}" not in drop}
         hide_seen = "show_seen" not in self.acts and "unseen" not in drop
         exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked,
-                       *(r.ref.item_id for r in self.related if r.ref.item_id)]
+                       *(r.ref.item_id for r in self.related if r.ref.item_id and not r.negated)]
         if hide_seen:
             exclude_ids += self.shown
         filters = SearchFilters(
@@ -379,7 +381,8 @@ class DialogueState(BaseModel):
         """The items the picks should be like ("like Fargo"), as removable constraints; they filter
         nothing, so `relaxations` never offers them."""
         out = [Constraint(key=f"similar:{i}", kind="similar", values=[i], turn=self.turn) for i in self.similar_to]
-        out += [Constraint(key=f"related:{r.relation}:{r.ref.item_id}", kind="related", facet=r.relation,
+        out += [Constraint(key=f"{'unrelated' if r.negated else 'related'}:{r.relation}:{r.ref.item_id}",
+                           kind="unrelated" if r.negated else "related", facet=r.relation,
                            values=[str(r.ref.item_id)], turn=self.turn, evidence=r.noun) for r in self.related]
         return out
 
@@ -404,8 +407,9 @@ class DialogueState(BaseModel):
             self.acts = [*self.acts, "show_seen"]
         elif kind == "similar":
             self._remove(self.similar_to, rest)
-        elif kind == "related":
-            self.related = [r for r in self.related if (r.relation, r.ref.item_id) != (facet, value)]
+        elif kind in ("related", "unrelated"):
+            negated = kind == "unrelated"
+            self.related = [r for r in self.related if (r.relation, r.ref.item_id, r.negated) != (facet, value, negated)]
         self.origins.pop(key, None)
 
     def describe(self) -> str:

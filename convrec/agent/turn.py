@@ -229,9 +229,9 @@ class Agent:
             timings["parse"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            pool, related_notes = self._related_pool(scene, state)
+            pool, unrelated, related_notes = self._related_pool(scene, state)
             profile = self._profile(scene, record, state, state.request())
-            request, hits, relaxed = self._retrieve(scene, state, profile, pool)
+            request, hits, relaxed = self._retrieve(scene, state, profile, pool, unrelated)
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -260,7 +260,8 @@ class Agent:
                 relaxed=relaxed,
                 titles_by_id=self._referenced_titles(cat, state, picks),
                 notice=" ".join(notice_bits),
-                compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related)} - set(state.liked),
+                compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
+                - set(state.liked),
             )
             report = GuardReport()
             parts: list[str] = []
@@ -329,7 +330,7 @@ class Agent:
         from convrec.ranking import UserProfile
 
         feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
-        related = [str(r.ref.item_id) for r in request.related if r.ref.item_id]
+        related = [str(r.ref.item_id) for r in request.related if r.ref.item_id and not r.negated]
         liked = {i: 1.0 for i in [*state.liked, *request.similar_to, *related]}
         liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
         disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
@@ -338,31 +339,38 @@ class Agent:
         return UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
 
     @staticmethod
-    def _related_pool(scene: Scene, state: Any) -> tuple[list[str] | None, list[str]]:
-        """The items "by the director of Fargo" (every relation asked for at once), from the
-        ranker's knowledge graph; None when nothing such was asked. A relation the catalog cannot
-        answer (no trustworthy graph, or no other item shares it) becomes "like Fargo", said in a
-        note, and stays that way."""
+    def _related_pool(scene: Scene, state: Any) -> tuple[list[str] | None, list[str], list[str]]:
+        """The items "by the director of Fargo" (every relation asked for at once; None when
+        nothing such was asked) and those "not by the director of Fargo", from the ranker's
+        knowledge graph. A relation the catalog cannot answer (no trustworthy graph, or no other
+        item shares it) becomes "like Fargo", said in a note, and stays that way; a refused one
+        it cannot answer is said and kept."""
         pool: set[str] | None = None
+        unrelated: list[str] = []
         notes: list[str] = []
         cat = scene.index.catalog
         for rel in list(state.related):
             item_id = str(rel.ref.item_id)
             title = cat.get(item_id).title if item_id in cat else item_id
             ids = getattr(scene.ranker, "related_items", lambda *_: None)(item_id, rel.relation)
+            noun = rel.noun or rel.relation.replace("_", " ")
+            if rel.negated:  # the film itself is by its director too
+                unrelated += [item_id, *(ids or [])]
+                if ids is None:
+                    notes.append(f"I don't know the {noun} of {title} here, so I could not leave those out.")
+                continue
             if ids:
                 pool = set(ids) if pool is None else pool & set(ids)
                 continue
             state.drop(f"related:{rel.relation}:{item_id}")
             if item_id not in state.similar_to:
                 state.similar_to.append(item_id)
-            noun = rel.noun or rel.relation.replace("_", " ")
             notes.append(f"I don't know the {noun} of {title} here, so I went by {title} itself."
                          if ids is None else f"No other title here has the {noun} of {title}, so I went by {title} itself.")
-        return (None if pool is None else sorted(pool)), notes
+        return (None if pool is None else sorted(pool)), unrelated, notes
 
-    def _retrieve(self, scene: Scene, state: Any, profile: Any,
-                  pool: list[str] | None = None) -> tuple[Any, list[SearchHit], list[str]]:
+    def _retrieve(self, scene: Scene, state: Any, profile: Any, pool: list[str] | None = None,
+                  unrelated: Sequence[str] = ()) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request
         (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close
         to what the person liked (so feedback can surface items the words alone would not). What
@@ -383,9 +391,10 @@ class Agent:
 
         def current(hide_history: bool = True) -> Any:
             request = state.request()
-            ids = [*with_twins(request.filters.exclude_ids), *disliked, *(history if hide_history else ())]
+            refused = with_twins(unrelated) if any(r.negated for r in request.related) else []
+            ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
             ids = list(dict.fromkeys(ids))
-            only = pool if request.related else None  # the pool goes once its chip is removed
+            only = pool if any(not r.negated for r in request.related) else None  # gone with its chip
             return request.model_copy(
                 update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": only})})
 
@@ -547,7 +556,8 @@ class Agent:
                 if c.values[0] in cat:
                     title = cat.get(c.values[0]).title
                     by = RELATION_PREPOSITIONS.get(str(c.facet), "by")
-                    label = f"like {title}" if c.kind == "similar" else f"{by} the {c.evidence or c.facet} of {title}"
+                    label = f"{'not ' if c.kind == 'unrelated' else ''}{by} the {c.evidence or c.facet} of {title}"
+                    label = f"like {title}" if c.kind == "similar" else label
                     chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
 
