@@ -511,7 +511,10 @@ class Agent:
                 continue
             listed.update((r.item_id, *cat.twins(r.item_id)))
             evidence = list(getattr(r, "evidence", []) or [])
-            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), evidence))
+            # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo.
+            asked = [{"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
+                     for rel in request.related if not rel.negated]
+            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*asked[:1], *evidence]))
         return picks
 
     @staticmethod
