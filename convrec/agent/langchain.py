@@ -41,7 +41,8 @@ class ConvrecTool(BaseTool):
     name: str = "convrec_recommend"
     description: str = (
         "Recommend items (e.g. movies) from the catalog for a natural-language request. Handles "
-        "genres, eras, exclusions ('nothing violent'), references ('like Toy Story') and follow-ups "
+        "genres, eras, exclusions ('nothing violent'), references ('like Toy Story'), the people "
+        "behind a title ('by the director of Fargo', where the catalog has a knowledge graph) and follow-ups "
         "when given the same conversation_id. Returns the picks with a short reason each."
     )
     args_schema: type[BaseModel] = RecommendInput
