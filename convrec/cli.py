@@ -216,9 +216,29 @@ def info(ctx: typer.Context) -> None:
         models_dir = cat_dir / "builds" / build_id / "models"
         if models_dir.is_dir():
             table.add_row("ranking models", ", ".join(sorted(p.name for p in models_dir.iterdir())) or "none")
+            check = next(iter(sorted(models_dir.glob("*/parts/kg/link_check.json"))), None)
+            if check is not None:
+                table.add_row("knowledge graph", _graph_status(check))
         console.print(table)
     if not found:
         console.print("No index built yet; run `convrec build`.")
+
+
+def _graph_status(check: Path) -> str:
+    """One line on a trained ranker's knowledge graph: how many items it links, and whether the
+    links passed the check (only then does it give reasons and answer "by the director of")."""
+    import json
+
+    from convrec.ranking.paradigms.kg import LINK_CHECK_MIN_Z
+
+    try:
+        info = json.loads(check.read_text(encoding="utf-8"))
+        z, items = float(info["z"]), int(info["items"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return "unreadable link check; retrain with `convrec train`"
+    if z >= LINK_CHECK_MIN_Z:
+        return f"{items:,} items linked, link check z = {z:.1f}: reasons and 'by the director of' requests"
+    return f"links failed the check (z = {z:.1f}): no reasons from it; `convrec build` then `convrec train` repairs them"
 
 
 @app.command()

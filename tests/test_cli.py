@@ -77,3 +77,15 @@ def test_console_script_runs_offline(ml_settings: Settings, ml_index) -> None:
     out = subprocess.run([str(exe), "search", "star wars", "-k", "3"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "Star Wars" in out.stdout
+
+
+def test_info_says_whether_the_knowledge_graph_is_linked(tmp_path) -> None:
+    from convrec.cli import _graph_status
+
+    check = tmp_path / "link_check.json"
+    check.write_text('{"z": 45.3, "items": 1509}')
+    assert _graph_status(check).startswith("1,509 items linked, link check z = 45.3")
+    check.write_text('{"z": 0.5, "items": 1400}')
+    assert "failed the check" in _graph_status(check) and "convrec build" in _graph_status(check)
+    check.write_text("{half")
+    assert _graph_status(check).startswith("unreadable")
