@@ -89,6 +89,10 @@ def build(
         except ConvrecError:
             pass  # nothing usable built: build it
         else:
+            # what the catalog can use beyond its items is fetched even so (once; a no-op when cached)
+            from convrec import assets
+
+            assets.fetch_catalog_extras(index.name, settings.data_dir, log=lambda m: err_console.print(m, highlight=False))
             console.print(f"[green]Index ready:[/] {index.manifest.catalog} · {index.manifest.items:,} items · build {index.build_id} (already built)")
             return
     if skip_bad_rows is not None:
