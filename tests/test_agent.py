@@ -305,6 +305,12 @@ def test_a_person_by_name_is_said_to_be_unknown(agent: Agent) -> None:
     assert "films by the director (or with the actors) of a title" in reply.notice  # and how to ask instead
 
 
+def test_what_the_catalog_has_no_data_on_is_said(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "a comedy under 90 minutes")
+    assert "This catalog has no running times (under 90 minutes), so that part of the request is left out." in reply.text
+    assert reply.items and all("Comedy" in genres(i) for i in reply.items)
+
+
 def test_unknown_session(agent: Agent) -> None:
     with pytest.raises(UnknownSessionError):
         agent.chat("not-a-session", "comedy")

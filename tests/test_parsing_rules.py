@@ -442,3 +442,17 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
 def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
     # MovieLens' graph links directors and actors to films without naming them: the reply says so.
     assert rules.parse(text).unknown_people == people
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "include"),
+    [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
+     ("an Oscar winning drama", "awards", {"Drama"}), ("something rated PG-13", "age ratings", set()),
+     ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"})],
+)
+def test_what_the_catalog_has_no_data_on_is_named_not_searched(rules, text, label, include) -> None:
+    p = rules.parse(text)
+    assert list(p.unsupported) == [label] and set(p.include_all.get("genres", [])) == include
+    assert not p.query  # "90 minutes" or "13" are no search words
+    assert not rules.parse("a movie with Oscar Wilde").unsupported
+    assert not rules.parse("a movie from the 90s").unsupported

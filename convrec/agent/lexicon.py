@@ -97,6 +97,8 @@ class Lexicon:
     item_nouns: set[str] = field(default_factory=set)
     # knowledge-graph relations people ask by ("the director of Fargo"): relation -> its nouns
     relations: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    # what people ask for that the catalog has no data on: label -> patterns ("running times")
+    unsupported: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
 
     @property
@@ -263,6 +265,12 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
     lex.item_nouns.update(w for s in data.get("item_noun", []) for w in words(s))
     for relation, nouns in (data.get("relations") or {}).items():
         lex.relations[str(relation)] = [words(n) for n in nouns if words(n)]
+    for name, conf in (data.get("unsupported") or {}).items():
+        try:
+            patterns = [re.compile(rf"\b(?:{pat})\b") for pat in conf.get("patterns", [])]
+        except re.error as exc:
+            raise CatalogError(f"Bad pattern for unsupported {name!r} ({exc}).", label) from None
+        lex.unsupported[str(conf.get("label", name))] = patterns
     lex.sources.append(label)
 
 

@@ -141,6 +141,7 @@ class Preferences(BaseModel):
     quality: bool = False
     unknown_titles: list[str] = Field(default_factory=list)
     unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names
+    unsupported: dict[str, str] = Field(default_factory=dict)  # "running times" -> "under 90 minutes"
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
     softened: list[str] = Field(default_factory=list)
@@ -285,6 +286,8 @@ class Preferences(BaseModel):
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.unknown_people:
             parts.append("no names of people to look up: " + ", ".join(self.unknown_people))
+        for label, mention in self.unsupported.items():
+            parts.append(f"no {label} in the catalog ({mention})")
         if self.acts:
             parts.append(", ".join(self.acts))
         if self.quality:

@@ -427,6 +427,7 @@ class RuleParser:
         work = _Work(strip_markup(text[:MAX_CHARS]))
         prefs = Preferences()
         self._injection(work, prefs)
+        self._unsupported(work, prefs)
         self._acts(work, prefs)
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
@@ -618,6 +619,18 @@ class RuleParser:
         if span is None:
             return None
         return ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(p + 2, span[1])), p, span[1]
+
+    def _unsupported(self, work: _Work, prefs: Preferences) -> None:
+        """'a comedy under 90 minutes', 'rated PG-13', 'Oscar winners': what the catalog has no
+        data on (the lexicon's `[unsupported]`). Their words are no search text; the reply says
+        which part of the request it could not use."""
+        for label, patterns in self.lexicon.unsupported.items():
+            for rx in patterns:
+                for s, e, m in work.finditer(rx):
+                    if work.any_used(s, e):
+                        continue
+                    prefs.unsupported.setdefault(label, m.group(0))
+                    work.use(s, e)
 
     def _people(self, text: str, work: _Work, prefs: Preferences) -> None:
         """'something by Tarantino', 'starring Tom Hanks': a person's name, in a catalog whose

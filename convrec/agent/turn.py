@@ -246,6 +246,9 @@ class Agent:
                 notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
             if prefs.unknown_people:
                 notice_bits.append(unknown_people_notice(prefs.unknown_people))
+            for label, mention in prefs.unsupported.items():
+                # parentheses, not quotes: a quoted phrase reads as a title to the title guard
+                notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
