@@ -371,6 +371,12 @@ def test_user_lexicon_beside_the_mapping(tmp_path: Path) -> None:
     assert parser.parse("winter gear").include_any == {"category": ["Jackets", "Hats"]}
     assert parser.parse("something cheap").ranges == {"price": NumericRange(high=25)}
     assert parser.parse("under 30 eur").ranges == {"price": NumericRange(high=30)}
+    # what the catalog has no data on, from the user's own lexicon
+    (tmp_path / "shop.lexicon.toml").write_text(
+        '[unsupported.shipping]\nlabel = "delivery times"\npatterns = [\'next ?-? ?day\']\n')
+    parser = RuleParser(SHOP, lexicon=load_lexicon(SHOP, mapping))
+    p = parser.parse("hats with next-day delivery")
+    assert p.unsupported == {"delivery times": "next day"} and p.include_all == {"category": ["Hats"]}
 
 
 def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
@@ -383,6 +389,9 @@ def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
         load_lexicon(SHOP, path=path)
     path.write_text("not = [toml")
     with pytest.raises(CatalogError, match="TOML"):
+        load_lexicon(SHOP, path=path)
+    path.write_text("[unsupported.x]\npatterns = ['(unclosed']\n")
+    with pytest.raises(CatalogError, match="Bad pattern"):
         load_lexicon(SHOP, path=path)
 
 
