@@ -1113,12 +1113,12 @@ class RuleParser:
         the end of the clause after the phrase, and one word before it."""
         if m.start > 0 and work.toks[m.start - 1].text in INCLUSIVE_BEFORE:
             return True
-        words: list[str] = []
+        clause: list[str] = []
         for tok in work.toks[m.end : m.end + 8]:
             if not tok.text.isalnum() or tok.text in CLAUSE_BREAKS or tok.text in INCLUSIVE_STOPS:
                 break
-            words.append(tok.text)
-        return any(w in INCLUSIVE_AFTER for w in words) or "as well" in " ".join(words)
+            clause.append(tok.text)
+        return any(w in INCLUSIVE_AFTER for w in clause) or "as well" in " ".join(clause)
 
     def _apply_mentions(self, work: _Work, prefs: Preferences, mentions: list[_Mention]) -> None:
         wanted_here = {(m.phrase.facet, v) for m in mentions if m.kind == "cat" and m.polarity == "want"
