@@ -94,6 +94,24 @@ def test_chat_cards_like_and_the_change_it_makes(browser: Any, server: ConvrecSe
     assert outside == [], f"the page reached outside 127.0.0.1: {outside[:5]}"
 
 
+def test_by_the_director_of_a_film(browser: Any, server: ConvrecServer) -> None:
+    """The knowledge graph's relation on the page: a chip that names it, reasons that name it, and
+    a click that lets go of it."""
+    outside: list[str] = []
+    tab = ChatTab(browser, server.url + "/ui/", outside)
+    picks = tab.ask("movies by the director of Fargo")
+    assert 1 <= len(picks) <= 5
+    assert all("Shares a director with Fargo" in r for r in tab.page.locator(".card-why").all_inner_texts())
+    chip = tab.page.locator("#convrec-chips button.chip", has_text="by the director of Fargo")
+    assert chip.count() == 1
+    chip.click()
+    tab.page.wait_for_function(
+        "() => ![...document.querySelectorAll('#convrec-chips button.chip')].some(b => b.innerText.includes('director'))")
+    assert tab.status().startswith("Dropped")
+    tab.page.screenshot(path=str(ARTIFACTS / "ui-director.png"), full_page=True)
+    assert outside == []
+
+
 def test_typed_html_is_shown_as_text(browser: Any, server: ConvrecServer) -> None:
     outside: list[str] = []
     tab = ChatTab(browser, server.url + "/ui/", outside)
