@@ -77,6 +77,7 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     rated = by_kind.get("rated")  # present when the best rated were asked for
     if rated:
         return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
+
     def named(item_id: Any) -> str:
         """The film a reason points at: 'Fargo, which you liked', or just 'Fargo' when the person
         only compared with it ("something like Fargo")."""

@@ -378,8 +378,9 @@ class DialogueState(BaseModel):
         return out
 
     def references(self) -> list[Constraint]:
-        """The items the picks should be like ("like Fargo"), as removable constraints; they filter
-        nothing, so `relaxations` never offers them."""
+        """The items the picks should be like ("like Fargo") or share a relation with ("by the
+        director of Fargo", or refused: "not by …"), as removable constraints. `relaxations` never
+        offers them: a reference filters nothing, and a relation is what was asked for."""
         out = [Constraint(key=f"similar:{i}", kind="similar", values=[i], turn=self.turn) for i in self.similar_to]
         out += [Constraint(key=f"{'unrelated' if r.negated else 'related'}:{r.relation}:{r.ref.item_id}",
                            kind="unrelated" if r.negated else "related", facet=r.relation,
