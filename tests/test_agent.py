@@ -292,6 +292,19 @@ def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     assert "Shares a director" not in reply.text
 
 
+def test_narrowing_a_short_list_shows_its_matches_again(agent: Agent) -> None:
+    """Three Coen films shown; "just the comedies" wants those of them that are comedies, not
+    other comedies: the 'not shown yet' rule gives way, not the wish just made. "More" still
+    wants new items."""
+    scene = agent.scene()
+    coens = set(scene.ranker.related_items("100", "directed_by"))
+    sid = agent.new_session()
+    agent.chat(sid, "movies by the director of Fargo")
+    reply = agent.chat(sid, "just the comedies")
+    assert reply.items and {i.id for i in reply.items} <= coens and all("Comedy" in genres(i) for i in reply.items)
+    assert reply.relaxed == ["only items not shown yet"]
+
+
 def test_a_relation_the_graph_cannot_answer_falls_back_to_the_title(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "films by the director of Toy Story")  # no other Lasseter film in ML-100K

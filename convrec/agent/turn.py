@@ -414,7 +414,14 @@ class Agent:
                 request = shown_again
                 relaxed.append(HISTORY_RELAXED)
         if not hits:
-            for constraint in state.relaxations():
+            relaxations = state.relaxations()
+            # A message that narrows ("just the comedies" after a short list) would rather see
+            # shown items again than lose what it just asked for; "more" and "something else" want
+            # new items, so they keep the order (softest constraint first).
+            asked_now = any(c.turn == state.turn for c in state.constraints() if c.kind != "unseen")
+            if asked_now and not {"show_more", "something_else"} & set(state.acts):
+                relaxations.sort(key=lambda c: c.kind != "unseen")
+            for constraint in relaxations:
                 relaxed.append(constraint.describe())
                 state.drop(constraint.key)
                 request = current()
