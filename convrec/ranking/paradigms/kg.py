@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from convrec import assets
 from convrec.errors import ConvrecError
 from convrec.ranking.base import Log, RankingData, ScorePart, UserState, _quiet
+from convrec.retrieval.loaders import fix_trailing_article
 
 FILM_PREFIX = "film.film."
 SERIES = "same_series"
@@ -220,19 +221,14 @@ def read_movielens_1m(path: Path) -> dict[str, str]:
     return out
 
 
-_TRAILING_ARTICLE = re.compile(r"^(.*), (the|a|an|les|la|le|l'|il|el|das|der|die|lo)$")
-
-
 def title_key(title: str) -> tuple[str, str]:
-    """('toy story', '1995') from 'Toy Story (1995)': lower case, no accents, no alternative
-    titles in parentheses, a trailing article moved to the front, punctuation as spaces."""
-    text = unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower().strip()
-    match = re.match(r"^(.*?)\s*\((\d{4})\)$", text)
-    name, year = (match.group(1), match.group(2)) if match else (text, "")
+    """('toy story', '1995') from 'Toy Story (1995)': a trailing article moved to the front (as
+    the catalog loader does), lower case, no accents, no alternative titles in parentheses,
+    punctuation as spaces."""
+    text = unicodedata.normalize("NFKD", fix_trailing_article(title.strip())).encode("ascii", "ignore").decode()
+    match = re.match(r"^(.*?)\s*\((\d{4})\)$", text.lower())
+    name, year = (match.group(1), match.group(2)) if match else (text.lower(), "")
     name = re.sub(r"\s*\([^)]*\)", "", name).strip()
-    article = _TRAILING_ARTICLE.match(name)
-    if article:
-        name = f"{article.group(2)} {article.group(1)}"
     return re.sub(r"[^a-z0-9]+", " ", name).strip(), year
 
 
