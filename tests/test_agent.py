@@ -280,6 +280,13 @@ def test_films_by_the_director_of_a_title(agent: Agent) -> None:
     assert not {i.id for i in after.items} <= coens and all(c.kind != "related" for c in after.understood)
 
 
+def test_a_pick_asked_for_by_relation_names_that_relation(agent: Agent) -> None:
+    # Return of the Jedi would otherwise say "in the same series as Star Wars" (the most telling link)
+    reply = agent.chat(agent.new_session(), "starring the cast of Star Wars")
+    assert "Return of the Jedi" in {i.title for i in reply.items}
+    assert all(i.why == "Shares an actor with Star Wars" for i in reply.items)
+
+
 def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     scene = agent.scene()
     tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...

@@ -392,14 +392,16 @@ class Agent:
         history = [] if "show_seen" in state.acts else with_twins(known)
         disliked = with_twins(sorted(profile.disliked))
 
+        # "Not by the director of …": fixed for the turn, like the history (relaxation never drops
+        # a relation, so neither it nor `pool` changes below).
+        refused = with_twins(unrelated)
+
         def current(hide_history: bool = True) -> Any:
             request = state.request()
-            refused = with_twins(unrelated) if any(r.negated for r in request.related) else []
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
             ids = list(dict.fromkeys(ids))
-            only = pool if any(not r.negated for r in request.related) else None  # gone with its chip
             return request.model_copy(
-                update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": only})})
+                update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": pool})})
 
         request = current()
         vec = self._query_vector(scene, request, liked=list(profile.liked))
@@ -512,6 +514,9 @@ class Agent:
             ranked = self._best_rated_first(scene.quality, ranked)
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
+        # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo.
+        asked = [{"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
+                 for rel in request.related if not rel.negated][:1]
         picks: list[Pick] = []
         listed: set[str] = set()
         for r in ranked:
@@ -521,10 +526,7 @@ class Agent:
                 continue
             listed.update((r.item_id, *cat.twins(r.item_id)))
             evidence = list(getattr(r, "evidence", []) or [])
-            # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo.
-            asked = [{"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
-                     for rel in request.related if not rel.negated]
-            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*asked[:1], *evidence]))
+            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*asked, *evidence]))
         return picks
 
     @staticmethod
@@ -568,9 +570,11 @@ class Agent:
             for c in refs:
                 if c.values[0] in cat:
                     title = cat.get(c.values[0]).title
-                    by = RELATION_PREPOSITIONS.get(str(c.facet), "by")
-                    label = f"{'not ' if c.kind == 'unrelated' else ''}{by} the {c.evidence or c.facet} of {title}"
-                    label = f"like {title}" if c.kind == "similar" else label
+                    if c.kind == "similar":
+                        label = f"like {title}"
+                    else:  # "by the director of Fargo", "not by …", "with the actors of Heat"
+                        by = RELATION_PREPOSITIONS.get(str(c.facet), "by")
+                        label = f"{'not ' if c.kind == 'unrelated' else ''}{by} the {c.evidence or c.facet} of {title}"
                     chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
 
