@@ -94,6 +94,9 @@ def test_references_to_what_was_shown(rules, movielens) -> None:
     assert s.rejected == SHOWN_SCIFI and s.acts == ["something_else"]
     s = talk(rules, movielens, "I love Casablanca. More like that")
     assert s.liked == ["483"] and s.similar_to == ["483"]
+    # "that" is the item the message singled out by position, not the top of the list
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "the third one sounds good, more like that")
+    assert s.liked == ["89"] and s.similar_to == ["89"]
 
 
 def test_unresolvable_reference_is_reported(rules) -> None:

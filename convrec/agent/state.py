@@ -249,9 +249,10 @@ class DialogueState(BaseModel):
 
         # References. "That one" in a refusal means what was in focus before this message ("not
         # that one"); in a wish it may mean a title this message just named ("I love Casablanca.
-        # More like that").
+        # More like that"), or an item it singled out by position ("the third one sounds good,
+        # more like that").
         before = self.focus
-        named = [r.item_id for r in (*prefs.liked, *prefs.similar_to) if r.item_id]
+        named = [i for r in (*prefs.liked, *prefs.similar_to) if r.pointer is None for i in self._resolve(r)]
         resolved: dict[str, list[str]] = {}
         for name in ("similar_to", "liked", "disliked", "rejected"):
             self.focus = named[-1] if named and name in ("similar_to", "liked") else before
