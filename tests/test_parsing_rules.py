@@ -242,7 +242,7 @@ def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:
     p = rules.parse("I liked Fargo and Westerns")
     assert ids(p.liked) == ["100"] and p.include_all == {"genres": ["Western"]} and not p.unknown_titles
     p = rules.parse("I liked Fargo and Italian cinema")
-    assert ids(p.liked) == ["100"] and "italian" in p.query and not p.unknown_titles
+    assert ids(p.liked) == ["100"] and "countries of origin" in p.unsupported and not p.unknown_titles
     assert rules.parse("I loved Amelie and French cinema").unknown_titles == ["Amelie"]
 
 
@@ -446,7 +446,11 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
     [("something by Tarantino", ["Tarantino"]), ("a comedy starring Tom Hanks", ["Tom Hanks"]),
      ("a film directed by Steven Spielberg", ["Steven Spielberg"]),
      ("movies by the director of Fargo", []), ("something by Friday", []),  # a relation; a title
-     ("a Western, by Sunday please", []), ("made by Pixar", [])],  # when, not who; a genre synonym
+     ("a Western, by Sunday please", []), ("made by Pixar", []),  # when, not who; a genre synonym
+     ("something with Tom Hanks", ["Tom Hanks"]), ("a comedy with Jim Carrey in it", ["Jim Carrey"]),
+     ("a movie with New York flair", []), ("a movie with Fargo vibes", []),  # no full name ending the phrase
+     ("a Spielberg movie", ["Spielberg"]), ("I love Kubrick's films", ["Kubrick"]),
+     ("a Western movie", []), ("a Christmas movie", []), ("a French film", [])],  # a genre; when; a country
 )
 def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
     # MovieLens' graph links directors and actors to films without naming them: the reply says so.
@@ -457,7 +461,8 @@ def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> Non
     ("text", "label", "include"),
     [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
      ("an Oscar winning drama", "awards", {"Drama"}), ("something rated PG-13", "age ratings", set()),
-     ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"})],
+     ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"}),
+     ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"})],
 )
 def test_what_the_catalog_has_no_data_on_is_named_not_searched(rules, text, label, include) -> None:
     p = rules.parse(text)
@@ -465,3 +470,16 @@ def test_what_the_catalog_has_no_data_on_is_named_not_searched(rules, text, labe
     assert not p.query  # "90 minutes" or "13" are no search words
     assert not rules.parse("a movie with Oscar Wilde").unsupported
     assert not rules.parse("a movie from the 90s").unsupported
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "genres"),
+    [("a film with Star Wars vibes", "Star Wars", set()), ("something with Fargo vibes please", "Fargo", set()),
+     ("a Fargo-style crime film", "Fargo", {"Crime"}), ("Alien-esque horror", "Alien", {"Horror"}),
+     ("The Silence of the Lambs type of movie", "The Silence of the Lambs", set())],
+)
+def test_a_title_before_vibes_or_style_is_a_comparison(rules, text, title, genres) -> None:
+    p = rules.parse(text)
+    assert [r.title for r in p.similar_to] == [title] and set(p.include_all.get("genres", [])) == genres
+    assert not p.query  # neither "vibes" nor "war" is searched for
+    assert not rules.parse("a horror-style thing").similar_to and not rules.parse("a feel-good movie").similar_to

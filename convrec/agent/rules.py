@@ -245,12 +245,28 @@ NAMED_AFTER_CUE = re.compile(
     r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
+# "something with Star Wars vibes", "a Fargo-style crime film", "Alien-esque": a title before words
+# that compare with it
+TITLE_BEFORE_VIBE = re.compile(
+    r"(?P<name>\b[A-Z0-9][\w'’:!.]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.]*))*)"
+    r"(?:\s+|\s*-\s*)(?i:vibes?|feel|feeling|energy|style|esque|type|kind)\b")
 NAMED_CUE_ROLE = {"loved": "liked", "liked": "liked", "enjoyed": "liked", "adored": "liked", "hated": "disliked",
                   "disliked": "disliked"}  # any other cue compares: "similar"
 # A person's name after "by", "starring", "featuring", "directed by" ("something by Tarantino").
+_NAME = r"[A-Z][\w’'-]*[a-z][\w’'-]*"  # a capitalized word (not an acronym such as "TV")
 PERSON_AFTER_CUE = re.compile(
     r"\b(?i:by|starring|featuring|directed by|written by|with actors?|with actress)\s+"
-    r"(?P<name>[A-Z][\w'’-]+(?:\s+[A-Z][\w'’-]+){0,3})")
+    rf"(?P<name>{_NAME}(?:\s+{_NAME}){{0,3}})")
+# "a movie with Tom Hanks", "with Jim Carrey in it": after a bare "with", only a full name that
+# ends the phrase ("with New York flair" is no person)
+PERSON_AFTER_WITH = re.compile(
+    rf"\b(?i:with)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{1,2}})"
+    r"(?=\s*(?:$|[.,;:!?)]|(?i:in it|and|or|please|playing|as)\b))")
+# "a Spielberg movie", "some Hitchcock films", "Kubrick's films": a name before an item noun
+# (checked against the lexicon), after a determiner or with a possessive
+PERSON_BEFORE_NOUN = re.compile(
+    rf"(?:\b(?i:a|an|some|any|more|other|the)\s+(?P<name>{_NAME}(?:\s+{_NAME})?)(?:['’]s)?"
+    rf"|\b(?P<owner>{_NAME}(?:\s+{_NAME})?)['’]s)\s+(?P<noun>[a-z]+)\b")
 NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tonight", "tomorrow",
               "christmas", "halloween", "easter", "january", "february", "march", "april", "may", "june", "july",
               "august", "september", "october", "november", "december", "the", "a", "an", "i"}
@@ -436,6 +452,7 @@ class RuleParser:
         if self.titles:
             named = self._named(strip_markup(text[:MAX_CHARS]))
             self._cued_titles(work, prefs, [key for _, key, _ in named])
+            self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
         self._cued_facets(work, prefs)
@@ -636,8 +653,12 @@ class RuleParser:
         """'something by Tarantino', 'starring Tom Hanks': a person's name, in a catalog whose
         graph links people to items without naming them. The reply then says it cannot look
         names up (and how to ask instead) rather than pass the name off as a search."""
-        for m in PERSON_AFTER_CUE.finditer(strip_markup(text)):
-            key = tuple(words(m.group("name")))
+        text = strip_markup(text)
+        found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text))]
+        found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
+                  if m.group("noun") in self.lexicon.item_nouns]
+        for name in found:
+            key = tuple(words(name))
             span = work.find_words(key) if key else None
             if span is None or not key or set(key) <= self._stop or set(key) & self.lexicon.item_nouns:
                 continue  # already read as something else (a title, a value), or no name at all
@@ -645,8 +666,8 @@ class RuleParser:
                 continue
             if key[0] in NOT_PEOPLE:
                 continue  # "by Sunday", "by Christmas": when, not who
-            if m.group("name") not in prefs.unknown_people:
-                prefs.unknown_people.append(m.group("name"))
+            if name not in prefs.unknown_people:
+                prefs.unknown_people.append(name)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]
@@ -707,6 +728,26 @@ class RuleParser:
                     continue
                 break
             pos = start if not first else pos + 1
+
+    def _vibe_titles(self, text: str, work: _Work, prefs: Preferences) -> None:
+        """A capitalized title just before "vibes", "-style", "-esque" is a comparison ("a film with
+        Star Wars vibes"); the longest tail of the name that is exactly a title counts ("I want
+        Fargo vibes" is Fargo)."""
+        for m in TITLE_BEFORE_VIBE.finditer(text):
+            key = tuple(words(m.group("name")))
+            for s in range(len(key)):
+                tail = key[s:]
+                if set(tail) <= NAME_TAIL | self._stop or self._lookup(tail) is not None:
+                    continue  # "a horror-style", "the Western feel": a facet value, read later
+                hit = self._match_title(" ".join(tail), strict=True)
+                span = work.find_words(tail) if hit is not None else None
+                if span is not None and hit is not None:
+                    end = span[1] + (span[1] < len(work.toks) and not work.toks[span[1]].word)  # "-style"
+                    end = min(end + 1, len(work.toks))
+                    self._add_ref(prefs, "similar", ItemRef(item_id=hit[0], title=self.titles[hit[0]],
+                                                            mention=work.span_text(span[0], end)))
+                    work.use(span[0], end)
+                    break
 
     def _named(self, text: str) -> list[tuple[str, tuple[str, ...], Role]]:
         """Capitalized names after a comparison, a like or a dislike (`NAMED_AFTER_CUE`) that are
