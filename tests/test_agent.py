@@ -287,6 +287,20 @@ def test_a_pick_asked_for_by_relation_names_that_relation(agent: Agent) -> None:
     assert all(i.why == "Shares an actor with Star Wars" for i in reply.items)
 
 
+def test_films_by_the_directors_of_two_titles(agent: Agent) -> None:
+    """One relation to two titles means either: each pick names the title it shares the director
+    with, and the reply says the relation once."""
+    scene = agent.scene()
+    coens, mann = (set(scene.ranker.related_items(i, "directed_by")) for i in ("100", "273"))  # Fargo, Heat
+    reply = agent.chat(agent.new_session(), "movies by the directors of Fargo and Heat")
+    ids = {i.id for i in reply.items}
+    assert ids <= coens | mann and ids & coens and ids & mann
+    for item in reply.items:
+        assert item.why == f"Shares a director with {'Fargo' if item.id in coens else 'Heat'}"
+    assert "picks by the directors of Fargo and Heat:" in reply.text
+    assert [c.label for c in reply.understood] == ["by the directors of Fargo", "by the directors of Heat"]
+
+
 def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     scene = agent.scene()
     tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...

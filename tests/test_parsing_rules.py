@@ -441,6 +441,17 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
     assert [r.negated for r in rules.parse("not by the director of Fargo").related] == [True]
 
 
+def test_one_relation_to_a_list_of_titles(rules) -> None:
+    p = rules.parse("movies by the directors of Fargo and Heat")
+    assert [(r.relation, r.ref.item_id, r.noun) for r in p.related] == [
+        ("directed_by", "100", "directors"), ("directed_by", "273", "directors")]
+    p = rules.parse("a thriller, nothing by the directors of Pulp Fiction or Fargo")
+    assert [(r.ref.item_id, r.negated) for r in p.related] == [("56", True), ("100", True)]
+    assert p.include_all == {"genres": ["Thriller"]} and not p.similar_to and not p.query
+    p = rules.parse("by the director of Fargo and a comedy")  # a list of titles ends at what is none
+    assert [r.ref.item_id for r in p.related] == ["100"] and p.include_all == {"genres": ["Comedy"]}
+
+
 @pytest.mark.parametrize(
     ("text", "people"),
     [("something by Tarantino", ["Tarantino"]), ("a comedy starring Tom Hanks", ["Tom Hanks"]),

@@ -608,6 +608,14 @@ class RuleParser:
                 start -= 1
             negated = self._polarity(work, start, []) == "neg"  # "nothing by the director of Fargo"
             prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref, negated=negated))
+            # "the directors of Fargo and Heat", "the cast of Heat, Casino or Ronin": more titles
+            while ref.title and end + 1 < len(toks) and toks[end].text in LIST_SEPARATORS and not toks[end].used:
+                span = self._title_span(work, end + 1, "similar")
+                if span is None:
+                    break
+                ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(end + 1, span[1]))
+                prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref, negated=negated))
+                end = span[1]
             work.use(start, end)
 
     def _relation_ref(self, work: _Work, p: int) -> tuple[ItemRef, int, int] | None:

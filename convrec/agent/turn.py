@@ -255,7 +255,7 @@ class Agent:
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
-                understood="; ".join([*(c.label for c in self.chips(state, scene.name)),
+                understood="; ".join([*joined_labels(self.chips(state, scene.name)),
                                       *(["well rated"] if by_rating else [])]),
                 query=request.query,
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
@@ -343,12 +343,13 @@ class Agent:
 
     @staticmethod
     def _related_pool(scene: Scene, state: Any) -> tuple[list[str] | None, list[str], list[str]]:
-        """The items "by the director of Fargo" (every relation asked for at once; None when
-        nothing such was asked) and those "not by the director of Fargo", from the ranker's
-        knowledge graph. A relation the catalog cannot answer (no trustworthy graph, or no other
-        item shares it) becomes "like Fargo", said in a note, and stays that way; a refused one
-        it cannot answer is said and kept."""
-        pool: set[str] | None = None
+        """The items "by the director of Fargo" (None when nothing such was asked) and those "not
+        by the director of Fargo", from the ranker's knowledge graph. One relation to several
+        titles means any of them ("by the directors of Fargo and Heat"); different relations must
+        all hold ("by the director of Fargo, with the actors of Heat"). A relation the catalog
+        cannot answer (no trustworthy graph, or no other item shares it) becomes "like Fargo",
+        said in a note, and stays that way; a refused one it cannot answer is said and kept."""
+        by_relation: dict[str, set[str]] = {}
         unrelated: list[str] = []
         notes: list[str] = []
         cat = scene.index.catalog
@@ -363,13 +364,14 @@ class Agent:
                     notes.append(f"I don't know the {noun} of {title} here, so I could not leave those out.")
                 continue
             if ids:
-                pool = set(ids) if pool is None else pool & set(ids)
+                by_relation.setdefault(rel.relation, set()).update(ids)
                 continue
             state.drop(f"related:{rel.relation}:{item_id}")
             if item_id not in state.similar_to:
                 state.similar_to.append(item_id)
             notes.append(f"I don't know the {noun} of {title} here, so I went by {title} itself."
                          if ids is None else f"No other title here has the {noun} of {title}, so I went by {title} itself.")
+        pool = set.intersection(*by_relation.values()) if by_relation else None
         return (None if pool is None else sorted(pool)), unrelated, notes
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any, pool: list[str] | None = None,
@@ -514,9 +516,14 @@ class Agent:
             ranked = self._best_rated_first(scene.quality, ranked)
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
-        # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo.
-        asked = [{"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
-                 for rel in request.related if not rel.negated][:1]
+        # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo;
+        # asked "by the directors of Fargo and Heat", it names the one it shares the director with.
+        asked = []
+        for rel in request.related:
+            if not rel.negated:
+                ids = getattr(scene.ranker, "related_items", lambda *_: None)(str(rel.ref.item_id), rel.relation)
+                asked.append(({"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)},
+                              set(ids or ())))
         picks: list[Pick] = []
         listed: set[str] = set()
         for r in ranked:
@@ -526,7 +533,8 @@ class Agent:
                 continue
             listed.update((r.item_id, *cat.twins(r.item_id)))
             evidence = list(getattr(r, "evidence", []) or [])
-            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*asked, *evidence]))
+            shares = [ev for ev, ids in asked if r.item_id in ids][:1]
+            picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*shares, *evidence]))
         return picks
 
     @staticmethod
@@ -577,6 +585,25 @@ class Agent:
                         label = f"{'not ' if c.kind == 'unrelated' else ''}{by} the {c.evidence or c.facet} of {title}"
                     chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
+
+
+def joined_labels(chips: Sequence[Chip]) -> list[str]:
+    """The chips' labels, with one relation to several titles said once: "by the directors of
+    Fargo and Heat" for the two chips "by the directors of Fargo", "by the directors of Heat"."""
+    out: list[str] = []
+    where: dict[tuple[str, str], int] = {}
+    titles: dict[tuple[str, str], list[str]] = {}
+    for chip in chips:
+        head, sep, title = chip.label.partition(" of ")
+        key = (chip.kind, head)
+        if chip.kind in ("related", "unrelated") and sep and key in where:
+            titles[key].append(title)
+            out[where[key]] = f"{head} of {_and_list(titles[key])}"
+            continue
+        if chip.kind in ("related", "unrelated") and sep:
+            where[key], titles[key] = len(out), [title]
+        out.append(chip.label)
+    return out
 
 
 def unknown_people_notice(names: Sequence[str]) -> str:
