@@ -494,3 +494,20 @@ def test_a_title_before_vibes_or_style_is_a_comparison(rules, text, title, genre
     assert [r.title for r in p.similar_to] == [title] and set(p.include_all.get("genres", [])) == genres
     assert not p.query  # neither "vibes" nor "war" is searched for
     assert not rules.parse("a horror-style thing").similar_to and not rules.parse("a feel-good movie").similar_to
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [("a film from 10 years ago", 1986, 1990), ("a comedy from about twenty years ago", 1976, 1980),
+     ("something made a few decades ago", 1963, 1973), ("a movie from thirty years ago", 1966, 1970)],
+)
+def test_years_ago_count_back_from_the_newest_year(rules, text, low, high) -> None:
+    p = rules.parse(text)  # MovieLens 100K's newest film is from 1998
+    assert p.ranges["year"] == NumericRange(low=low, high=high) and not p.query
+
+
+@pytest.mark.parametrize("text", ["a movie my 8 year old would love", "something for my 10-year-old",
+                                  "a film for my kids aged 6 and 9"])
+def test_a_childs_age_is_no_search_word(rules, text) -> None:
+    p = rules.parse(text)
+    assert p.include_all == {"genres": ["Children's"]} and not p.query

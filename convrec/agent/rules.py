@@ -270,6 +270,9 @@ PERSON_BEFORE_NOUN = re.compile(
 NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tonight", "tomorrow",
               "christmas", "halloween", "easter", "january", "february", "march", "april", "may", "june", "july",
               "august", "september", "october", "november", "december", "the", "a", "an", "i"}
+# "my 8 year old", "kids aged 6 and 9": ages
+AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= years? olds?\b)"
+                         r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b")
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
 RELATION_LINKS = {"of", "from", "in", "behind", "on"}
 RELATION_ORDINAL = re.compile(
@@ -324,6 +327,11 @@ NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 RELATIVE = re.compile(
     r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
+# "from 10 years ago", "a couple of decades ago": counted back from the catalog's newest year
+AGO = re.compile(
+    r"\b(?:(?:from|made|released|out) )?(?:about |around |roughly |some )?"
+    r"(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|a couple of|a few) "
+    r"(?P<unit>years?|decades?) ago\b")
 COUNT = re.compile(
     rf"\b(?P<n>{_NUMW}) (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b"
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
@@ -925,6 +933,8 @@ class RuleParser:
 
     # --- 4. numbers -----------------------------------------------------------------------------
     def _numbers(self, work: _Work, prefs: Preferences) -> None:
+        for s, e, _ in work.finditer(AGE_NUMBERS):
+            work.use(s, e)  # "my 8 year old": an age, no search word ("year old" is the lexicon's)
         year = self.lexicon.year_facet
         if year is not None:
             self._relative_years(work, prefs, year)
@@ -965,6 +975,16 @@ class RuleParser:
             if m.group("unit").startswith("decade"):
                 n *= 10
             prefs.set_range(year.facet, NumericRange(low=year.high - n + 1), work.span_text(s, e))
+            work.use(s, e)
+        for s, e, m in work.finditer(AGO):
+            if work.any_used(s, e):
+                continue
+            raw = m.group("n")
+            n = {"a": 1, "a few": 3, "a couple of": 2, "thirty": 30, "forty": 40, "fifty": 50}.get(raw) or NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else 1)
+            decades = m.group("unit").startswith("decade")
+            back, slack = (n * 10, 5) if decades else (n, 2)
+            when = year.high - back
+            prefs.set_range(year.facet, NumericRange(low=when - slack, high=min(when + slack, year.high)), work.span_text(s, e))
             work.use(s, e)
 
     def _year_value(self, m: re.Match[str], p: str, year: NumericFacet) -> tuple[float, float] | None:
