@@ -301,6 +301,18 @@ def test_films_by_the_directors_of_two_titles(agent: Agent) -> None:
     assert [c.label for c in reply.understood] == ["by the directors of Fargo", "by the directors of Heat"]
 
 
+def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
+    # "not from the 70s" was dropped (one range cannot hold a hole), and 70s films were shown
+    sid = agent.new_session()
+    reply = agent.chat(sid, "something like Star Wars, but not from the 70s")
+    assert reply.items and not any(1970 <= i.facts["year"] <= 1979 for i in reply.items)
+    assert "picks that are not from 1970–1979; like Star Wars:" in reply.text
+    chip = next(c for c in reply.understood if c.kind == "exclude_range")
+    assert chip.label == "not from 1970–1979"
+    agent.remove_constraint(sid, chip.key)
+    assert any(1970 <= i.facts["year"] <= 1979 for i in agent.chat(sid, "more").items)
+
+
 def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     scene = agent.scene()
     tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...

@@ -176,3 +176,20 @@ def test_empty_preferences_change_nothing() -> None:
     s = DialogueState()
     s.apply(Preferences())
     assert s.request().filters.is_empty() and s.turn == 1
+
+
+def test_a_span_refused_in_the_middle_of_the_years(rules, movielens) -> None:
+    s = talk(rules, movielens, "a comedy, but nothing from the 70s")
+    seventies = NumericRange(low=1970, high=1979)
+    assert s.filters().exclude_ranges == {"year": [seventies]} and s.include_all == {"genres": ["Comedy"]}
+    assert [c.key for c in s.constraints() if c.kind == "exclude_range"] == ["not_range:year:1970-1979"]
+    s.drop("not_range:year:1970-1979")
+    assert not s.exclude_ranges and not s.filters().exclude_ranges
+    # a later wish for the span lifts the refusal; a later refusal of the wished span replaces it
+    s = talk(rules, movielens, "a comedy, but nothing from the 70s", "OK, the 70s then")
+    assert s.ranges == {"year": seventies} and not s.exclude_ranges
+    s = talk(rules, movielens, "movies from the 80s", "nothing from the 80s")
+    assert not s.ranges and s.exclude_ranges == {"year": [NumericRange(low=1980, high=1989)]}
+    # a refusal at either end of the catalog's years stays a bound
+    s = talk(rules, movielens, "nothing from the 90s")
+    assert s.ranges == {"year": NumericRange(high=1989)} and not s.exclude_ranges

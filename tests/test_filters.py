@@ -35,6 +35,13 @@ def test_include_any_all_exclude_ranges_and_ids() -> None:
     assert ids(SearchFilters(only_ids=["1", "2"], exclude={"genres": ["War"]})) == {"1"}
     assert ids(SearchFilters(only_ids=[])) == set() and not SearchFilters(only_ids=[]).is_empty()
     assert SearchFilters(only_ids=["1"]).to_where() == {"item_id": {"$in": ["1"]}}
+    # "nothing from the 70s": a span in the middle; an unknown year cannot be shown to lie outside
+    seventies = SearchFilters(exclude_ranges={"year": [NumericRange(low=1970, high=1979)]})
+    assert ids(seventies) == {"1", "3"} and not seventies.is_empty()
+    assert ids(SearchFilters(exclude_ranges={"year": [NumericRange(low=1990, high=1994), NumericRange(low=1999)]})) == {"1", "2"}
+    assert seventies.to_where() == {"$or": [{"year": {"$lt": 1970.0}}, {"year": {"$gt": 1979.0}}]}
+    assert SearchFilters(exclude_ranges={"year": [NumericRange(low=1999)]}).to_where() == {"year": {"$lt": 1999.0}}
+    assert seventies.describe() == "year not 1970–1979"
 
 
 def test_where_clause_shape() -> None:

@@ -66,6 +66,9 @@ def test_numeric_range_filter(ml_index) -> None:
     assert all(1990 <= h.item.numeric["year"] <= 1999 for h in hits)
     old = check_filtered(ml_index, "comedy", SearchFilters(ranges={"year": NumericRange(high=1940)}), k=50)
     assert old and all(h.item.numeric["year"] <= 1940 for h in old)
+    holes = SearchFilters(exclude_ranges={"year": [NumericRange(low=1970, high=1989)]})  # "nothing from the 70s or 80s"
+    hits = check_filtered(ml_index, "space adventure", holes, k=30)
+    assert not any(1970 <= h.item.numeric["year"] <= 1989 for h in hits)
 
 
 def test_excluded_ids(ml_index) -> None:
@@ -112,6 +115,7 @@ PLANNER_FILTERS = [
     SearchFilters(ranges={"year": NumericRange(high=1950)}),
     SearchFilters(only_ids=["50", "172", "181", "no-such-id"], exclude_ids=["172"]),  # "by the director of …"
     SearchFilters(only_ids=[]),  # nothing allowed
+    SearchFilters(include_any={"genres": ["Sci-Fi"]}, exclude_ranges={"year": [NumericRange(low=1970, high=1979)]}),
 ]
 
 

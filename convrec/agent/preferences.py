@@ -94,6 +94,8 @@ class Preferences(BaseModel):
     - `allow[f]`: no longer excluded, though not required ("romance is fine");
     - `withdraw[f]`: no longer wanted, though not excluded ("forget the horror");
     - `ranges[f]`: numeric bounds ("90s", "before 1980");
+    - `exclude_ranges[f]`: numeric spans refused in the middle of the facet ("nothing from the
+      70s"; a refused span at either end is a bound in `ranges`: "nothing before 1980");
     - `shifts`: relative moves ("older", "newer");
     - `similar_to`: anchors for similarity ("like Toy Story", "more like #2");
     - `related`: only items sharing a knowledge-graph relation with an item ("by the director of
@@ -126,6 +128,7 @@ class Preferences(BaseModel):
     allow: dict[str, list[str]] = Field(default_factory=dict)
     withdraw: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    exclude_ranges: dict[str, list[NumericRange]] = Field(default_factory=dict)
     shifts: list[RangeShift] = Field(default_factory=list)
     similar_to: list[ItemRef] = Field(default_factory=list)
     related: list[RelatedRef] = Field(default_factory=list)
@@ -199,6 +202,12 @@ class Preferences(BaseModel):
         self.ranges[facet] = rng
         self._note(f"range:{facet}", evidence, inferred)
 
+    def exclude_range(self, facet: str, rng: NumericRange, evidence: str = "") -> None:
+        holes = self.exclude_ranges.setdefault(facet, [])
+        if rng not in holes:
+            holes.append(rng)
+        self._note(exclude_range_key(facet, rng), evidence, False)
+
     def _note(self, key: str, evidence: str, inferred: bool) -> None:
         if evidence:
             self.evidence[key] = evidence
@@ -244,6 +253,7 @@ class Preferences(BaseModel):
             or self.allow
             or self.withdraw
             or self.ranges
+            or self.exclude_ranges
             or self.shifts
             or self.similar_to
             or self.rejected
@@ -265,6 +275,7 @@ class Preferences(BaseModel):
             include_all={f: list(v) for f, v in self.include_all.items() if v},
             exclude={f: list(v) for f, v in self.exclude.items() if v},
             ranges=dict(self.ranges),
+            exclude_ranges={f: list(v) for f, v in self.exclude_ranges.items() if v},
             exclude_ids=list(dict.fromkeys(exclude_ids)),
         )
         return filters.normalized(schema) if schema is not None else filters
@@ -295,6 +306,13 @@ class Preferences(BaseModel):
         if self.query:
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing specific"
+
+
+def exclude_range_key(facet: str, rng: NumericRange) -> str:
+    """The constraint key of a refused span: 'not_range:year:1970-1979'."""
+    low = "" if rng.low is None else f"{rng.low:g}"
+    high = "" if rng.high is None else f"{rng.high:g}"
+    return f"not_range:{facet}:{low}-{high}"
 
 
 def canonical_value(schema: CatalogSchema, facet: str, value: str) -> str | None:

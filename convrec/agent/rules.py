@@ -945,11 +945,14 @@ class RuleParser:
                     rng = self._year_range(kind, m, year)
                     if rng is None:
                         continue
-                    if self._polarity(work, s, []) == "neg":
-                        rng = invert(rng, year)
                     work.use(s, e)
-                    if rng is not None:
-                        prefs.set_range(year.facet, rng, work.span_text(s, e))
+                    if self._polarity(work, s, []) == "neg":
+                        outside = invert(rng, year)
+                        if outside is None:  # a span in the middle: "nothing from the 70s"
+                            prefs.exclude_range(year.facet, rng, work.span_text(s, e))
+                            continue
+                        rng = outside
+                    prefs.set_range(year.facet, rng, work.span_text(s, e))
         for num in self.lexicon.numeric.values():
             if num.role == "amount":
                 self._amounts(work, prefs, num)
@@ -1313,7 +1316,7 @@ def century(digit: int, year: NumericFacet) -> int:
 def invert(rng: NumericRange, num: NumericFacet) -> NumericRange | None:
     """The complement of a range as one range: 'not before 1980' → from 1980; 'nothing from the
     90s' → up to 1989 when the 90s end the catalog's range. A hole in the middle cannot be one
-    range: None (the words are then dropped rather than misread)."""
+    range: None (it becomes an excluded range instead)."""
     if rng.low is not None and rng.high is None:
         return NumericRange(high=rng.low - 1)
     if rng.high is not None and rng.low is None:

@@ -26,11 +26,12 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedRef
+from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedRef, exclude_range_key
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
-ConstraintKind = Literal["include", "include_any", "exclude", "range", "unseen", "similar", "related", "unrelated"]
+ConstraintKind = Literal["include", "include_any", "exclude", "range", "exclude_range", "unseen", "similar", "related",
+                         "unrelated"]
 
 
 class Origin(BaseModel):
@@ -47,7 +48,7 @@ class Constraint(BaseModel):
     key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen",
     #           "similar:100" (a movie the picks should be like: not a filter, never relaxed),
     #           "related:directed_by:100" (only items sharing that relation with item 100),
-    #           "unrelated:directed_by:100" (none of them)
+    #           "unrelated:directed_by:100" (none of them), "not_range:year:1970-1979" (nothing from the 70s)
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -71,6 +72,8 @@ class Constraint(BaseModel):
             if lo is not None:
                 return f"{self.facet} from {lo:g}"
             return f"{self.facet} up to {hi:g}"
+        if self.kind == "exclude_range" and self.range is not None:
+            return f"{self.facet} not {self.range.describe()}"
         return "only items not shown yet"
 
 
@@ -86,6 +89,7 @@ _SOFTNESS = {
     ("unseen", False): 4,
     ("exclude", True): 5,
     ("exclude", False): 6,
+    ("exclude_range", False): 6,
 }
 
 
@@ -123,6 +127,7 @@ class DialogueState(BaseModel):
     include_any: dict[str, list[str]] = Field(default_factory=dict)
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    exclude_ranges: dict[str, list[NumericRange]] = Field(default_factory=dict)  # "nothing from the 70s"
     similar_to: list[str] = Field(default_factory=list)
     related: list[RelatedRef] = Field(default_factory=list)
     liked: list[str] = Field(default_factory=list)
@@ -244,6 +249,22 @@ class DialogueState(BaseModel):
                 change.notes.append(f"replaced the {facet} range")
             self.ranges[facet] = merged
             self._origin(f"range:{facet}", prefs, f"range:{facet}")
+            for hole in [h for h in self.exclude_ranges.get(facet, []) if _within(merged, h)]:
+                # "nothing from the 70s", then "OK, the 70s then": the newer wish wins
+                self._drop_hole(facet, hole)
+                change.notes.append(f"{hole.describe()} is allowed again")
+        for facet, holes in prefs.exclude_ranges.items():
+            for hole in holes:
+                old = self.ranges.get(facet)
+                if old is not None and _within(old, hole):
+                    # "the 80s", then "nothing from the 80s": the refusal replaces the wish
+                    self.ranges.pop(facet)
+                    self.origins.pop(f"range:{facet}", None)
+                    change.notes.append(f"no longer asking for {old.describe()}")
+                if hole not in self.exclude_ranges.setdefault(facet, []):
+                    self.exclude_ranges[facet].append(hole)
+                key = exclude_range_key(facet, hole)
+                self._origin(key, prefs, key)
         for shift in prefs.shifts:
             self._shift(shift, catalog, prefs)
 
@@ -315,6 +336,7 @@ class DialogueState(BaseModel):
         include_any = {f: list(vs) for f, vs in self.include_any.items() if f"include_any:{f}" not in drop}
         exclude = {f: [v for v in vs if f"exclude:{f}:{v}" not in drop] for f, vs in self.exclude.items()}
         ranges = {f: r for f, r in self.ranges.items() if f"range:{f}" not in drop}
+        holes = {f: [h for h in hs if exclude_range_key(f, h) not in drop] for f, hs in self.exclude_ranges.items()}
         hide_seen = "show_seen" not in self.acts and "unseen" not in drop
         exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked,
                        *(r.ref.item_id for r in self.related if r.ref.item_id and not r.negated)]
@@ -325,6 +347,7 @@ class DialogueState(BaseModel):
             include_any={f: v for f, v in include_any.items() if v},
             exclude={f: v for f, v in exclude.items() if v},
             ranges=ranges,
+            exclude_ranges={f: hs for f, hs in holes.items() if hs},
             exclude_ids=list(dict.fromkeys(exclude_ids)),
         )
         dropped = [c for c in self.constraints() if c.key in drop]
@@ -376,6 +399,12 @@ class DialogueState(BaseModel):
                 o = origin(f"exclude:{facet}:{v}")
                 out.append(Constraint(key=f"exclude:{facet}:{v}", kind="exclude", facet=facet, values=[v],
                                       turn=o.turn, inferred=o.inferred, evidence=o.evidence))
+        for facet, holes in self.exclude_ranges.items():
+            for hole in holes:
+                key = exclude_range_key(facet, hole)
+                o = origin(key)
+                out.append(Constraint(key=key, kind="exclude_range", facet=facet, range=hole, turn=o.turn,
+                                      evidence=o.evidence))
         return out
 
     def references(self) -> list[Constraint]:
@@ -405,6 +434,9 @@ class DialogueState(BaseModel):
             self._remove(self.exclude.get(facet, []), value)
         elif kind == "range":
             self.ranges.pop(facet, None)
+        elif kind == "not_range":
+            for hole in [h for h in self.exclude_ranges.get(facet, []) if exclude_range_key(facet, h) == key]:
+                self._drop_hole(facet, hole)
         elif kind == "unseen":
             self.acts = [*self.acts, "show_seen"]
         elif kind == "similar":
@@ -424,6 +456,12 @@ class DialogueState(BaseModel):
         return "; ".join(parts) or "nothing yet"
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _drop_hole(self, facet: str, hole: NumericRange) -> None:
+        self.exclude_ranges[facet].remove(hole)
+        if not self.exclude_ranges[facet]:
+            del self.exclude_ranges[facet]
+        self.origins.pop(exclude_range_key(facet, hole), None)
+
     def _reset(self) -> None:
         keep = {"liked": self.liked, "disliked": self.disliked, "turn": self.turn}
         fresh = DialogueState(**keep)
@@ -509,3 +547,10 @@ class DialogueState(BaseModel):
     def _remove(items: list[str], value: str) -> None:
         if value in items:
             items.remove(value)
+
+
+def _within(inner: NumericRange, outer: NumericRange) -> bool:
+    """Every value of `inner` lies in `outer` (open ends count as unbounded)."""
+    low_ok = outer.low is None or (inner.low is not None and inner.low >= outer.low)
+    high_ok = outer.high is None or (inner.high is not None and inner.high <= outer.high)
+    return low_ok and high_ok

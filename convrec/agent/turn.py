@@ -635,6 +635,8 @@ def chip_label(constraint: Any) -> str:
         return " or ".join(c.values)
     if c.kind == "exclude":
         return f"not {c.values[0]}"
+    if c.kind == "exclude_range" and c.range is not None:
+        return f"not from {'' if c.facet == 'year' else f'{c.facet} '}{c.range.describe()}"
     if c.kind == "range" and c.range is not None:
         low, high = c.range.low, c.range.high
         name = "" if c.facet == "year" else f"{c.facet} "

@@ -60,6 +60,13 @@ class NumericRange(BaseModel):
             return False
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
+    def describe(self) -> str:
+        """'1990–1999', '1990', 'from 1990', 'up to 1999'."""
+        lo, hi = self.low, self.high
+        if lo is not None and hi is not None:
+            return f"{lo:g}–{hi:g}" if lo != hi else f"{lo:g}"
+        return f"from {lo:g}" if lo is not None else f"up to {hi:g}" if hi is not None else "any"
+
 
 class SearchFilters(BaseModel):
     """Constraints every result must meet.
@@ -68,6 +75,8 @@ class SearchFilters(BaseModel):
     - `include_all[f]`: the item has every one of them;
     - `exclude[f]`: the item has none of them;
     - `ranges[f]`: numeric facet f lies within [low, high] (items with f unknown are excluded);
+    - `exclude_ranges[f]`: numeric facet f lies outside each of these ("nothing from the 70s";
+      items with f unknown are excluded, as Chroma cannot test for a missing field);
     - `exclude_ids`: never return these items;
     - `only_ids`: when set, return none but these items ("films by the director of Fargo").
     """
@@ -76,6 +85,7 @@ class SearchFilters(BaseModel):
     include_all: dict[str, list[str]] = Field(default_factory=dict)
     exclude: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
+    exclude_ranges: dict[str, list[NumericRange]] = Field(default_factory=dict)
     exclude_ids: list[str] = Field(default_factory=list)
     only_ids: list[str] | None = None
 
@@ -85,6 +95,7 @@ class SearchFilters(BaseModel):
             or any(self.include_all.values())
             or any(self.exclude.values())
             or self.ranges
+            or any(self.exclude_ranges.values())
             or self.exclude_ids
             or self.only_ids is not None
         )
@@ -116,7 +127,7 @@ class SearchFilters(BaseModel):
         def fix(group: dict[str, list[str]]) -> dict[str, list[str]]:
             return {f: fix_values(f, v) for f, v in group.items() if v}
 
-        for facet in self.ranges:
+        for facet in [*self.ranges, *self.exclude_ranges]:
             spec = schema.get(facet)
             if spec is None or spec.kind != "numeric":
                 known = ", ".join(f.name for f in schema.numeric) or "none"
@@ -126,6 +137,7 @@ class SearchFilters(BaseModel):
             include_all=fix(self.include_all),
             exclude=fix(self.exclude),
             ranges=dict(self.ranges),
+            exclude_ranges={f: list(v) for f, v in self.exclude_ranges.items() if v},
             exclude_ids=list(dict.fromkeys(str(i) for i in self.exclude_ids)),
             only_ids=None if self.only_ids is None else list(dict.fromkeys(str(i) for i in self.only_ids)),
         )
@@ -147,6 +159,11 @@ class SearchFilters(BaseModel):
             clauses.append({facet: {"$gte": float(rng.low) if rng.low is not None else -1e300}})
             if rng.high is not None:
                 clauses.append({facet: {"$lte": float(rng.high)}})
+        for facet, holes in self.exclude_ranges.items():
+            for rng in holes:
+                outside = [{facet: {"$lt": float(rng.low)}}] if rng.low is not None else []
+                outside += [{facet: {"$gt": float(rng.high)}}] if rng.high is not None else []
+                clauses.append(outside[0] if len(outside) == 1 else {"$or": outside})
         if self.exclude_ids:
             clauses.append({ID_FIELD: {"$nin": list(self.exclude_ids)}})
         if self.only_ids is not None:
@@ -174,6 +191,10 @@ class SearchFilters(BaseModel):
         for facet, rng in self.ranges.items():
             if not rng.contains(item.numeric.get(facet)):
                 return False
+        for facet, holes in self.exclude_ranges.items():
+            value = item.numeric.get(facet)
+            if holes and (value is None or any(rng.contains(value) for rng in holes)):
+                return False
         return True
 
     def describe(self) -> str:
@@ -189,6 +210,8 @@ class SearchFilters(BaseModel):
             low = "" if rng.low is None else f"{rng.low:g}"
             high = "" if rng.high is None else f"{rng.high:g}"
             parts.append(f"{facet} {low}–{high}")
+        for facet, holes in self.exclude_ranges.items():
+            parts += [f"{facet} not {rng.describe()}" for rng in holes]
         if self.exclude_ids:
             n = len(self.exclude_ids)
             parts.append(f"{n} item{'' if n == 1 else 's'} excluded")
@@ -258,6 +281,21 @@ class FacetColumns:
                     ok &= col >= rng.low
                 if rng.high is not None:
                     ok &= col <= rng.high
+            mask &= ok
+        for facet, holes in filters.exclude_ranges.items():
+            col = self._numeric.get(facet)
+            if col is None:
+                mask[:] = not holes
+                continue
+            ok = ~np.isnan(col)
+            with np.errstate(invalid="ignore"):
+                for rng in holes:
+                    inside = np.ones(self.n, dtype=bool)
+                    if rng.low is not None:
+                        inside &= col >= rng.low
+                    if rng.high is not None:
+                        inside &= col <= rng.high
+                    ok &= ~inside
             mask &= ok
         rows = self.catalog.rows
         for item_id in filters.exclude_ids:
