@@ -117,6 +117,13 @@ def test_valid_suite_with_shorthands(tmp_path: Path) -> None:
         dialogues:
           - id: x
             turns:
+              - say: hi
+                expect: {every_item: {year: {not_between: [1979, 1970]}}}
+        """, "dialogue 'x', turn 1: expect.every_item.year: not_between: 1979 is above 1970."),
+        ("""
+        dialogues:
+          - id: x
+            turns:
               - expect: {min_items: 1}
         """, "suite.yaml, dialogue 'x', turn 1: say: is required."),
         ("""

@@ -29,7 +29,8 @@ Turn fields: `say` (the message; may be empty), `repeat` (say it N times, for lo
 the message), `reset: true` (start the conversation over first). Expectations, all optional:
 
 - `every_item`: facet → rule; categorical rules `all_of`, `any_of`, `none_of` (a bare value or
-  list is `all_of`), numeric rules `min`, `max`. Every recommended item must meet every rule.
+  list is `all_of`), numeric rules `min`, `max`, `not_between: [low, high]`. Every recommended
+  item must meet every rule.
 - `min_items`, `max_items`, `no_items: true` (the same as `max_items: 0`).
 - `must_show` / `must_not_show`: titles that must / must not be among the recommended items.
 - `target: {title: ..., k: 5}` (or `id:`): that item must be in the top k.
@@ -76,6 +77,7 @@ class FacetRule(_Strict):
     none_of: list[str] = Field(default_factory=list, description="Categorical: has none of these.")
     min: float | None = Field(None, description="Numeric: at least this.")
     max: float | None = Field(None, description="Numeric: at most this.")
+    not_between: tuple[float, float] | None = Field(None, description="Numeric: outside [low, high].")
 
     @model_validator(mode="before")
     @classmethod
@@ -90,24 +92,28 @@ class FacetRule(_Strict):
     @model_validator(mode="after")
     def _check(self) -> FacetRule:
         categorical = bool(self.all_of or self.any_of or self.none_of)
-        numeric = self.min is not None or self.max is not None
+        numeric = self.numeric
         if not categorical and not numeric:
-            raise ValueError("a facet rule needs all_of, any_of, none_of, min or max")
+            raise ValueError("a facet rule needs all_of, any_of, none_of, min, max or not_between")
         if categorical and numeric:
-            raise ValueError("a facet rule is either categorical (all_of/any_of/none_of) or numeric (min/max)")
+            raise ValueError("a facet rule is either categorical (all_of/any_of/none_of) or numeric "
+                             "(min/max/not_between)")
+        if self.not_between is not None and self.not_between[0] > self.not_between[1]:
+            raise ValueError(f"not_between: {self.not_between[0]:g} is above {self.not_between[1]:g}")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min:g} is above max {self.max:g}")
         return self
 
     @property
     def numeric(self) -> bool:
-        return self.min is not None or self.max is not None
+        return self.min is not None or self.max is not None or self.not_between is not None
 
     def describe(self, facet: str) -> str:
         if self.numeric:
             lo = "" if self.min is None else f"{self.min:g}"
             hi = "" if self.max is None else f"{self.max:g}"
-            return f"{facet} {lo}–{hi}"
+            outside = f"not {self.not_between[0]:g}–{self.not_between[1]:g}" if self.not_between else ""
+            return f"{facet} " + "; ".join(b for b in (f"{lo}–{hi}" if lo or hi else "", outside) if b)
         bits = []
         if self.all_of:
             bits.append(" + ".join(self.all_of))
@@ -377,7 +383,7 @@ def resolve_turn(turn: Turn, catalog: Any, titles: TitleIndex) -> ResolvedTurn:
             known = ", ".join(f.name for f in catalog.schema.facets)
             raise ConvrecError(f"every_item: no facet {facet!r} in {catalog.name!r} (it has {known})")
         if rule.numeric and spec.kind != "numeric":
-            raise ConvrecError(f"every_item.{facet}: min/max need a numeric facet; {facet!r} is categorical")
+            raise ConvrecError(f"every_item.{facet}: min/max/not_between need a numeric facet; {facet!r} is categorical")
         if not rule.numeric and spec.kind != "categorical":
             raise ConvrecError(f"every_item.{facet}: all_of/any_of/none_of need a categorical facet; {facet!r} is numeric")
         if not rule.numeric:
@@ -448,7 +454,8 @@ def rule_holds(rule: FacetRule, facet: str, item: Any) -> bool:
         value = item.numeric.get(facet)
         if value is None:
             return False
-        return (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max)
+        outside = rule.not_between is None or not rule.not_between[0] <= value <= rule.not_between[1]
+        return (rule.min is None or value >= rule.min) and (rule.max is None or value <= rule.max) and outside
     values = set(item.categorical.get(facet, ()))
     if rule.all_of and not set(rule.all_of) <= values:
         return False
