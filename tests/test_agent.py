@@ -301,6 +301,17 @@ def test_films_by_the_directors_of_two_titles(agent: Agent) -> None:
     assert [c.label for c in reply.understood] == ["by the directors of Fargo", "by the directors of Heat"]
 
 
+def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
+    sid = agent.new_session()
+    first = agent.chat(sid, "a western")
+    reply = agent.chat(sid, "great, thanks!")
+    assert reply.text == "You're welcome! Ask me any time you want more ideas." and not reply.items
+    assert [c.label for c in reply.understood] == ["Western"]  # nothing forgotten
+    more = agent.chat(sid, "more")  # the conversation goes on where it was
+    assert more.items and not {i.id for i in more.items} & {i.id for i in first.items}
+    assert agent.chat(sid, "thanks, now something funnier").items
+
+
 def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     # "not from the 70s" was dropped (one range cannot hold a hole), and 70s films were shown
     sid = agent.new_session()

@@ -511,3 +511,17 @@ def test_years_ago_count_back_from_the_newest_year(rules, text, low, high) -> No
 def test_a_childs_age_is_no_search_word(rules, text) -> None:
     p = rules.parse(text)
     assert p.include_all == {"genres": ["Children's"]} and not p.query
+
+
+@pytest.mark.parametrize(("text", "thanks"), [
+    ("thanks!", True), ("thank you so much", True), ("ok thanks, bye", True), ("that's all", True),
+    ("thanks for the suggestions", True), ("thanks, now something funnier", False), ("no thanks", False)])
+def test_a_message_that_only_thanks(rules, text, thanks) -> None:
+    assert ("thanks" in rules.parse(text).acts) is thanks
+
+
+@pytest.mark.parametrize(("text", "count"), [("fewer of them, just 3", 3), ("only 2 please", 2),
+                                             ("just 3 of them", 3), ("just 90s movies", None)])
+def test_just_a_number_is_how_many(rules, text, count) -> None:
+    p = rules.parse(text)
+    assert p.count == count and not p.query  # "3" was a search word ("fits “3”")

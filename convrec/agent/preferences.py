@@ -22,8 +22,9 @@ Act = Literal[
     "show_seen",  # "show them again": items already shown may come back
     "undo",  # "scratch that", "undo": go back to the state before the last turn
     "describe",  # "tell me more about #2": a question about one item, see `focus`
+    "thanks",  # "thanks!", "that's all": the whole message closes the conversation; nothing to search
 ]
-ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe")
+ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks")
 
 
 class ItemRef(BaseModel):

@@ -66,6 +66,7 @@ STOPWORDS = set(
     doing have has had having get got give gives gave show shows showed find looking look searching search want
     wants wanted need needs like likes liked love prefer preferred would d ll ve re s t m im id ive please pls plz
     thanks thank thx ok okay yes yeah yep sure hey hi hello hmm um uh well just only also too very really quite
+    know dunno decide unsure undecided think
     pretty bit little lot lots some any something anything someone one ones thing things kind sort type stuff
     maybe perhaps probably mood feel feeling today tonight now night evening weekend watch watching see seeing
     recommend recommendation recommendations suggest suggestion suggestions good great nice cool best better
@@ -229,6 +230,15 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
     ],
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
+    # the whole message thanks or says goodbye ("thanks, now something funnier" is a request)
+    "thanks": [
+        r"^(?:(?:ok|okay|great|perfect|awesome|cool|nice|lovely|brilliant|excellent|wonderful)(?: [,.!])* )?"
+        r"(?:thanks?|thank you|thx|ty|cheers|many thanks|much appreciated)"
+        r"(?: (?:a lot|so much|very much|again|a bunch|for (?:the|your|these|those|all the) \w+))?"
+        r"(?: [,.!])*(?: (?:bye|goodbye|that s all|see you))?(?: [,.!])*$",
+        r"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?(?:bye|goodbye|bye bye|see you|see ya|that s all|that s it|"
+        r"that will do|that ll do|i m done|i m good|all set)(?: (?:for now|then|thanks|thank you))?(?: [,.!])*$",
+    ],
 }
 ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
@@ -335,7 +345,8 @@ AGO = re.compile(
 COUNT = re.compile(
     rf"\b(?P<n>{_NUMW}) (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b"
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
-    rf"|\btop (?P<n3>{_NUMW})\b")
+    rf"|\btop (?P<n3>{_NUMW})\b"
+    rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))")
 AMOUNT_HIGH = r"(?:under|below|less than|cheaper than|at most|up to|max|maximum|no more than|not more than|within|< ?=?|lower than)"
 AMOUNT_LOW = r"(?:over|above|more than|at least|min|minimum|no less than|> ?=?|higher than|upwards of)"
 
@@ -957,7 +968,7 @@ class RuleParser:
             if num.role == "amount":
                 self._amounts(work, prefs, num)
         for _s, _e, m in work.finditer(COUNT):
-            group = "n" if m.group("n") else "n2" if m.group("n2") else "n3"
+            group = next(g for g in ("n", "n2", "n3", "n4") if m.group(g))
             ns, ne = work.tok_range(m.start(group), m.end(group))
             if work.any_used(ns, ne):
                 continue

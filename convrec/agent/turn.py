@@ -51,6 +51,7 @@ DEFAULT_PICKS = 5
 QUALITY_WEIGHT = 1.0
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
+CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
@@ -227,6 +228,13 @@ class Agent:
             prefs = scene.parser.parse(message, state)
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
+            if prefs.acts == ["thanks"]:
+                # "thanks!", "that's all": no new list; what was asked and shown stays for later
+                self.sessions.record_turn(session_id, message, CLOSING_REPLY, [], state.model_dump(mode="json"))
+                yield ReplyEvent(type="delta", text=CLOSING_REPLY)
+                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=CLOSING_REPLY,
+                                                          understood=self.chips(state, scene.name), catalog=scene.name))
+                return
 
             t0 = time.perf_counter()
             pool, unrelated, related_notes = self._related_pool(scene, state)
