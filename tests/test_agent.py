@@ -301,6 +301,15 @@ def test_films_by_the_directors_of_two_titles(agent: Agent) -> None:
     assert [c.label for c in reply.understood] == ["by the directors of Fargo", "by the directors of Heat"]
 
 
+def test_reasons_for_more_like_a_pick_point_at_that_pick(agent: Agent) -> None:
+    # user 196 has a long history: reasons used to name whichever of it fit best ("shares an actor
+    # with Boogie Nights, which you liked") though the person asked for films like the pick
+    sid = agent.new_session(user_id="196")
+    anchor = agent.chat(sid, "a comedy").items[0].title
+    reply = agent.chat(sid, "more like the first one")
+    assert reply.items and all(anchor in i.why for i in reply.items), [i.why for i in reply.items]
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")

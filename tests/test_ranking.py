@@ -121,6 +121,17 @@ def test_rank_returns_parts_and_grounded_evidence(ml_index, trained) -> None:
     assert kinds["kg"]["relation"] == "same_series" and kinds["kg"]["liked_item"] == godfather
 
 
+def test_evidence_against_the_requests_anchors_only(trained) -> None:
+    ranker = trained[0]
+    godfather, part2, fargo = "127", "187", "100"
+    ev = ranker.evidence_against([part2, "no-such-item"], [fargo, godfather])
+    assert ev[1] == [] and {e["kind"] for e in ev[0]} <= {"kg", "co_liked", "similar_to_liked"}
+    kinds = {e["kind"]: e for e in ev[0]}
+    assert kinds["kg"]["relation"] == "same_series" and kinds["kg"]["liked_item"] == godfather
+    assert all(e["liked_item"] in (fargo, godfather) for e in ev[0])
+    assert ranker.evidence_against([part2], []) == [[]]
+
+
 def test_knowledge_graph_reasons_and_link_check(ml_index, trained) -> None:
     from convrec.ranking.paradigms.kg import KnowledgeGraph, KnowledgeGraphPart, link_check
 

@@ -532,15 +532,24 @@ class Agent:
                 ids = getattr(scene.ranker, "related_items", lambda *_: None)(str(rel.ref.item_id), rel.relation)
                 asked.append(({"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)},
                               set(ids or ())))
-        picks: list[Pick] = []
+        chosen: list[Any] = []
         listed: set[str] = set()
         for r in ranked:
-            if len(picks) == n:
+            if len(chosen) == n:
                 break
             if r.item_id in listed:  # the same item under another id, already picked
                 continue
             listed.update((r.item_id, *cat.twins(r.item_id)))
+            chosen.append(r)
+        # "More like Dave": a reason about Dave, not about another film the person liked.
+        against = getattr(scene.ranker, "evidence_against", None)
+        anchored = (against([r.item_id for r in chosen], request.similar_to)
+                    if request.similar_to and against is not None else [[] for _ in chosen])
+        picks: list[Pick] = []
+        for r, own in zip(chosen, anchored, strict=True):
             evidence = list(getattr(r, "evidence", []) or [])
+            if own:  # the request's reference replaces the links to the rest of the history
+                evidence = [*own, *(ev for ev in evidence if ev.get("kind") not in ("kg", "co_liked", "similar_to_liked"))]
             shares = [ev for ev, ids in asked if r.item_id in ids][:1]
             picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*shares, *evidence]))
         return picks

@@ -372,6 +372,23 @@ class HybridRanker:
                     out[i].append({"kind": "popular", "interactions": int(c), "percentile": round(float(pct[i]) * 100, 1)})
         return out
 
+    def evidence_against(self, item_ids: Sequence[str], anchors: Sequence[str]) -> list[list[dict[str, Any]]]:
+        """Reason data linking each of `item_ids` to the `anchors` only (the items a request
+        compares with: "more like Dave"), whatever else the person liked; the same kinds as
+        `evidence`, without the request match. Unknown ids get no evidence."""
+        index = self.data.train.item_index
+        known = [(n, index[str(i)]) for n, i in enumerate(item_ids) if str(i) in index]
+        refs = np.array(sorted({index[str(a)] for a in anchors if str(a) in index}), dtype=np.int64)
+        out: list[list[dict[str, Any]]] = [[] for _ in item_ids]
+        if not known or not len(refs):
+            return out
+        state = UserState(row=None, items=refs, weights=np.full(len(refs), 2.0, np.float32),
+                          disliked=np.zeros(0, np.int64), folded=True)
+        found = self.evidence(state, np.array([p for _, p in known], dtype=np.int64), None)
+        for (n, _), ev in zip(known, found, strict=True):
+            out[n] = [e for e in ev if e.get("kind") in ("kg", "co_liked", "similar_to_liked")]
+        return out
+
     def _co_liked(self, a: int, b: int) -> int:
         """How many training users interacted with both items a and b."""
         csc = self.item_csc_
