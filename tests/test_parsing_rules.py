@@ -525,3 +525,10 @@ def test_a_message_that_only_thanks(rules, text, thanks) -> None:
 def test_just_a_number_is_how_many(rules, text, count) -> None:
     p = rules.parse(text)
     assert p.count == count and not p.query  # "3" was a search word ("fits “3”")
+
+
+@pytest.mark.parametrize(("text", "titles"), [
+    ("something like Alien meets Die Hard", ["Alien", "Die Hard"]), ("like Heat crossed with Fargo", ["Heat", "Fargo"])])
+def test_a_blend_of_titles(rules, text, titles) -> None:
+    p = rules.parse(text)
+    assert [r.title for r in p.similar_to] == titles and not p.query

@@ -299,6 +299,8 @@ _SENTENCE_END = re.compile(r"(?<![A-Z])(?<!\bMr)(?<!\bMrs)(?<!\bMs)(?<!\bDr)(?<!
 def _first_sentence(name: str) -> str:
     return _SENTENCE_END.split(name, maxsplit=1)[0]
 LIST_SEPARATORS = {"and", "or", ",", "&"}
+# "like Alien meets Die Hard", "Heat plus Fargo": a blend of titles reads on like a list
+TITLE_BLENDS = LIST_SEPARATORS | {"meets", "plus", "crossed", "mixed", "x", "vs"}
 REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bmake it\b", r"\bchange (?:it|that) to\b",
            r"\bswitch to\b", r"\bhow about\b", r"\bwhat about\b", r"\bchanged my mind\b", r"\bno wait\b",
            r"\bon second thought\b", r"\bi meant\b"]
@@ -750,8 +752,11 @@ class RuleParser:
                 work.use(pos if first else start, end)
                 first = False
                 # "like Heat and Casino": keep reading titles through a list
-                if end < n and work.toks[end].text in LIST_SEPARATORS and not work.toks[end].used:
-                    start = end + 1
+                if end < n and work.toks[end].text in TITLE_BLENDS and not work.toks[end].used:
+                    start = end + 1 + (work.toks[end].text in ("crossed", "mixed") and end + 1 < n
+                                       and work.toks[end + 1].text == "with")
+                    if work.toks[end].text not in LIST_SEPARATORS and self._title_span(work, start, role):
+                        work.use(end, start)  # "meets", "crossed with": no search words
                     continue
                 break
             pos = start if not first else pos + 1
