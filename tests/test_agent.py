@@ -333,6 +333,17 @@ def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     assert any(1970 <= i.facts["year"] <= 1979 for i in agent.chat(sid, "more").items)
 
 
+def test_nothing_from_a_series(agent: Agent) -> None:
+    # "nothing from the Star Wars series" was the genre War and the words "star series"
+    reply = agent.chat(agent.new_session(), "sci-fi, but nothing from the Star Wars series")
+    ids = {i.id for i in reply.items}
+    assert reply.items and not ids & {"50", "172", "181"} and all("Sci-Fi" in genres(i) for i in reply.items)
+    assert [c.label for c in reply.understood] == ["Sci-Fi", "not in the Star Wars series"]
+    trek = agent.chat(agent.new_session(), "the Star Trek franchise")
+    assert trek.items and all(i.title.startswith("Star Trek") for i in trek.items)
+    assert "picks in the Star Trek series:" in trek.text
+
+
 def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     scene = agent.scene()
     tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...

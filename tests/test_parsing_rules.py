@@ -418,6 +418,8 @@ def test_cli_parse_shows_the_reading_and_the_filters(tmp_path: Path) -> None:
      ("a comedy with the actors from Heat", "actor", "273", "actors"),
      ("the cast of Toy Story", "actor", "1", "cast"),
      ("something by Fargo's director", "directed_by", "100", "director"),  # possessive
+     ("the Fargo director", "directed_by", "100", "director"),  # the title before the noun
+     ("the Star Wars saga", "same_series", "50", "saga"), ("a sequel to The Godfather", "same_series", "127", "sequel"),
      ("Schindler's List's director", "directed_by", "318", "director")],
 )
 def test_knowledge_graph_relations_to_a_title(rules, text, relation, item, noun) -> None:

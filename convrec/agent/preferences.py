@@ -293,7 +293,10 @@ class Preferences(BaseModel):
                             ("not", self.rejected)):
             if refs:
                 parts.append(f"{label} " + ", ".join(r.describe() for r in refs))
-        parts += [f"{'not ' if r.negated else ''}by the {r.describe()}" for r in self.related]
+        from convrec.ranking.paradigms.kg import relation_label
+
+        parts += [f"{'not ' if r.negated else ''}{relation_label(r.relation, r.noun, r.ref.describe())}"
+                  for r in self.related]
         if self.unknown_titles:
             parts.append("not in the catalog: " + ", ".join(self.unknown_titles))
         if self.unknown_people:

@@ -151,7 +151,7 @@ def _opening(ctx: ReplyContext) -> str:
             # "picks like Pulp Fiction", "picks by the director of Fargo", "picks for Comedy; like Fargo",
             # "picks that are not from 1970–1979"
             lead = ctx.understood.split(" ", 1)[0]
-            about = (f" {ctx.understood}" if lead in ("like", "by", "with")
+            about = (f" {ctx.understood}" if lead in ("like", "by", "with", "in")
                      else f" that are {ctx.understood}" if lead == "not" else f" for {ctx.understood}")
         lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
     return "\n".join(lines) + "\n\n"

@@ -284,7 +284,7 @@ NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= years? olds?\b)"
                          r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b")
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
-RELATION_LINKS = {"of", "from", "in", "behind", "on"}
+RELATION_LINKS = {"of", "from", "in", "behind", "on", "to"}  # "to": "a sequel to Batman"
 RELATION_ORDINAL = re.compile(
     r"(?:# ?(?P<n>\d{1,2})\b|(?:number|no \.?) (?P<n2>\d{1,2})\b"
     r"|the (?P<w>" + "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True)) + r")(?: (?:one|movie|film|pick))?\b)")
@@ -641,8 +641,8 @@ class RuleParser:
 
     def _relation_ref(self, work: _Work, p: int) -> tuple[ItemRef, int, int] | None:
         """What the relation noun at token p points at, with the tokens that say so [first, end):
-        "Fargo's director", "its director" / "the same director", "the director of Fargo" / "of
-        #2" / "the same director as Fargo"."""
+        "Fargo's director", "the Star Wars series", "its director" / "the same director", "the
+        director of Fargo" / "of #2" / "the same director as Fargo"."""
         toks = work.toks
         before = toks[p - 1].text if p > 0 else ""
         after = toks[p + 1].text if p + 1 < len(toks) else ""
@@ -651,6 +651,12 @@ class RuleParser:
                 span = self._title_span(work, b, "similar")
                 if span and span[1] == p - 1:
                     ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p - 1))
+                    return ref, b, p + 1
+        if p >= 1 and before not in RELATION_PRONOUNS | RELATION_LEADS:  # "the Star Wars series", "the Fargo cast"
+            for b in range(p - 1, max(-1, p - 10), -1):
+                span = self._title_span(work, b, "similar")
+                if span and span[1] == p:
+                    ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p))
                     return ref, b, p + 1
         if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
             return ItemRef(pointer="focus"), p - 1, p + 1  # "its director", "the same writer": the item in focus

@@ -29,7 +29,7 @@ from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
-from convrec.ranking.paradigms.kg import RELATION_PREPOSITIONS
+from convrec.ranking.paradigms.kg import relation_label
 from convrec.ranking.quality import ItemQuality
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
@@ -597,9 +597,8 @@ class Agent:
                     title = cat.get(c.values[0]).title
                     if c.kind == "similar":
                         label = f"like {title}"
-                    else:  # "by the director of Fargo", "not by …", "with the actors of Heat"
-                        by = RELATION_PREPOSITIONS.get(str(c.facet), "by")
-                        label = f"{'not ' if c.kind == 'unrelated' else ''}{by} the {c.evidence or c.facet} of {title}"
+                    else:  # "by the director of Fargo", "not by …", "with the actors of Heat", "in the … series"
+                        label = f"{'not ' if c.kind == 'unrelated' else ''}{relation_label(str(c.facet), c.evidence, title)}"
                     chips.append(Chip(key=c.key, kind=c.kind, label=label))
         return chips
 

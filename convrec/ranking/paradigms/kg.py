@@ -79,6 +79,15 @@ RELATION_PHRASES = {
 # How a request's chip joins a relation to its film: "by the director of Fargo", "with the actors
 # of Heat" (relations not listed take "by").
 RELATION_PREPOSITIONS = {"actor": "with"}
+
+
+def relation_label(relation: str, noun: str, title: str) -> str:
+    """How a request by relation reads: 'by the director of Fargo', 'with the actors of Heat',
+    'in the Star Wars series' (`noun` is the word the person used)."""
+    if relation == SERIES:  # "Star Trek: First Contact" → "the Star Trek series"; "The Godfather" → "the Godfather series"
+        name = title.split(": ", 1)[0]
+        return f"in the {name[4:] if name.startswith('The ') else name} series"
+    return f"{RELATION_PREPOSITIONS.get(relation, 'by')} the {noun or relation.replace('_', ' ')} of {title}"
 # Relations that make a reason stronger than "N people who liked X also liked it"; the others
 # (a producer, a studio, an award) come after that in a reply.
 PERSONAL_RELATIONS = frozenset({SERIES, "directed_by", "written_by", "actor"})
