@@ -333,6 +333,12 @@ def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     assert any(1970 <= i.facts["year"] <= 1979 for i in agent.chat(sid, "more").items)
 
 
+def test_two_titles_to_be_like_are_said_once(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "something like Alien meets Die Hard")
+    assert "picks like Alien and Die Hard:" in reply.text
+    assert [c.label for c in reply.understood] == ["like Alien", "like Die Hard"]
+
+
 def test_nothing_from_a_series(agent: Agent) -> None:
     # "nothing from the Star Wars series" was the genre War and the words "star series"
     reply = agent.chat(agent.new_session(), "sci-fi, but nothing from the Star Wars series")

@@ -534,3 +534,12 @@ def test_just_a_number_is_how_many(rules, text, count) -> None:
 def test_a_blend_of_titles(rules, text, titles) -> None:
     p = rules.parse(text)
     assert [r.title for r in p.similar_to] == titles and not p.query
+
+
+@pytest.mark.parametrize(("text", "genres", "low"), [
+    ("una comedia romántica de los 90", {"Comedy", "Romance"}, 1990), ("eine Komödie aus den 90ern", {"Comedy"}, 1990),
+    ("je veux un film d'horreur des années 80", {"Horror"}, 1980), ("voglio un film di fantascienza", {"Sci-Fi"}, None)])
+def test_other_languages_decades_and_function_words(rules, text, genres, low) -> None:
+    p = rules.parse(text)
+    assert set(p.include_all.get("genres", [])) == genres and not p.query  # "una", "aus", "di" are no search words
+    assert (p.ranges["year"].low if "year" in p.ranges else None) == low

@@ -75,7 +75,10 @@ STOPWORDS = set(
     titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
     smth sth u ur pls plz released release came even next top either whichever set ones instead
     ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
-    kinda sorta somewhat guess suppose wondering chance""".split()
+    kinda sorta somewhat guess suppose wondering chance
+    un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
+    je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
+    senza per voglio di da""".split()
 )
 NEGATION_CUES = [
     "no", "not", "nothing", "none", "never", "nor", "neither", "without", "w o", "avoid", "avoiding", "except",
@@ -309,10 +312,10 @@ REPLACE = [r"\bactually\b", r"\binstead\b(?! of)", r"\brather\b(?! than)", r"\bm
 DECADE_WORDS = {"twenties": 2, "thirties": 3, "forties": 4, "fifties": 5, "sixties": 6, "seventies": 7,
                 "eighties": 8, "nineties": 9}
 # A decade: "90s", "1990s", "90 s" (from "90's"), "' 90s", "the nineties", "early 80s", and in a few
-# languages "annees 80", "anos 80", "jahre".
+# languages "annees 80", "anos 80", "de los 90", "aus den 90ern", "jahre".
 _DEC = (r"(?:(?:the )?(?:(?P<{p}per>early|mid|late) )?(?:the )?(?:' )?(?:(?P<{p}cent>1[89]|20)?(?P<{p}dig>\d)0 ?s\b"
         r"|(?P<{p}word>twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b"
-        r"|(?:annees|anos|anni|decada de|jahre|jaren) (?:19)?(?P<{p}dig2>\d)0\b))")
+        r"|(?:annees|anos|anni|decada de|jahre|jaren|de los|den|der) (?:19)?(?P<{p}dig2>\d)0(?:ern?)?\b))")
 _YEAR = r"(?P<{p}year>(?:1[89]|20)\d\d)\b(?! ?s\b)"
 
 

@@ -578,9 +578,10 @@ class Agent:
 
     @staticmethod
     def _referenced_titles(cat: Any, state: Any, picks: list[Pick]) -> dict[str, str]:
-        """Titles a reply may name besides the picks: items the person referred to or liked,
-        including history items the ranker's evidence points at."""
-        ids = [*state.similar_to, *state.liked]
+        """Titles a reply may name besides the picks: items the person referred to or liked (or
+        asked about by relation: "nothing from the Star Wars series"), including history items the
+        ranker's evidence points at."""
+        ids = [*state.similar_to, *state.liked, *(str(r.ref.item_id) for r in state.related if r.ref.item_id)]
         ids += [str(ev["liked_item"]) for p in picks for ev in p.evidence if "liked_item" in ev]
         return {i: cat.get(i).title for i in dict.fromkeys(ids) if i in cat}
 
@@ -604,19 +605,26 @@ class Agent:
 
 
 def joined_labels(chips: Sequence[Chip]) -> list[str]:
-    """The chips' labels, with one relation to several titles said once: "by the directors of
-    Fargo and Heat" for the two chips "by the directors of Fargo", "by the directors of Heat"."""
+    """The chips' labels, with several titles under one wording said once: "like Alien and Die
+    Hard", "by the directors of Fargo and Heat" (for the chips "by the directors of Fargo", "by
+    the directors of Heat")."""
     out: list[str] = []
     where: dict[tuple[str, str], int] = {}
     titles: dict[tuple[str, str], list[str]] = {}
     for chip in chips:
-        head, sep, title = chip.label.partition(" of ")
+        if chip.kind == "similar":
+            head, sep, title = "like", " ", chip.label.removeprefix("like ")
+        elif chip.kind in ("related", "unrelated"):
+            head, sep, title = chip.label.partition(" of ")
+            sep = " of " if sep else ""
+        else:
+            head, sep, title = chip.label, "", ""
         key = (chip.kind, head)
-        if chip.kind in ("related", "unrelated") and sep and key in where:
+        if sep and key in where:
             titles[key].append(title)
-            out[where[key]] = f"{head} of {_and_list(titles[key])}"
+            out[where[key]] = f"{head}{sep}{_and_list(titles[key])}"
             continue
-        if chip.kind in ("related", "unrelated") and sep:
+        if sep:
             where[key], titles[key] = len(out), [title]
         out.append(chip.label)
     return out
