@@ -310,6 +310,31 @@ def test_reasons_for_more_like_a_pick_point_at_that_pick(agent: Agent) -> None:
     assert reply.items and all(anchor in i.why for i in reply.items), [i.why for i in reply.items]
 
 
+def test_questions_about_one_pick_get_an_answer_not_a_new_list(agent: Agent) -> None:
+    """'Tell me about #2', 'is #2 funny?', 'why the second one?' used to be read as 'more like #2'
+    (or ignored) and answered with a new list; they now get grounded facts about that item, and
+    the conversation's constraints and list stay as they were."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "a comedy from the 80s")
+    second = first.items[1]
+    about = agent.chat(sid, "tell me more about #2")
+    assert [i.id for i in about.items] == [second.id] and about.items[0].why == second.why
+    assert about.text.startswith(f"**{second.title}** ({second.facts['year']}): ")
+    assert f"I suggested it because: {second.why[0].lower()}" in about.text
+    assert "Rated " in about.text and "Most like it here: " in about.text
+    assert [c.label for c in about.understood] == ["Comedy", "1980–1989"]
+    yes = agent.chat(sid, "is #2 funny?")
+    assert "Yes: it is listed as Comedy." in yes.text and [c.label for c in yes.understood] == ["Comedy", "1980–1989"]
+    no = agent.chat(sid, "is it a western?")  # "it": the item the last answer was about
+    assert no.items[0].id == second.id and "Not by its listing: it is " in no.text and "not Western." in no.text
+    assert agent.chat(sid, "why the second one?").items[0].id == second.id
+    more = agent.chat(sid, "more like it")
+    assert more.items and [c.label for c in more.understood][-1] == f"like {second.title}"
+    fargo = agent.chat(agent.new_session(), "tell me about Fargo")
+    assert "Also by its director: Raising Arizona, The Hudsucker Proxy and Miller's Crossing." in fargo.text
+    assert {"Raising Arizona", "Miller's Crossing"} <= {agent.item(i).title for i in fargo.cited}
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")

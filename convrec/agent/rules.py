@@ -166,7 +166,9 @@ ROLE_CUES: dict[Role, list[str]] = {
         "in the spirit of", "a la", "a lot like",
     ],
     "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
-              "details about", "information about", "describe", "explain"],
+              "details about", "information about", "describe", "explain", "why", "why did you pick",
+              "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
+              "is", "was", "does", "how is", "how good is", "what kind of movie is", "what kind of film is"],
 }
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
@@ -516,7 +518,8 @@ class RuleParser:
                 for s, e, _m in work.finditer(pattern):
                     if work.any_used(s, e):
                         continue
-                    work.use(s, e)
+                    if act != "describe":  # "tell me about" is also the cue of the title it asks about
+                        work.use(s, e)
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]
                     chunk = work.span_text(s, e)
@@ -584,6 +587,7 @@ class RuleParser:
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
+            (r"^(?:is|was|does|did|how is|why is|why) (?P<it>it|that)\b", False),  # "is it a romance?"
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):

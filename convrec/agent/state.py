@@ -472,6 +472,10 @@ class DialogueState(BaseModel):
         self.origins[key] = Origin(turn=self.turn, evidence=prefs.evidence.get(pref_key, ""),
                                    inferred=pref_key in prefs.inferred)
 
+    def resolve(self, ref: ItemRef) -> list[str]:
+        """The item ids a reference means now: a title, a position in the last list, "that one"."""
+        return self._resolve(ref)
+
     def _resolve(self, ref: ItemRef) -> list[str]:
         if ref.item_id:
             return [ref.item_id]

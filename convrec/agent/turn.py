@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from convrec.agent.describe import ItemAbout, describe_item
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.agent.sessions import SessionStore
@@ -226,6 +227,19 @@ class Agent:
 
             t0 = time.perf_counter()
             prefs = scene.parser.parse(message, state)
+            about = self._about(scene, session_id, state, prefs) if "describe" in prefs.acts else None
+            if about is not None:
+                # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
+                state.focus = about.item.id
+                item = RecommendedItem(id=about.item.id, title=about.item.title, facts=about.item.facts(),
+                                       why=about.why)
+                self.sessions.record_turn(session_id, message, about.text, [item.model_dump()],
+                                          state.model_dump(mode="json"))
+                yield ReplyEvent(type="delta", text=about.text)
+                yield ReplyEvent(type="done", reply=Reply(
+                    session_id=session_id, text=about.text, items=[item], understood=self.chips(state, scene.name),
+                    catalog=scene.name, cited=about.cited))
+                return
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts == ["thanks"]:
@@ -313,6 +327,22 @@ class Agent:
         yield ReplyEvent(type="done", reply=reply)
 
     # -- stages -----------------------------------------------------------------------------------
+    def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any) -> ItemAbout | None:
+        """The answer to a question about one item, or None when the question points at nothing
+        (the turn then goes on as a request and says what it could not match)."""
+        ids = state.resolve(prefs.focus) if prefs.focus is not None else []
+        cat = scene.index.catalog
+        if not ids or ids[0] not in cat:
+            return None
+        item_id = ids[0]
+        # the values the question itself named ("is #2 funny?"), not ones the LLM read into it
+        asked = {f: [v for v in (*prefs.include_all.get(f, []), *prefs.include_any.get(f, []))
+                     if prefs.evidence.get(f"include:{f}:{v}") != "llm"]
+                 for f in {*prefs.include_all, *prefs.include_any}}
+        last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
+        why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
+        return describe_item(cat, item_id, scene.ranker, scene.quality, {f: v for f, v in asked.items() if v}, why)
+
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
         Fargo and Pulp Fiction", "something else") searches near what the person liked in chat."""

@@ -1,0 +1,127 @@
+"""Answering a question about one item: "tell me more about #3", "why the second one?", "is #2
+funny?", "what is Fargo?".
+
+Such a turn shows no new list and changes no constraint. The answer is a template over grounded
+data only (no LLM, so nothing in it can be made up):
+- the item's facts (year and facet values);
+- for a yes/no question about facet values ("is #2 funny?" reads Comedy), whether the item has them;
+- why it was picked, when it was in the last list (the reason that list gave);
+- how people rated it (the catalog's ratings);
+- what else in the catalog shares its series, director, writer or cast (the knowledge graph,
+  which links people to items without naming them);
+- the items most like it (the ranker's item-to-item blend).
+
+Every title it names is a catalog title; `ItemAbout.cited` lists their ids for the title guard and
+the evaluation's hallucination count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from convrec.errors import UnknownItemError
+from convrec.retrieval.catalog import Catalog, Item
+
+# Relations worth telling about an item, in order, with how to say them.
+RELATED_LINES = (
+    ("same_series", "In the same series here"),
+    ("directed_by", "Also by its director"),
+    ("written_by", "Also by its writer"),
+    ("actor", "Its cast also appears in"),
+)
+RELATED_SHOWN = 3  # titles per line
+SIMILAR_SHOWN = 3
+
+
+@dataclass
+class ItemAbout:
+    """What the answer says about one item, and the ids of the other items it names."""
+
+    item: Item
+    text: str
+    cited: list[str] = field(default_factory=list)
+    why: str = ""  # the reason the last list gave for it, if it was in it
+
+
+def _and_list(parts: Sequence[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _sentence(text: str) -> str:
+    """Ends `text` with one full stop ("When Harry Met Sally..." keeps its own)."""
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _values_line(item: Item) -> str:
+    bits = [", ".join(values) for values in item.categorical.values() if values]
+    year = item.numeric.get("year")
+    lead = f"**{item.title}**" + (f" ({int(year)})" if year is not None else "")
+    return f"{lead}: {'; '.join(bits)}." if bits else f"{lead}."
+
+
+def _asked_answer(item: Item, asked: dict[str, list[str]]) -> str:
+    """'Yes: it is listed as Comedy.' / 'Not by its listing: it is Crime, Drama and Thriller.'"""
+    lines = []
+    for facet, values in asked.items():
+        own = list(item.categorical.get(facet, ()))
+        has = [v for v in values if v in own]
+        if has:
+            lines.append(f"Yes: it is listed as {_and_list(has)}.")
+        else:
+            listing = _and_list(own) if own else "nothing"
+            lines.append(f"Not by its listing: it is {listing}, not {_and_list(values)}.")
+    return " ".join(lines)
+
+
+def describe_item(
+    catalog: Catalog,
+    item_id: str,
+    ranker: Any,
+    quality: Any = None,
+    asked: dict[str, list[str]] | None = None,
+    why: str = "",
+) -> ItemAbout:
+    """The answer about `item_id` (see the module docstring). `ranker` may lack any of
+    `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
+    lines are then left out. `asked` are facet values the question named; `why` is the reason the
+    last list gave for this item, if it was in it."""
+    item = catalog.get(item_id)
+    lines = [_values_line(item)]
+    cited: list[str] = []
+    if asked:
+        lines.append(_asked_answer(item, asked))
+    if why:
+        lines.append(_sentence(f"I suggested it because: {why[0].lower() + why[1:]}"))
+    rated = quality.evidence(item_id) if quality is not None else None
+    if rated:
+        lines.append(f"Rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people.")
+
+    def popular_first(ids: Sequence[str]) -> list[str]:
+        counts = getattr(ranker, "counts_", None)
+        index = getattr(getattr(getattr(ranker, "data", None), "train", None), "item_index", {})
+        known = [i for i in ids if i in catalog and i != item_id and i not in cited]
+        if counts is None:
+            return known
+        return sorted(known, key=lambda i: -float(counts[index[i]]) if i in index else 0.0)
+
+    related = getattr(ranker, "related_items", None)
+    if related is not None:
+        for relation, label in RELATED_LINES:
+            ids = popular_first(related(item_id, relation) or [])[:RELATED_SHOWN]
+            if ids:
+                lines.append(_sentence(f"{label}: {_and_list([catalog.get(i).title for i in ids])}"))
+                cited += ids
+    similar = getattr(ranker, "similar_items", None)
+    if similar is not None:
+        try:
+            ids = [i for i, _ in similar(item_id, k=SIMILAR_SHOWN + len(cited) + 1)]
+        except UnknownItemError:  # an item the ranker never saw: no neighbours to tell
+            ids = []
+        ids = [i for i in ids if i in catalog and i != item_id and i not in cited][:SIMILAR_SHOWN]
+        if ids:
+            lines.append(_sentence(f"Most like it here: {_and_list([catalog.get(i).title for i in ids])}"))
+            cited += ids
+    lines.append("Ask for more like it to see similar ones.")  # no quotes: a quoted phrase reads as a title
+    return ItemAbout(item=item, text="\n".join(lines), cited=cited, why=why)
