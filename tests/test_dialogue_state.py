@@ -193,3 +193,16 @@ def test_a_span_refused_in_the_middle_of_the_years(rules, movielens) -> None:
     # a refusal at either end of the catalog's years stays a bound
     s = talk(rules, movielens, "nothing from the 90s")
     assert s.ranges == {"year": NumericRange(high=1989)} and not s.exclude_ranges
+
+
+def test_letting_go_of_years_and_widening_them(rules, movielens) -> None:
+    s = talk(rules, movielens, "a comedy from the 80s", "actually drop the 80s")
+    assert not s.ranges and s.include_all == {"genres": ["Comedy"]}  # the decade was set again before
+    s = talk(rules, movielens, "a drama from the 90s", "any year is fine")
+    assert not s.ranges
+    s = talk(rules, movielens, "a drama from the 90s", "I don't mind the 80s")
+    assert s.ranges == {"year": NumericRange(low=1980, high=1999)}
+    s = talk(rules, movielens, "a comedy but nothing from the 70s", "the 70s are fine")
+    assert not s.exclude_ranges and not s.ranges  # welcome again, not required
+    s = talk(rules, movielens, "a drama from the 90s", "forget the year limit")
+    assert not s.ranges

@@ -97,6 +97,10 @@ class Preferences(BaseModel):
     - `ranges[f]`: numeric bounds ("90s", "before 1980");
     - `exclude_ranges[f]`: numeric spans refused in the middle of the facet ("nothing from the
       70s"; a refused span at either end is a bound in `ranges`: "nothing before 1980");
+    - `lifted[f]`: numeric limits let go of: the spans named ("drop the 80s"), or, with no span,
+      every limit on the facet ("any year is fine");
+    - `widened[f]`: numeric spans now welcome ("the 70s are fine", "I don't mind the 80s"): a
+      refusal of them is lifted, and a range that leaves them out grows to take them in;
     - `shifts`: relative moves ("older", "newer");
     - `similar_to`: anchors for similarity ("like Toy Story", "more like #2");
     - `related`: only items sharing a knowledge-graph relation with an item ("by the director of
@@ -130,6 +134,8 @@ class Preferences(BaseModel):
     withdraw: dict[str, list[str]] = Field(default_factory=dict)
     ranges: dict[str, NumericRange] = Field(default_factory=dict)
     exclude_ranges: dict[str, list[NumericRange]] = Field(default_factory=dict)
+    lifted: dict[str, list[NumericRange]] = Field(default_factory=dict)
+    widened: dict[str, list[NumericRange]] = Field(default_factory=dict)
     shifts: list[RangeShift] = Field(default_factory=list)
     similar_to: list[ItemRef] = Field(default_factory=list)
     related: list[RelatedRef] = Field(default_factory=list)
@@ -255,6 +261,8 @@ class Preferences(BaseModel):
             or self.withdraw
             or self.ranges
             or self.exclude_ranges
+            or self.lifted
+            or self.widened
             or self.shifts
             or self.similar_to
             or self.rejected

@@ -344,6 +344,13 @@ NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 RELATIVE = re.compile(
     r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
+# "any year is fine", "the decade doesn't matter": no limit on the year facet
+ANY_TIME = re.compile(
+    r"\b(?:any|whatever|whichever) (?:year|decade|era|time period|period|release date)s?\b"
+    r"|\b(?:the )?(?:year|decade|era|release date|date) (?:doesn t|does not|don t|do not) matter\b"
+    r"|\bno matter (?:when|what year|the year)\b|\b(?:from )?any time\b"
+    r"|\b(?:drop|forget|remove|ditch|lose|never ?mind|scratch|no need for) (?:about )?(?:the |my |that )?"
+    r"(?:years?|decades?|eras?|dates?|year (?:limit|range)|time period)\b")
 # "from 10 years ago", "a couple of decades ago": counted back from the catalog's newest year
 AGO = re.compile(
     r"\b(?:(?:from|made|released|out) )?(?:about |around |roughly |some )?"
@@ -975,7 +982,11 @@ class RuleParser:
                     if rng is None:
                         continue
                     work.use(s, e)
-                    if self._polarity(work, s, []) == "neg":
+                    polarity = self._polarity(work, s, [], end=e)
+                    if polarity in ("withdraw", "allow"):  # "drop the 80s", "the 70s are fine"
+                        (prefs.lifted if polarity == "withdraw" else prefs.widened).setdefault(year.facet, []).append(rng)
+                        continue
+                    if polarity == "neg":
                         outside = invert(rng, year)
                         if outside is None:  # a span in the middle: "nothing from the 70s"
                             prefs.exclude_range(year.facet, rng, work.span_text(s, e))
@@ -997,6 +1008,10 @@ class RuleParser:
                 work.use(ns, ne)  # only the number: "3 funny movies" still says funny
 
     def _relative_years(self, work: _Work, prefs: Preferences, year: NumericFacet) -> None:
+        for s, e, _ in work.finditer(ANY_TIME):
+            if not work.any_used(s, e):
+                prefs.lifted[year.facet] = []  # "any year is fine": every limit on it goes
+                work.use(s, e)
         if year.high is None:
             return
         for s, e, m in work.finditer(RELATIVE):

@@ -253,6 +253,28 @@ class DialogueState(BaseModel):
                 # "nothing from the 70s", then "OK, the 70s then": the newer wish wins
                 self._drop_hole(facet, hole)
                 change.notes.append(f"{hole.describe()} is allowed again")
+        for facet, spans in prefs.lifted.items():
+            old = self.ranges.get(facet)
+            if old is not None and (not spans or any(_overlaps(old, span) for span in spans)):
+                # "drop the 80s" after "the 80s"; "any year is fine"
+                self.ranges.pop(facet)
+                self.origins.pop(f"range:{facet}", None)
+                change.notes.append(f"no longer limited to {old.describe()}")
+            for hole in list(self.exclude_ranges.get(facet, [])):
+                if not spans or any(_within(hole, span) or _within(span, hole) for span in spans):
+                    self._drop_hole(facet, hole)  # "the 70s are fine" after "nothing from the 70s"
+                    change.notes.append(f"{hole.describe()} is allowed again")
+        for facet, spans in prefs.widened.items():
+            for span in spans:
+                for hole in [h for h in self.exclude_ranges.get(facet, []) if _overlaps(h, span)]:
+                    self._drop_hole(facet, hole)  # "the 70s are fine" after "nothing from the 70s"
+                    change.notes.append(f"{hole.describe()} is allowed again")
+                old = self.ranges.get(facet)
+                if old is not None and not _within(span, old):  # "I don't mind the 80s" after "the 90s"
+                    lows, highs = [old.low, span.low], [old.high, span.high]
+                    self.ranges[facet] = NumericRange(low=None if None in lows else min(lows),  # type: ignore[type-var]
+                                                      high=None if None in highs else max(highs))  # type: ignore[type-var]
+                    change.notes.append(f"widened {old.describe()} to {self.ranges[facet].describe()}")
         for facet, holes in prefs.exclude_ranges.items():
             for hole in holes:
                 old = self.ranges.get(facet)
@@ -558,3 +580,8 @@ def _within(inner: NumericRange, outer: NumericRange) -> bool:
     low_ok = outer.low is None or (inner.low is not None and inner.low >= outer.low)
     high_ok = outer.high is None or (inner.high is not None and inner.high <= outer.high)
     return low_ok and high_ok
+
+
+def _overlaps(a: NumericRange, b: NumericRange) -> bool:
+    """Some value lies in both (open ends count as unbounded)."""
+    return (a.low is None or b.high is None or a.low <= b.high) and (b.low is None or a.high is None or b.low <= a.high)
