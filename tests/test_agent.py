@@ -330,6 +330,9 @@ def test_questions_about_one_pick_get_an_answer_not_a_new_list(agent: Agent) -> 
     assert agent.chat(sid, "why the second one?").items[0].id == second.id
     more = agent.chat(sid, "more like it")
     assert more.items and [c.label for c in more.understood][-1] == f"like {second.title}"
+    who = agent.chat(sid, "who directed #1?")
+    assert who.items[0].id == more.items[0].id and "can't name them" in who.text
+    assert agent.chat(sid, "how long is it?").text.startswith("This catalog has no running times, so I can't say.")
     fargo = agent.chat(agent.new_session(), "tell me about Fargo")
     assert "Also by its director: Raising Arizona, The Hudsucker Proxy and Miller's Crossing." in fargo.text
     assert {"Raising Arizona", "Miller's Crossing"} <= {agent.item(i).title for i in fargo.cited}

@@ -82,13 +82,15 @@ def describe_item(
     quality: Any = None,
     asked: dict[str, list[str]] | None = None,
     why: str = "",
+    unknown: Sequence[str] = (),
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
     lines are then left out. `asked` are facet values the question named; `why` is the reason the
-    last list gave for this item, if it was in it."""
+    last list gave for this item, if it was in it; `unknown` are sentences for what the question
+    asked that the catalog has no data on ("This catalog has no running times.")."""
     item = catalog.get(item_id)
-    lines = [_values_line(item)]
+    lines = [*unknown, _values_line(item)]
     cited: list[str] = []
     if asked:
         lines.append(_asked_answer(item, asked))

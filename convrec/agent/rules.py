@@ -168,7 +168,9 @@ ROLE_CUES: dict[Role, list[str]] = {
     "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
               "details about", "information about", "describe", "explain", "why", "why did you pick",
               "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
-              "is", "was", "does", "how is", "how good is", "what kind of movie is", "what kind of film is"],
+              "is", "was", "does", "how is", "how good is", "what kind of movie is", "what kind of film is",
+              "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
+              "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
 }
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
@@ -594,12 +596,12 @@ class RuleParser:
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
-            (r"^(?:is|was|does|did|how is|why is|why) (?P<it>it|that)\b", False),  # "is it a romance?"
+            (r"^(?:how \w+ |why )?(?:is|was|does|did) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):
                 gd = m.groupdict()
-                if gd.get("it"):
+                if gd.get("it") or gd.get("it2"):
                     s = e - 1  # the reference is "it"; the verb before it is the cue
                 if work.any_used(s, e):
                     continue

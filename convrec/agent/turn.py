@@ -15,6 +15,7 @@ when it is created or switched per request.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -50,6 +51,7 @@ DEFAULT_PICKS = 5
 # "The best", "top rated": how well people rated a candidate counts as much as how well it fits
 # the request and the person (both standardized over the candidates).
 QUALITY_WEIGHT = 1.0
+WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
@@ -227,7 +229,7 @@ class Agent:
 
             t0 = time.perf_counter()
             prefs = scene.parser.parse(message, state)
-            about = self._about(scene, session_id, state, prefs) if "describe" in prefs.acts else None
+            about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
                 state.focus = about.item.id
@@ -327,7 +329,7 @@ class Agent:
         yield ReplyEvent(type="done", reply=reply)
 
     # -- stages -----------------------------------------------------------------------------------
-    def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any) -> ItemAbout | None:
+    def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any, message: str) -> ItemAbout | None:
         """The answer to a question about one item, or None when the question points at nothing
         (the turn then goes on as a request and says what it could not match)."""
         ids = state.resolve(prefs.focus) if prefs.focus is not None else []
@@ -341,7 +343,12 @@ class Agent:
                  for f in {*prefs.include_all, *prefs.include_any}}
         last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
         why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
-        return describe_item(cat, item_id, scene.ranker, scene.quality, {f: v for f, v in asked.items() if v}, why)
+        unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
+        if WHO.search(message) and getattr(scene.ranker, "related_items", None) is not None:
+            unknown.append("This catalog links films to the people who made them without their names, "
+                           "so I can't name them; here is what they also made.")
+        return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
+                             why=why, unknown=unknown)
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
