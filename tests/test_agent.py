@@ -347,6 +347,8 @@ def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     more = agent.chat(sid, "more")  # the conversation goes on where it was
     assert more.items and not {i.id for i in more.items} & {i.id for i in first.items}
     assert agent.chat(sid, "thanks, now something funnier").items
+    hello = agent.chat(agent.new_session(), "Hello!")
+    assert hello.text.startswith("Hi! Tell me what you're in the mood for") and not hello.items
 
 
 def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:

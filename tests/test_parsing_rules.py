@@ -522,6 +522,12 @@ def test_a_message_that_only_thanks(rules, text, thanks) -> None:
     assert ("thanks" in rules.parse(text).acts) is thanks
 
 
+@pytest.mark.parametrize(("text", "greet"), [("hi!", True), ("Hello there", True), ("good evening", True),
+                                             ("hi, a comedy please", False), ("hey, something scary", False)])
+def test_a_message_that_only_greets(rules, text, greet) -> None:
+    assert ("greet" in rules.parse(text).acts) is greet
+
+
 @pytest.mark.parametrize(("text", "count"), [("fewer of them, just 3", 3), ("only 2 please", 2),
                                              ("just 3 of them", 3), ("just 90s movies", None)])
 def test_just_a_number_is_how_many(rules, text, count) -> None:

@@ -23,8 +23,9 @@ Act = Literal[
     "undo",  # "scratch that", "undo": go back to the state before the last turn
     "describe",  # "tell me more about #2": a question about one item, see `focus`
     "thanks",  # "thanks!", "that's all": the whole message closes the conversation; nothing to search
+    "greet",  # "hi!", "hello there": the whole message is a greeting; nothing to search
 ]
-ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks")
+ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet")
 
 
 class ItemRef(BaseModel):

@@ -237,6 +237,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
     ],
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
+    # the whole message greets ("hi, a comedy please" is a request)
+    "greet": [r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hi there|hello there|hey there)"
+              r"(?: (?:there|convrec|bot|again|everyone))?(?: [,.!])*$"],
     # the whole message thanks or says goodbye ("thanks, now something funnier" is a request)
     "thanks": [
         r"^(?:(?:ok|okay|great|perfect|awesome|cool|nice|lovely|brilliant|excellent|wonderful)(?: [,.!])* )?"

@@ -55,6 +55,7 @@ WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question ab
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
+GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
@@ -244,11 +245,12 @@ class Agent:
                 return
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
-            if prefs.acts == ["thanks"]:
-                # "thanks!", "that's all": no new list; what was asked and shown stays for later
-                self.sessions.record_turn(session_id, message, CLOSING_REPLY, [], state.model_dump(mode="json"))
-                yield ReplyEvent(type="delta", text=CLOSING_REPLY)
-                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=CLOSING_REPLY,
+            if prefs.acts in (["thanks"], ["greet"]):
+                # "thanks!", "hi": no new list; what was asked and shown stays for later
+                said = CLOSING_REPLY if prefs.acts == ["thanks"] else GREETING_REPLY
+                self.sessions.record_turn(session_id, message, said, [], state.model_dump(mode="json"))
+                yield ReplyEvent(type="delta", text=said)
+                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=said,
                                                           understood=self.chips(state, scene.name), catalog=scene.name))
                 return
 
