@@ -379,6 +379,17 @@ def test_user_lexicon_beside_the_mapping(tmp_path: Path) -> None:
     assert p.unsupported == {"delivery times": "next day"} and p.include_all == {"category": ["Hats"]}
 
 
+def test_a_name_before_a_kind_of_item_is_a_large_vocabulary_value(tmp_path: Path) -> None:
+    # "a Stephen King novel" on Book-Crossing was the search words "stephen king"
+    path = tmp_path / "shop.lexicon.toml"
+    path.write_text('item_noun = ["item", "items", "product", "products"]\n')
+    parser = RuleParser(SHOP, lexicon=load_lexicon(SHOP, path=path))
+    assert parser.parse("an Acme Outdoor product, please").include_all == {"brand": ["Acme Outdoor"]}
+    assert parser.parse("no Acme Outdoor items").exclude == {"brand": ["Acme Outdoor"]}
+    assert parser.parse("an Acme Outdoor jacket").include_all == {"category": ["Jackets"]}  # not a kind of item here
+    assert not parser.parse("a Rain Shell product").include_all  # no such brand
+
+
 def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
     path.write_text('[facets.category.values]\n"Socks" = ["socks"]\n')

@@ -293,6 +293,8 @@ NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
 # "my 8 year old", "kids aged 6 and 9": ages
 AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= years? olds?\b)"
                          r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b")
+# "a Stephen King novel", "some Agatha Christie books": a capitalized name before a kind of item
+NAME_BEFORE_NOUN = re.compile(r"(?P<name>\b[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){1,3})(?:['’]s)?\s+(?P<noun>[a-z]+)\b")
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
 RELATION_LINKS = {"of", "from", "in", "behind", "on", "to"}  # "to": "a sequel to Batman"
 RELATION_ORDINAL = re.compile(
@@ -493,7 +495,7 @@ class RuleParser:
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
-        self._cued_facets(work, prefs)
+        self._cued_facets(work, prefs, strip_markup(text[:MAX_CHARS]))
         if self.lexicon.relations:
             self._people(text[:MAX_CHARS], work, prefs)
         self._numbers(work, prefs)
@@ -934,8 +936,9 @@ class RuleParser:
             return ids[0]
         return max(ids, key=lambda i: (self.popularity.get(i, 0.0), -len(self.titles.get(i, ""))))
 
-    def _cued_facets(self, work: _Work, prefs: Preferences) -> None:
-        """Large vocabularies (authors, publishers): '<cue> <value>' fuzzy-matched against the facet."""
+    def _cued_facets(self, work: _Work, prefs: Preferences, text: str = "") -> None:
+        """Large vocabularies (authors, publishers): '<cue> <value>' fuzzy-matched against the facet,
+        and a capitalized name just before a kind of item ('a Stephen King novel') matched closely."""
         for facet, cues in self.lexicon.cued.items():
             spec = self.schema.get(facet)
             if spec is None or not spec.values:
@@ -943,6 +946,19 @@ class RuleParser:
             keys = self._facet_keys.get(facet)
             if keys is None:  # built on first use: 100k authors take a moment
                 keys = self._facet_keys[facet] = [" ".join(words(v)) for v in spec.values]
+            for m in NAME_BEFORE_NOUN.finditer(text):
+                key = tuple(words(m.group("name")))
+                span = work.find_words(key) if m.group("noun") in self.lexicon.item_nouns and key else None
+                if span is None or set(key) <= self._stop | NAME_TAIL:
+                    continue
+                hit = process.extractOne(" ".join(key), keys, scorer=fuzz.ratio, score_cutoff=92)
+                if hit is not None:
+                    value, mention = spec.values[hit[2]], work.span_text(*span)
+                    if self._polarity(work, span[0], []) == "neg":
+                        prefs.add_exclude(facet, [value], mention)
+                    else:
+                        prefs.add_include(facet, [value], "all", mention)
+                    work.use(*span)
             for cue in cues:
                 for s in range(len(work.toks)):
                     if work.words_at(s, len(cue)) != cue or work.any_used(s, s + len(cue)):
