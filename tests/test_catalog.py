@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from convrec.errors import CatalogError
+from convrec.retrieval.catalog import CatalogSchema, Item
 from convrec.retrieval.loaders import fix_trailing_article, load_catalog
 
 MAPPING = """
@@ -246,7 +247,7 @@ def test_movielens_builtin(tmp_path: Path) -> None:
 
 
 def test_twins_need_the_same_title_text_and_facets() -> None:
-    from convrec.retrieval.catalog import Catalog, CatalogSchema, Item
+    from convrec.retrieval.catalog import Catalog
 
     items = [
         Item("a", "Atonement", "A novel by Ian McEwan", {"author": ("Ian McEwan",)}, {"year": 2003.0}),
@@ -273,3 +274,15 @@ def test_bookcrossing_builtin_real_malformed_rows(shared_data_dir: Path) -> None
     assert not any("&amp;" in it.title for it in cat.items[:20000])
     with pytest.raises(CatalogError, match="duplicate id"):
         load_catalog("bookcrossing", shared_data_dir, skip_bad_rows=False, with_interactions=False)
+
+
+def test_a_few_impossible_values_do_not_set_the_usual_high() -> None:
+    # Book-Crossing lists a 2024 among books published up to 2004: "the last 5 years" counted back
+    # from 2024 found five junk rows
+    years = [1990 + i % 15 for i in range(20_000)] + [2020, 2024]
+    items = [Item(str(i), f"Book {i}", "", {}, {"year": float(y)}) for i, y in enumerate(years)]
+    schema = CatalogSchema.infer(items, [("year", "numeric", "publication year", False)])
+    spec = schema.get("year")
+    assert (spec.low, spec.high, spec.usual_high) == (1990, 2024, 2004)
+    assert CatalogSchema.from_dict(schema.to_dict()) == schema
+    assert CatalogSchema.from_dict({"facets": [{"name": "year", "kind": "numeric", "high": 2024}]}).get("year").usual_high is None

@@ -181,7 +181,7 @@ def schema_lexicon(schema: CatalogSchema) -> Lexicon:
             step=10.0 if is_year else max(1.0, ((spec.high or 10) - (spec.low or 0)) / 10),
             cues=[c for c in dict.fromkeys([words(spec.display), words(spec.name)]) if c],
             low=spec.low,
-            high=spec.high,
+            high=spec.usual_high if spec.usual_high is not None else spec.high,  # robust to impossible values
             earlier=[words(w) for w in (["older", "earlier"] if is_year else ["cheaper", "lower", "less expensive"])],
             later=[words(w) for w in (["newer", "more recent", "later"] if is_year else ["pricier", "higher"])],
             units=list(CURRENCY) if is_money else [],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ class FacetSpec:
     values: tuple[str, ...] = ()  # categorical vocabulary, most frequent first
     low: float | None = None  # numeric range actually present in the catalog
     high: float | None = None
+    # the value nearly every item stays at or under (all but 0.01 %): "the last 5 years" counts back
+    # from it, so a few impossible years (Book-Crossing has a 2024 among books of 2004) are no anchor
+    usual_high: float | None = None
 
     @property
     def display(self) -> str:
@@ -64,6 +68,7 @@ class FacetSpec:
             "values": list(self.values),
             "low": self.low,
             "high": self.high,
+            "usual_high": self.usual_high,
         }
 
     @classmethod
@@ -76,6 +81,7 @@ class FacetSpec:
             values=tuple(data.get("values") or ()),  # type: ignore[arg-type]
             low=data.get("low"),  # type: ignore[arg-type]
             high=data.get("high"),  # type: ignore[arg-type]
+            usual_high=data.get("usual_high"),  # type: ignore[arg-type]
         )
 
 
@@ -115,22 +121,27 @@ class CatalogSchema:
         """Observe vocabularies and ranges of the declared facets (name, kind, label, multi)."""
         declared = list(declared)
         counts: dict[str, Counter[str]] = {n: Counter() for n, k, _, _ in declared if k == "categorical"}
-        lows: dict[str, float] = {}
-        highs: dict[str, float] = {}
+        numbers: dict[str, list[float]] = {n: [] for n, k, _, _ in declared if k == "numeric"}
         for item in items:
             for name, values in item.categorical.items():
                 if name in counts:
                     counts[name].update(values)
             for name, value in item.numeric.items():
-                lows[name] = min(value, lows.get(name, value))
-                highs[name] = max(value, highs.get(name, value))
+                if name in numbers:
+                    numbers[name].append(float(value))
         facets = []
         for name, kind, label, multi in declared:
             if kind == "categorical":
                 vocab = tuple(v for v, _ in sorted(counts[name].items(), key=lambda kv: (-kv[1], kv[0])))
                 facets.append(FacetSpec(name, kind, label, multi, values=vocab))
+            elif numbers[name]:
+                column = np.asarray(numbers[name])
+                k = max(1, math.ceil(len(column) * 0.0001))  # the k-th largest value
+                usual = float(np.partition(column, len(column) - k)[len(column) - k])
+                facets.append(FacetSpec(name, kind, label, False, low=float(column.min()), high=float(column.max()),
+                                        usual_high=usual))
             else:
-                facets.append(FacetSpec(name, kind, label, False, low=lows.get(name), high=highs.get(name)))
+                facets.append(FacetSpec(name, kind, label, False))
         return cls(tuple(facets))
 
 
