@@ -90,6 +90,8 @@ def test_guard_allows_candidates_and_referenced_items(movielens, guard) -> None:
     assert guard.violations("A fun Sci-Fi Adventure from 1977.", allowed) == []
     assert guard.violations("Directed by Steven Spielberg.", allowed) == ["steven spielberg"]
     assert guard.violations("Just like Fargo, it is darkly funny.", allowed) == ["fargo"]
+    assert guard.violations("- Rated 4.2 on average by 508 people.", allowed) == []  # a bullet starts a sentence
+    assert guard.violations("- Also by its director: Raising Arizona.", allowed) == ["raising arizona"]
 
 
 def test_llm_never_sees_the_raw_message_and_titles_come_from_us(movielens, guard) -> None:

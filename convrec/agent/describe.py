@@ -90,10 +90,9 @@ def describe_item(
     last list gave for this item, if it was in it; `unknown` are sentences for what the question
     asked that the catalog has no data on ("This catalog has no running times.")."""
     item = catalog.get(item_id)
-    lines = [*unknown, _values_line(item)]
+    head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else [])])
+    lines: list[str] = []  # the points, one bullet each
     cited: list[str] = []
-    if asked:
-        lines.append(_asked_answer(item, asked))
     if why:
         lines.append(_sentence(f"I suggested it because: {why[0].lower() + why[1:]}"))
     rated = quality.evidence(item_id) if quality is not None else None
@@ -125,5 +124,8 @@ def describe_item(
         if ids:
             lines.append(_sentence(f"Most like it here: {_and_list([catalog.get(i).title for i in ids])}"))
             cited += ids
-    lines.append("Ask for more like it to see similar ones.")  # no quotes: a quoted phrase reads as a title
-    return ItemAbout(item=item, text="\n".join(lines), cited=cited, why=why)
+    # Markdown paragraphs and a bullet list (the chat page renders it; a terminal reads it as is);
+    # no quotes in the last line: a quoted phrase reads as a title to the title guard
+    bullets = "\n".join(f"- {line}" for line in lines)
+    text = "\n\n".join(p for p in (*unknown, head, bullets, "Ask for more like it to see similar ones.") if p)
+    return ItemAbout(item=item, text=text, cited=cited, why=why)

@@ -168,6 +168,7 @@ def normalize_text(text: str) -> str:
 
 
 _QUOTED = re.compile(r"[\"“”«»]([^\"“”«»]{2,80})[\"“”«»]|\*{1,2}([^*]{2,80})\*{1,2}|_([^_]{2,80})_")
+_BULLET = re.compile(r"^[ \t]*[-*•][ \t]+", re.MULTILINE)
 _TITLECASE = re.compile(
     r"\b([A-Z][\w'’&:-]*(?:\s+(?:(?:of|the|and|in|on|a|an|to|&)\s+){0,2}[A-Z0-9][\w'’&:-]*){1,7})"
 )
@@ -190,6 +191,7 @@ class TitleGuard:
         # Mentions of allowed titles are fine: take them out before looking for others.
         for title in sorted(allowed_titles, key=len, reverse=True):
             text = re.sub(re.escape(title), " · ", text, flags=re.IGNORECASE)
+        text = _BULLET.sub("", text)  # a bullet point starts a sentence like a line does
         found: list[str] = []
         words = normalize_text(text).split()
         # 1) any catalog title (of two words or more, or a rare one-word title in Title Case)
