@@ -112,6 +112,22 @@ def test_by_the_director_of_a_film(browser: Any, server: ConvrecServer) -> None:
     assert outside == []
 
 
+def test_a_question_about_a_pick(browser: Any, server: ConvrecServer) -> None:
+    """'Tell me more about #1': an answer with a bullet list and that pick's card, no new list,
+    the chips as they were."""
+    outside: list[str] = []
+    tab = ChatTab(browser, server.url + "/ui/", outside)
+    first = tab.ask("a crime movie from the 90s")
+    chips = tab.page.locator("#convrec-chips button.chip").all_inner_texts()
+    tab.ask("tell me more about #1")
+    answer = tab.page.locator("#convrec-chat .message-row.bot-row").last
+    assert answer.locator("ul li").count() >= 3 and "I suggested it because" in answer.inner_text()
+    assert tab.page.eval_on_selector_all(".card-body[data-turn='2']", "els => els.map(e => e.dataset.itemId)") == first[:1]
+    assert tab.page.locator("#convrec-chips button.chip").all_inner_texts() == chips
+    tab.page.screenshot(path=str(ARTIFACTS / "ui-about-a-pick.png"), full_page=True)
+    assert outside == []
+
+
 def test_typed_html_is_shown_as_text(browser: Any, server: ConvrecServer) -> None:
     outside: list[str] = []
     tab = ChatTab(browser, server.url + "/ui/", outside)
