@@ -83,12 +83,14 @@ def describe_item(
     asked: dict[str, list[str]] | None = None,
     why: str = "",
     unknown: Sequence[str] = (),
+    who: bool = False,
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
     lines are then left out. `asked` are facet values the question named; `why` is the reason the
     last list gave for this item, if it was in it; `unknown` are sentences for what the question
-    asked that the catalog has no data on ("This catalog has no running times.")."""
+    asked that the catalog has no data on ("This catalog has no running times."); `who` says the
+    question asked who made it, which the catalog cannot name."""
     item = catalog.get(item_id)
     head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else [])])
     lines: list[str] = []  # the points, one bullet each
@@ -108,12 +110,17 @@ def describe_item(
         return sorted(known, key=lambda i: -float(counts[index[i]]) if i in index else 0.0)
 
     related = getattr(ranker, "related_items", None)
+    people = 0
     if related is not None:
         for relation, label in RELATED_LINES:
             ids = popular_first(related(item_id, relation) or [])[:RELATED_SHOWN]
             if ids:
                 lines.append(_sentence(f"{label}: {_and_list([catalog.get(i).title for i in ids])}"))
                 cited += ids
+                people += relation != "same_series"
+    if who:  # "who directed #1?"
+        unknown = [*unknown, "This catalog links titles to the people who made them without their names, so I can't "
+                   "name them; below is what they also made." if people else "This catalog does not say who made it."]
     similar = getattr(ranker, "similar_items", None)
     if similar is not None:
         try:

@@ -346,11 +346,8 @@ class Agent:
         last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
         why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
-        if WHO.search(message) and getattr(scene.ranker, "related_items", None) is not None:
-            unknown.append("This catalog links films to the people who made them without their names, "
-                           "so I can't name them; here is what they also made.")
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
-                             why=why, unknown=unknown)
+                             why=why, unknown=unknown, who=bool(WHO.search(message)))
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
