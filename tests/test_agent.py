@@ -474,6 +474,33 @@ def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path
     assert agent.chat(switched, "cyberpunk", catalog="books").catalog == "books"
 
 
+def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Settings, tmp_path: Path) -> None:
+    """A single-valued facet is a relation to ask by: "books by the author of Dune" are Frank
+    Herbert's others (Book-Crossing read "not The Author" and searched for "harry potter")."""
+    from convrec.agent.sessions import SessionStore
+    from convrec.retrieval.index import build_index
+
+    (tmp_path / "shelf.csv").write_text(
+        "isbn,title,author,year\n1,Dune,Frank Herbert,1965\n2,Dune Messiah,Frank Herbert,1969\n"
+        "3,Children of Dune,Frank Herbert,1976\n4,Emma,Jane Austen,1815\n5,Neuromancer,William Gibson,1984\n"
+        "6,Persuasion,Jane Austen,1817\n7,Count Zero,William Gibson,1986\n"
+    )
+    (tmp_path / "shelf.toml").write_text(
+        'name = "shelf"\n[items]\npath = "shelf.csv"\nid = "isbn"\ntitle = "title"\ntext = "{title} by {author}"\n'
+        '[items.categorical]\nauthor = "author"\n[items.numeric]\nyear = "year"\n'
+    )
+    build_index(ml_settings, str(tmp_path / "shelf.toml"), progress=False)
+    agent = Agent(ml_settings, llm=None, sessions=SessionStore(tmp_path / "s.sqlite"))
+    sid = agent.new_session(catalog="shelf")
+    reply = agent.chat(sid, "books by the author of Dune")
+    assert {i.title for i in reply.items} == {"Dune Messiah", "Children of Dune"}
+    assert all(i.why == "Same author as Dune" for i in reply.items), [i.why for i in reply.items]
+    assert [c.label for c in reply.understood] == ["by the author of Dune"]
+    refused = agent.chat(agent.new_session(catalog="shelf"), "anything, but nothing by Emma's author")
+    assert refused.items and not {"Emma", "Persuasion"} & {i.title for i in refused.items}
+    assert "can't look up" not in agent.chat(agent.new_session(catalog="shelf"), "a book by Nobody Known").text
+
+
 def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:
     # People who liked Toy Story also liked Star Wars and Fargo; a person asking for films like
     # Toy Story wants ones that share its genres.

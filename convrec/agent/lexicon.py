@@ -162,9 +162,14 @@ def _value_phrases(value: str) -> list[tuple[str, ...]]:
 
 
 def schema_lexicon(schema: CatalogSchema) -> Lexicon:
-    """The words any catalog has: its values' own names and its numeric facets' names."""
+    """The words any catalog has: its values' own names and its numeric facets' names. A
+    single-valued categorical facet (an author, a publisher, a brand) is also a relation to ask by:
+    "books by the author of Dune" are those sharing Dune's author."""
     lex = Lexicon(schema=schema, sources=["schema"])
     for spec in schema.categorical:
+        if not spec.multi:
+            nouns = [words(n) for n in (spec.display, spec.name) if len(words(n)) == 1]
+            lex.relations[spec.name] = list(dict.fromkeys([*nouns, *((k[0] + "s",) for k in nouns)]))
         if len(spec.values) > SCAN_LIMIT:
             cues = [words(spec.display), words(spec.name)]
             lex.cued[spec.name] = [c for c in dict.fromkeys(cues) if c]

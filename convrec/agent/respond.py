@@ -86,9 +86,10 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
 
     kg = by_kind.get("kg")
     kg_reason = ""
-    if kg and RELATION_PHRASES.get(str(kg.get("relation"))) and ctx.titles_by_id.get(str(kg.get("liked_item"))):
-        kg_reason = f"{RELATION_PHRASES[str(kg['relation'])]} {named(kg['liked_item'])}"
-        if kg["relation"] in PERSONAL_RELATIONS:  # the same series, director, writer or actor
+    phrase = (kg.get("phrase") or RELATION_PHRASES.get(str(kg.get("relation")))) if kg else None
+    if kg and phrase and ctx.titles_by_id.get(str(kg.get("liked_item"))):
+        kg_reason = f"{phrase} {named(kg['liked_item'])}"
+        if kg["relation"] in PERSONAL_RELATIONS or "phrase" in kg:  # the same series, director, …, or author
             return kg_reason
     co = by_kind.get("co_liked")
     if co and ctx.titles_by_id.get(str(co.get("liked_item"))) and int(co.get("users", 0)) >= 5:

@@ -496,7 +496,7 @@ class RuleParser:
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
         self._cued_facets(work, prefs, strip_markup(text[:MAX_CHARS]))
-        if self.lexicon.relations:
+        if any(self.schema.get(r) is None for r in self.lexicon.relations):  # a graph of people, unnamed
             self._people(text[:MAX_CHARS], work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)

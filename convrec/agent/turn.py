@@ -400,7 +400,7 @@ class Agent:
         for rel in list(state.related):
             item_id = str(rel.ref.item_id)
             title = cat.get(item_id).title if item_id in cat else item_id
-            ids = getattr(scene.ranker, "related_items", lambda *_: None)(item_id, rel.relation)
+            ids = Agent._related_ids(scene, item_id, rel.relation)
             noun = rel.noun or rel.relation.replace("_", " ")
             if rel.negated:  # the film itself is by its director too
                 unrelated += [item_id, *(ids or [])]
@@ -417,6 +417,21 @@ class Agent:
                          if ids is None else f"No other title here has the {noun} of {title}, so I went by {title} itself.")
         pool = set.intersection(*by_relation.values()) if by_relation else None
         return (None if pool is None else sorted(pool)), unrelated, notes
+
+    @staticmethod
+    def _related_ids(scene: Scene, item_id: str, relation: str) -> list[str] | None:
+        """The other items sharing `relation` with `item_id`: a value of a catalog facet ("the
+        author of Dune") or a knowledge-graph link ("the director of Fargo"); None when neither
+        can tell."""
+        cat = scene.index.catalog
+        spec = cat.schema.get(relation)
+        if spec is None or spec.kind != "categorical":
+            return getattr(scene.ranker, "related_items", lambda *_: None)(item_id, relation)
+        values = list(cat.get(item_id).categorical.get(relation, ())) if item_id in cat else []
+        if not values:
+            return None
+        rows = np.flatnonzero(scene.index.columns.mask(SearchFilters(include_any={relation: values})))
+        return [cat.items[int(r)].id for r in rows if cat.items[int(r)].id != item_id]
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any, pool: list[str] | None = None,
                   unrelated: Sequence[str] = ()) -> tuple[Any, list[SearchHit], list[str]]:
@@ -565,9 +580,12 @@ class Agent:
         asked = []
         for rel in request.related:
             if not rel.negated:
-                ids = getattr(scene.ranker, "related_items", lambda *_: None)(str(rel.ref.item_id), rel.relation)
-                asked.append(({"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)},
-                              set(ids or ())))
+                ids = self._related_ids(scene, str(rel.ref.item_id), rel.relation)
+                ev = {"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
+                spec = cat.schema.get(rel.relation)
+                if spec is not None:  # a facet: "Same author as Dune"
+                    ev["phrase"] = f"same {spec.display} as"
+                asked.append((ev, set(ids or ())))
         chosen: list[Any] = []
         listed: set[str] = set()
         for r in ranked:
