@@ -486,7 +486,8 @@ def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> Non
     [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
      ("an Oscar winning drama", "awards", {"Drama"}), ("something rated PG-13", "age ratings", set()),
      ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"}),
-     ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"})],
+     ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"}),
+     ("an action movie with a female lead", "details about the cast", {"Action"})],
 )
 def test_what_the_catalog_has_no_data_on_is_named_not_searched(rules, text, label, include) -> None:
     p = rules.parse(text)
