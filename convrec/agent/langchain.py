@@ -42,8 +42,9 @@ class ConvrecTool(BaseTool):
     description: str = (
         "Recommend items (e.g. movies) from the catalog for a natural-language request. Handles "
         "genres, eras, exclusions ('nothing violent'), references ('like Toy Story'), the people "
-        "behind a title ('by the director of Fargo', where the catalog has a knowledge graph) and follow-ups "
-        "when given the same conversation_id. Returns the picks with a short reason each."
+        "behind a title ('by the director of Fargo', where the catalog has a knowledge graph), follow-ups "
+        "when given the same conversation_id, and questions about one pick ('tell me more about #2', "
+        "'is it funny?'). Returns the picks with a short reason each."
     )
     args_schema: type[BaseModel] = RecommendInput
     response_format: str = "content_and_artifact"
