@@ -45,7 +45,8 @@ class ItemAbout:
     why: str = ""  # the reason the last list gave for it, if it was in it
 
 
-def _and_list(parts: Sequence[str]) -> str:
+def and_list(parts: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
@@ -68,10 +69,10 @@ def _asked_answer(item: Item, asked: dict[str, list[str]]) -> str:
         own = list(item.categorical.get(facet, ()))
         has = [v for v in values if v in own]
         if has:
-            lines.append(f"Yes: it is listed as {_and_list(has)}.")
+            lines.append(f"Yes: it is listed as {and_list(has)}.")
         else:
-            listing = _and_list(own) if own else "nothing"
-            lines.append(f"Not by its listing: it is {listing}, not {_and_list(values)}.")
+            listing = and_list(own) if own else "nothing"
+            lines.append(f"Not by its listing: it is {listing}, not {and_list(values)}.")
     return " ".join(lines)
 
 
@@ -115,7 +116,7 @@ def describe_item(
         for relation, label in RELATED_LINES:
             ids = popular_first(related(item_id, relation) or [])[:RELATED_SHOWN]
             if ids:
-                lines.append(_sentence(f"{label}: {_and_list([catalog.get(i).title for i in ids])}"))
+                lines.append(_sentence(f"{label}: {and_list([catalog.get(i).title for i in ids])}"))
                 cited += ids
                 people += relation != "same_series"
     if who:  # "who directed #1?"
@@ -129,7 +130,7 @@ def describe_item(
             ids = []
         ids = [i for i in ids if i in catalog and i != item_id and i not in cited][:SIMILAR_SHOWN]
         if ids:
-            lines.append(_sentence(f"Most like it here: {_and_list([catalog.get(i).title for i in ids])}"))
+            lines.append(_sentence(f"Most like it here: {and_list([catalog.get(i).title for i in ids])}"))
             cited += ids
     # Markdown paragraphs and a bullet list (the chat page renders it; a terminal reads it as is);
     # no quotes in the last line: a quoted phrase reads as a title to the title guard

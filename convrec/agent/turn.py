@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from convrec.agent.describe import ItemAbout, describe_item
+from convrec.agent.describe import ItemAbout, and_list, describe_item
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.agent.sessions import SessionStore
@@ -676,7 +676,7 @@ def joined_labels(chips: Sequence[Chip]) -> list[str]:
         key = (chip.kind, head)
         if sep and key in where:
             titles[key].append(title)
-            out[where[key]] = f"{head}{sep}{_and_list(titles[key])}"
+            out[where[key]] = f"{head}{sep}{and_list(titles[key])}"
             continue
         if sep:
             where[key], titles[key] = len(out), [title]
@@ -687,7 +687,7 @@ def joined_labels(chips: Sequence[Chip]) -> list[str]:
 def unknown_people_notice(names: Sequence[str]) -> str:
     """One sentence for people named in a catalog that links people to items without names."""
     # no quotes: a quoted phrase reads as a title to the title guard
-    return (f"I can't look up {_and_list(list(names))} by name here, so I went by the words; to follow a "
+    return (f"I can't look up {and_list(list(names))} by name here, so I went by the words; to follow a "
             "director or an actor, ask for films by the director (or with the actors) of a title you know.")
 
 
@@ -695,12 +695,8 @@ def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> st
     """One sentence for titles the person named that the catalog does not have; `known` are the
     titles named beside them that it does have (what the picks then lean on)."""
     verb = "is" if len(names) == 1 else "are"
-    lean = f"went by {_and_list(list(dict.fromkeys(known)))}" if known else "went by the words instead"
-    return f"{_and_list([f'“{n}”' for n in names])} {verb} not in this catalog, so I {lean}."
-
-
-def _and_list(parts: Sequence[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    lean = f"went by {and_list(list(dict.fromkeys(known)))}" if known else "went by the words instead"
+    return f"{and_list([f'“{n}”' for n in names])} {verb} not in this catalog, so I {lean}."
 
 
 def chip_label(constraint: Any) -> str:
