@@ -66,12 +66,7 @@ class Constraint(BaseModel):
         if self.kind == "exclude":
             return f"not {self.values[0]}"
         if self.kind == "range" and self.range is not None:
-            lo, hi = self.range.low, self.range.high
-            if lo is not None and hi is not None:
-                return f"{self.facet} {lo:g}–{hi:g}" if lo != hi else f"{self.facet} {lo:g}"
-            if lo is not None:
-                return f"{self.facet} from {lo:g}"
-            return f"{self.facet} up to {hi:g}"
+            return f"{self.facet} {self.range.describe()}"
         if self.kind == "exclude_range" and self.range is not None:
             return f"{self.facet} not {self.range.describe()}"
         return "only items not shown yet"

@@ -712,9 +712,5 @@ def chip_label(constraint: Any) -> str:
     if c.kind == "exclude_range" and c.range is not None:
         return f"not from {'' if c.facet == 'year' else f'{c.facet} '}{c.range.describe()}"
     if c.kind == "range" and c.range is not None:
-        low, high = c.range.low, c.range.high
-        name = "" if c.facet == "year" else f"{c.facet} "
-        if low is not None and high is not None:
-            return f"{name}{low:g}" if low == high else f"{name}{low:g}–{high:g}"
-        return f"{name}from {low:g}" if low is not None else f"{name}up to {high:g}"
+        return f"{'' if c.facet == 'year' else f'{c.facet} '}{c.range.describe()}"
     return c.describe()
