@@ -338,6 +338,23 @@ def test_questions_about_one_pick_get_an_answer_not_a_new_list(agent: Agent) -> 
     assert {"Raising Arizona", "Miller's Crossing"} <= {agent.item(i).title for i in fargo.cited}
 
 
+def test_which_of_these_is_the_best(agent: Agent) -> None:
+    """A question about the list just shown is answered about that list (it used to start a new
+    'well rated' list): the same items, best rated first; '#1' then means the best rated."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "a thriller")
+    reply = agent.chat(sid, "which one is the best?")
+    quality = agent.scene().quality
+    assert {i.id for i in reply.items} == {i.id for i in first.items}
+    assert [i.id for i in reply.items] == sorted((i.id for i in first.items), key=lambda i: -quality.of(i))
+    assert reply.text.startswith(f"Of these, the best rated is **{reply.items[0].title}** (rated ")
+    assert all(i.why.startswith("Rated ") for i in reply.items)
+    more = agent.chat(sid, "more like #1")
+    assert [c.label for c in more.understood][-1] == f"like {reply.items[0].title}"
+    fresh = agent.chat(agent.new_session(), "which one is the best?")  # nothing shown: the best rated
+    assert fresh.items and all(i.why.startswith("Rated ") for i in fresh.items)
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")

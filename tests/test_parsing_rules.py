@@ -561,3 +561,10 @@ def test_other_languages_decades_and_function_words(rules, text, genres, low) ->
     p = rules.parse(text)
     assert set(p.include_all.get("genres", [])) == genres and not p.query  # "una", "aus", "di" are no search words
     assert (p.ranges["year"].low if "year" in p.ranges else None) == low
+
+
+@pytest.mark.parametrize(("text", "act"), [
+    ("which one is the best?", True), ("which of these is best", True), ("which should I watch?", True),
+    ("which of them do you recommend", True), ("what is the best comedy", False)])
+def test_which_of_the_shown_is_best(rules, text, act) -> None:
+    assert ("best_of_shown" in rules.parse(text).acts) is act

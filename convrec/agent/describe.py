@@ -1,5 +1,5 @@
 """Answering a question about one item: "tell me more about #3", "why the second one?", "is #2
-funny?", "what is Fargo?".
+funny?", "what is Fargo?"; and about the list just shown: "which of these is the best?".
 
 Such a turn shows no new list and changes no constraint. The answer is a template over grounded
 data only (no LLM, so nothing in it can be made up):
@@ -137,3 +137,32 @@ def describe_item(
     bullets = "\n".join(f"- {line}" for line in lines)
     text = "\n\n".join(p for p in (*unknown, head, bullets, "Ask for more like it to see similar ones.") if p)
     return ItemAbout(item=item, text=text, cited=cited, why=why)
+
+
+@dataclass
+class ShownRanked:
+    """The last list, best rated first, with the answer's text and each item's reason."""
+
+    text: str
+    items: list[Item]
+    why: list[str]
+
+
+def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None) -> ShownRanked:
+    """'Which of these is the best?': the items just shown, ordered by how well people rated them
+    (the catalog's ratings, shrunk toward its mean so a few ratings prove little). Without ratings,
+    the list keeps its order and the answer says why."""
+    items = [catalog.get(i) for i in shown if i in catalog]
+    if quality is None:
+        text = "This catalog has no ratings, so I can't tell which is best; here they are in the order I'd pick them."
+        return ShownRanked(text, items, [""] * len(items))
+    items.sort(key=lambda it: -quality.of(it.id))
+    why = []
+    for it in items:
+        rated = quality.evidence(it.id)
+        why.append(f"Rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people" if rated
+                   else "Not rated here yet")
+    lead = f"Of these, the best rated is **{items[0].title}** ({why[0][0].lower() + why[0][1:]})."
+    rest = [f"**{it.title}**" for it in items[1:3]]
+    text = lead + (f" Then {and_list(rest)}." if rest else "")
+    return ShownRanked(text, items, why)

@@ -24,8 +24,10 @@ Act = Literal[
     "describe",  # "tell me more about #2": a question about one item, see `focus`
     "thanks",  # "thanks!", "that's all": the whole message closes the conversation; nothing to search
     "greet",  # "hi!", "hello there": the whole message is a greeting; nothing to search
+    "best_of_shown",  # "which of these is the best?": the last list, best rated first; nothing new
 ]
-ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet")
+ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
+                         "best_of_shown")
 
 
 class ItemRef(BaseModel):

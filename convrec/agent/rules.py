@@ -237,6 +237,13 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
     ],
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
+    # a question about the list just shown, not a new request
+    "best_of_shown": [
+        r"\bwhich (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))"
+        r"(?: \w+)? (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
+        r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
+        r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
+    ],
     # the whole message greets ("hi, a comedy please" is a request)
     "greet": [r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hi there|hello there|hey there)"
               r"(?: (?:there|convrec|bot|again|everyone))?(?: [,.!])*$"],

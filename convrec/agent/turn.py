@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from convrec.agent.describe import ItemAbout, and_list, describe_item
+from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.agent.sessions import SessionStore
@@ -243,6 +243,20 @@ class Agent:
                     session_id=session_id, text=about.text, items=[item], understood=self.chips(state, scene.name),
                     catalog=scene.name, cited=about.cited))
                 return
+            if "best_of_shown" in prefs.acts and state.last_shown:
+                # "which of these is the best?": the same list, best rated first; it is the list now
+                ranked = best_of_shown(cat, state.last_shown, scene.quality)
+                state.record_shown([it.id for it in ranked.items])
+                items = [RecommendedItem(id=it.id, title=it.title, facts=it.facts(), why=why)
+                         for it, why in zip(ranked.items, ranked.why, strict=True)]
+                self.sessions.record_turn(session_id, message, ranked.text, [i.model_dump() for i in items],
+                                          state.model_dump(mode="json"))
+                yield ReplyEvent(type="delta", text=ranked.text)
+                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=ranked.text, items=items,
+                                                          understood=self.chips(state, scene.name), catalog=scene.name))
+                return
+            if "best_of_shown" in prefs.acts:  # nothing shown yet: the best rated, as "the best" asks
+                prefs.quality = True
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts in (["thanks"], ["greet"]):
