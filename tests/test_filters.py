@@ -82,3 +82,15 @@ def test_unknown_facets_and_values_are_clear_errors() -> None:
 def test_inverted_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="above high"):
         NumericRange(low=2000, high=1990)
+
+
+def test_facet_columns_agree_with_the_predicate_on_excluded_spans() -> None:
+    from convrec.retrieval.catalog import Catalog
+    from convrec.retrieval.filters import FacetColumns
+
+    columns = FacetColumns(Catalog("t", ITEMS, SCHEMA))
+    for f in (SearchFilters(include_any={"genres": ["Comedy", "War"]}, exclude_ranges={"year": [NumericRange(low=1960, high=1980)]}),
+              SearchFilters(include_any={"genres": ["Comedy"]}, exclude_ranges={"year": []}),  # no span: no limit
+              SearchFilters(exclude_ranges={"price": [NumericRange(low=1, high=2)]}),  # a facet no item has
+              SearchFilters(exclude_ranges={"year": [NumericRange()]})):  # a span over everything
+        assert columns.mask(f).tolist() == [f.matches(it) for it in ITEMS], f

@@ -163,6 +163,7 @@ class SearchFilters(BaseModel):
             for rng in holes:
                 outside = [{facet: {"$lt": float(rng.low)}}] if rng.low is not None else []
                 outside += [{facet: {"$gt": float(rng.high)}}] if rng.high is not None else []
+                outside = outside or [{facet: {"$lt": -1e300}}]  # a hole over everything: nothing is outside it
                 clauses.append(outside[0] if len(outside) == 1 else {"$or": outside})
         if self.exclude_ids:
             clauses.append({ID_FIELD: {"$nin": list(self.exclude_ids)}})
@@ -283,9 +284,11 @@ class FacetColumns:
                     ok &= col <= rng.high
             mask &= ok
         for facet, holes in filters.exclude_ranges.items():
+            if not holes:
+                continue
             col = self._numeric.get(facet)
-            if col is None:
-                mask[:] = not holes
+            if col is None:  # no item has this facet: none can be shown to lie outside the holes
+                mask[:] = False
                 continue
             ok = ~np.isnan(col)
             with np.errstate(invalid="ignore"):

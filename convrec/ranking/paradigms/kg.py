@@ -79,6 +79,9 @@ RELATION_PHRASES = {
 # How a request's chip joins a relation to its film: "by the director of Fargo", "with the actors
 # of Heat" (relations not listed take "by").
 RELATION_PREPOSITIONS = {"actor": "with"}
+# Relations that make a reason stronger than "N people who liked X also liked it"; the others
+# (a producer, a studio, an award) come after that in a reply.
+PERSONAL_RELATIONS = frozenset({SERIES, "directed_by", "written_by", "actor"})
 
 
 def relation_label(relation: str, noun: str, title: str) -> str:
@@ -88,9 +91,6 @@ def relation_label(relation: str, noun: str, title: str) -> str:
         name = title.split(": ", 1)[0]
         return f"in the {name[4:] if name.startswith('The ') else name} series"
     return f"{RELATION_PREPOSITIONS.get(relation, 'by')} the {noun or relation.replace('_', ' ')} of {title}"
-# Relations that make a reason stronger than "N people who liked X also liked it"; the others
-# (a producer, a studio, an award) come after that in a reply.
-PERSONAL_RELATIONS = frozenset({SERIES, "directed_by", "written_by", "actor"})
 
 
 NO_LINK = 255  # `KnowledgeGraphPart.link_level_` of two items that share nothing telling
