@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from convrec.agent.respond import item_headline, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -57,8 +58,7 @@ def _sentence(text: str) -> str:
 
 def _values_line(item: Item) -> str:
     bits = [", ".join(values) for values in item.categorical.values() if values]
-    year = item.numeric.get("year")
-    lead = f"**{item.title}**" + (f" ({int(year)})" if year is not None else "")
+    lead = item_headline(item)
     return f"{lead}: {'; '.join(bits)}." if bits else f"{lead}."
 
 
@@ -100,7 +100,7 @@ def describe_item(
         lines.append(_sentence(f"I suggested it because: {why[0].lower() + why[1:]}"))
     rated = quality.evidence(item_id) if quality is not None else None
     if rated:
-        lines.append(f"Rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people.")
+        lines.append(rated_phrase(rated).capitalize() + ".")
 
     def popular_first(ids: Sequence[str]) -> list[str]:
         counts = getattr(ranker, "counts_", None)
@@ -160,8 +160,7 @@ def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None) -
     why = []
     for it in items:
         rated = quality.evidence(it.id)
-        why.append(f"Rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people" if rated
-                   else "Not rated here yet")
+        why.append(rated_phrase(rated).capitalize() if rated else "Not rated here yet")
     lead = f"Of these, the best rated is **{items[0].title}** ({why[0][0].lower() + why[0][1:]})."
     rest = [f"**{it.title}**" for it in items[1:3]]
     text = lead + (f" Then {and_list(rest)}." if rest else "")

@@ -57,6 +57,11 @@ def _fmt_num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def rated_phrase(rated: dict[str, Any]) -> str:
+    """'rated 4.2 on average by 508 people', from an `ItemQuality.evidence` entry."""
+    return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
+
+
 def _request_match(item: Item, ctx: ReplyContext) -> str:
     """What of the request this item meets: 'Comedy and Sci-Fi from 1996'."""
     matched = [v for facet, wanted in ctx.include.items() for v in item.categorical.get(facet, ()) if v in wanted]
@@ -76,7 +81,7 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
         by_kind.setdefault(str(ev.get("kind")), ev)
     rated = by_kind.get("rated")  # present when the best rated were asked for
     if rated:
-        return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
+        return rated_phrase(rated)
 
     def named(item_id: Any) -> str:
         """The film a reason points at: 'Fargo, which you liked', or just 'Fargo' when the person
