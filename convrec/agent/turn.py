@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -58,6 +58,15 @@ CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
+
+
+class RelatedPool(NamedTuple):
+    """What the relations asked for come to (see `Agent._related_pool`)."""
+
+    pool: list[str] | None  # only these items; None when no relation was asked for
+    unrelated: list[str]  # never these ("not by the director of Fargo")
+    notes: list[str]  # what could not be answered, said in the reply
+    asked: list[tuple[dict[str, Any], set[str]]]  # per relation kept: its evidence, the items sharing it
 
 
 @dataclass
@@ -269,16 +278,16 @@ class Agent:
                 return
 
             t0 = time.perf_counter()
-            pool, unrelated, related_notes = self._related_pool(scene, state)
+            related = self._related_pool(scene, state)
             profile = self._profile(scene, record, state, state.request())
-            request, hits, relaxed = self._retrieve(scene, state, profile, pool, unrelated)
+            request, hits, relaxed = self._retrieve(scene, state, profile, related.pool, related.unrelated)
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            picks = self._rank(scene, profile, request, hits)
+            picks = self._rank(scene, profile, request, hits, related.asked)
             timings["rank"] = time.perf_counter() - t0
 
-            notice_bits = list(related_notes)
+            notice_bits = list(related.notes)
             if prefs.injection:
                 notice_bits.append(INJECTION_NOTICE)
             if prefs.unknown_titles:
@@ -400,16 +409,18 @@ class Agent:
         return UserProfile(user_id=record.user_id, liked=liked, disliked=disliked)
 
     @staticmethod
-    def _related_pool(scene: Scene, state: Any) -> tuple[list[str] | None, list[str], list[str]]:
+    def _related_pool(scene: Scene, state: Any) -> RelatedPool:
         """The items "by the director of Fargo" (None when nothing such was asked) and those "not
-        by the director of Fargo", from the ranker's knowledge graph. One relation to several
-        titles means any of them ("by the directors of Fargo and Heat"); different relations must
-        all hold ("by the director of Fargo, with the actors of Heat"). A relation the catalog
-        cannot answer (no trustworthy graph, or no other item shares it) becomes "like Fargo",
-        said in a note, and stays that way; a refused one it cannot answer is said and kept."""
+        by the director of Fargo", from the ranker's knowledge graph or a catalog facet. One
+        relation to several titles means any of them ("by the directors of Fargo and Heat");
+        different relations must all hold ("by the director of Fargo, with the actors of Heat").
+        A relation the catalog cannot answer (no trustworthy graph, or no other item shares it)
+        becomes "like Fargo", said in a note, and stays that way; a refused one it cannot answer is
+        said and kept. Each relation kept gives the evidence its picks will name (see `_rank`)."""
         by_relation: dict[str, set[str]] = {}
         unrelated: list[str] = []
         notes: list[str] = []
+        asked: list[tuple[dict[str, Any], set[str]]] = []
         cat = scene.index.catalog
         for rel in list(state.related):
             item_id = str(rel.ref.item_id)
@@ -423,6 +434,11 @@ class Agent:
                 continue
             if ids:
                 by_relation.setdefault(rel.relation, set()).update(ids)
+                ev: dict[str, Any] = {"kind": "kg", "relation": rel.relation, "liked_item": item_id}
+                spec = cat.schema.get(rel.relation)
+                if spec is not None:  # a facet: "Same author as Dune"
+                    ev["phrase"] = f"same {spec.display} as"
+                asked.append((ev, set(ids)))
                 continue
             state.drop(f"related:{rel.relation}:{item_id}")
             if item_id not in state.similar_to:
@@ -430,7 +446,7 @@ class Agent:
             notes.append(f"I don't know the {noun} of {title} here, so I went by {title} itself."
                          if ids is None else f"No other title here has the {noun} of {title}, so I went by {title} itself.")
         pool = set.intersection(*by_relation.values()) if by_relation else None
-        return (None if pool is None else sorted(pool)), unrelated, notes
+        return RelatedPool(None if pool is None else sorted(pool), unrelated, notes, asked)
 
     @staticmethod
     def _related_ids(scene: Scene, item_id: str, relation: str) -> list[str] | None:
@@ -576,7 +592,10 @@ class Agent:
         kept = [h for h in hits if kinds & set(h.item.categorical.get(facet, ()))]
         return kept if len(kept) >= (request.count or DEFAULT_PICKS) else hits
 
-    def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit]) -> list[Pick]:
+    def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit],
+              asked: Sequence[tuple[dict[str, Any], set[str]]] = ()) -> list[Pick]:
+        """The picks, best first. `asked` pairs the evidence of each relation asked for ("by the
+        director of Fargo") with the items sharing it: a pick among them names that relation."""
         if not hits:
             return []
         if self._no_wish(request, profile):
@@ -589,17 +608,6 @@ class Agent:
             ranked = self._best_rated_first(scene.quality, ranked)
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
-        # A pick asked for "by the director of Fargo" says so, whatever else it shares with Fargo;
-        # asked "by the directors of Fargo and Heat", it names the one it shares the director with.
-        asked = []
-        for rel in request.related:
-            if not rel.negated:
-                ids = self._related_ids(scene, str(rel.ref.item_id), rel.relation)
-                ev = {"kind": "kg", "relation": rel.relation, "liked_item": str(rel.ref.item_id)}
-                spec = cat.schema.get(rel.relation)
-                if spec is not None:  # a facet: "Same author as Dune"
-                    ev["phrase"] = f"same {spec.display} as"
-                asked.append((ev, set(ids or ())))
         chosen: list[Any] = []
         listed: set[str] = set()
         for r in ranked:
@@ -618,6 +626,8 @@ class Agent:
             evidence = list(getattr(r, "evidence", []) or [])
             if own:  # the request's reference replaces the links to the rest of the history
                 evidence = [*own, *(ev for ev in evidence if ev.get("kind") not in ("kg", "co_liked", "similar_to_liked"))]
+            # asked "by the director of Fargo", a pick says so whatever else it shares with Fargo;
+            # asked "by the directors of Fargo and Heat", it names the one it shares the director with
             shares = [ev for ev, ids in asked if r.item_id in ids][:1]
             picks.append(Pick(cat.get(r.item_id), float(r.score), dict(r.parts), [*shares, *evidence]))
         return picks
