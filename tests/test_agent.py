@@ -469,19 +469,24 @@ def test_hallucinated_title_is_removed_end_to_end(ml_settings: Settings, ml_inde
     assert len(reply.items) >= 2 and "A gentle classic." in reply.text
 
 
-def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path: Path) -> None:
+def books_agent(settings: Settings, tmp_path: Path, name: str, rows: str) -> Agent:
+    """An agent over the built-in catalogs plus a small book catalog `name` built from CSV `rows`
+    (isbn, title, author, year)."""
     from convrec.agent.sessions import SessionStore
     from convrec.retrieval.index import build_index
 
-    (tmp_path / "books.csv").write_text(
-        "isbn,title,author,year\n1,Dune,Frank Herbert,1965\n2,Emma,Jane Austen,1815\n3,Neuromancer,William Gibson,1984\n"
-    )
-    (tmp_path / "books.toml").write_text(
-        'name = "books"\n[items]\npath = "books.csv"\nid = "isbn"\ntitle = "title"\ntext = "{title} by {author}"\n'
+    (tmp_path / f"{name}.csv").write_text("isbn,title,author,year\n" + rows)
+    (tmp_path / f"{name}.toml").write_text(
+        f'name = "{name}"\n[items]\npath = "{name}.csv"\nid = "isbn"\ntitle = "title"\ntext = "{{title}} by {{author}}"\n'
         '[items.categorical]\nauthor = "author"\n[items.numeric]\nyear = "year"\n'
     )
-    build_index(ml_settings, str(tmp_path / "books.toml"), progress=False)
-    agent = Agent(ml_settings, llm=None, sessions=SessionStore(tmp_path / "s.sqlite"))
+    build_index(settings, str(tmp_path / f"{name}.toml"), progress=False)
+    return Agent(settings, llm=None, sessions=SessionStore(tmp_path / "s.sqlite"))
+
+
+def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path: Path) -> None:
+    agent = books_agent(ml_settings, tmp_path, "books",
+                        "1,Dune,Frank Herbert,1965\n2,Emma,Jane Austen,1815\n3,Neuromancer,William Gibson,1984\n")
     assert {"movielens", "books"} <= set(agent.catalogs())
     movie = agent.chat(agent.new_session(catalog="movielens"), "space adventure")
     book = agent.chat(agent.new_session(catalog="books"), "a science fiction novel about a desert planet")
@@ -494,20 +499,10 @@ def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path
 def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Settings, tmp_path: Path) -> None:
     """A single-valued facet is a relation to ask by: "books by the author of Dune" are Frank
     Herbert's others (Book-Crossing read "not The Author" and searched for "harry potter")."""
-    from convrec.agent.sessions import SessionStore
-    from convrec.retrieval.index import build_index
-
-    (tmp_path / "shelf.csv").write_text(
-        "isbn,title,author,year\n1,Dune,Frank Herbert,1965\n2,Dune Messiah,Frank Herbert,1969\n"
-        "3,Children of Dune,Frank Herbert,1976\n4,Emma,Jane Austen,1815\n5,Neuromancer,William Gibson,1984\n"
-        "6,Persuasion,Jane Austen,1817\n7,Count Zero,William Gibson,1986\n"
-    )
-    (tmp_path / "shelf.toml").write_text(
-        'name = "shelf"\n[items]\npath = "shelf.csv"\nid = "isbn"\ntitle = "title"\ntext = "{title} by {author}"\n'
-        '[items.categorical]\nauthor = "author"\n[items.numeric]\nyear = "year"\n'
-    )
-    build_index(ml_settings, str(tmp_path / "shelf.toml"), progress=False)
-    agent = Agent(ml_settings, llm=None, sessions=SessionStore(tmp_path / "s.sqlite"))
+    agent = books_agent(ml_settings, tmp_path, "shelf",
+                        "1,Dune,Frank Herbert,1965\n2,Dune Messiah,Frank Herbert,1969\n3,Children of Dune,Frank Herbert,1976\n"
+                        "4,Emma,Jane Austen,1815\n5,Neuromancer,William Gibson,1984\n6,Persuasion,Jane Austen,1817\n"
+                        "7,Count Zero,William Gibson,1986\n")
     sid = agent.new_session(catalog="shelf")
     reply = agent.chat(sid, "books by the author of Dune")
     assert {i.title for i in reply.items} == {"Dune Messiah", "Children of Dune"}
