@@ -243,26 +243,15 @@ class Agent:
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
                 state.focus = about.item.id
-                item = RecommendedItem(id=about.item.id, title=about.item.title, facts=about.item.facts(),
-                                       why=about.why)
-                self.sessions.record_turn(session_id, message, about.text, [item.model_dump()],
-                                          state.model_dump(mode="json"))
-                yield ReplyEvent(type="delta", text=about.text)
-                yield ReplyEvent(type="done", reply=Reply(
-                    session_id=session_id, text=about.text, items=[item], understood=self.chips(state, scene.name),
-                    catalog=scene.name, cited=about.cited))
+                yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
+                                        cited=about.cited)
                 return
             if "best_of_shown" in prefs.acts and state.last_shown:
                 # "which of these is the best?": the same list, best rated first; it is the list now
                 ranked = best_of_shown(cat, state.last_shown, scene.quality)
                 state.record_shown([it.id for it in ranked.items])
-                items = [RecommendedItem(id=it.id, title=it.title, facts=it.facts(), why=why)
-                         for it, why in zip(ranked.items, ranked.why, strict=True)]
-                self.sessions.record_turn(session_id, message, ranked.text, [i.model_dump() for i in items],
-                                          state.model_dump(mode="json"))
-                yield ReplyEvent(type="delta", text=ranked.text)
-                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=ranked.text, items=items,
-                                                          understood=self.chips(state, scene.name), catalog=scene.name))
+                yield from self._answer(scene, session_id, message, state, ranked.text,
+                                        list(zip(ranked.items, ranked.why, strict=True)))
                 return
             if "best_of_shown" in prefs.acts:  # nothing shown yet: the best rated, as "the best" asks
                 prefs.quality = True
@@ -271,10 +260,7 @@ class Agent:
             if prefs.acts in (["thanks"], ["greet"]):
                 # "thanks!", "hi": no new list; what was asked and shown stays for later
                 said = CLOSING_REPLY if prefs.acts == ["thanks"] else GREETING_REPLY
-                self.sessions.record_turn(session_id, message, said, [], state.model_dump(mode="json"))
-                yield ReplyEvent(type="delta", text=said)
-                yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=said,
-                                                          understood=self.chips(state, scene.name), catalog=scene.name))
+                yield from self._answer(scene, session_id, message, state, said, [])
                 return
 
             t0 = time.perf_counter()
@@ -352,6 +338,19 @@ class Agent:
                 cited=list(ctx.titles_by_id),
             )
         yield ReplyEvent(type="done", reply=reply)
+
+    def _answer(self, scene: Scene, session_id: str, message: str, state: Any, text: str,
+                items: Sequence[tuple[Any, str]], cited: Sequence[str] = ()) -> Iterator[ReplyEvent]:
+        """A turn answered without retrieval ("tell me about #2", "which is the best?", "thanks"):
+        records it with the state as it is and yields the text and the reply. `items` are (catalog
+        item, reason) pairs to show as cards."""
+        shown = [RecommendedItem(id=it.id, title=it.title, facts=it.facts(), why=why) for it, why in items]
+        self.sessions.record_turn(session_id, message, text, [i.model_dump() for i in shown],
+                                  state.model_dump(mode="json"))
+        yield ReplyEvent(type="delta", text=text)
+        yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=text, items=shown,
+                                                  understood=self.chips(state, scene.name), catalog=scene.name,
+                                                  cited=list(cited)))
 
     # -- stages -----------------------------------------------------------------------------------
     def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any, message: str) -> ItemAbout | None:
