@@ -319,6 +319,7 @@ def test_questions_about_one_pick_get_an_answer_not_a_new_list(agent: Agent) -> 
     second = first.items[1]
     about = agent.chat(sid, "tell me more about #2")
     assert [i.id for i in about.items] == [second.id] and about.items[0].why == second.why
+    assert first.kind == "picks" and about.kind == "about" and about.timings["total"] > 0
     assert about.text.startswith(f"**{second.title}** ({second.facts['year']}): ")
     assert f"I suggested it because: {second.why[0].lower()}" in about.text
     assert "Rated " in about.text and "Most like it here: " in about.text
@@ -345,7 +346,7 @@ def test_which_of_these_is_the_best(agent: Agent) -> None:
     first = agent.chat(sid, "a thriller")
     reply = agent.chat(sid, "which one is the best?")
     quality = agent.scene().quality
-    assert {i.id for i in reply.items} == {i.id for i in first.items}
+    assert {i.id for i in reply.items} == {i.id for i in first.items} and reply.kind == "reordered"
     assert [i.id for i in reply.items] == sorted((i.id for i in first.items), key=lambda i: -quality.of(i))
     assert reply.text.startswith(f"Of these, the best rated is **{reply.items[0].title}** (rated ")
     assert all(i.why.startswith("Rated ") for i in reply.items)
@@ -360,6 +361,7 @@ def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     first = agent.chat(sid, "a western")
     reply = agent.chat(sid, "great, thanks!")
     assert reply.text == "You're welcome! Ask me any time you want more ideas." and not reply.items
+    assert reply.kind == "chat"
     assert [c.label for c in reply.understood] == ["Western"]  # nothing forgotten
     more = agent.chat(sid, "more")  # the conversation goes on where it was
     assert more.items and not {i.id for i in more.items} & {i.id for i in first.items}

@@ -124,6 +124,7 @@ def test_a_question_about_a_pick(browser: Any, server: ConvrecServer) -> None:
     assert answer.locator("ul li").count() >= 3 and "I suggested it because" in answer.inner_text()
     assert tab.page.eval_on_selector_all(".card-body[data-turn='2']", "els => els.map(e => e.dataset.itemId)") == first[:1]
     assert tab.page.locator("#convrec-chips button.chip").all_inner_texts() == chips
+    assert tab.status().startswith("Answered about ")
     tab.page.screenshot(path=str(ARTIFACTS / "ui-about-a-pick.png"), full_page=True)
     assert outside == []
 

@@ -16,7 +16,8 @@ from fastapi.testclient import TestClient
 from convrec.agent.sessions import SessionStorageError, UnknownSessionError
 from convrec.errors import ConvrecError, StoreUnavailableError, UnknownItemError
 from convrec.ui.api import BearerAuth, check_bind, is_loopback, status_for
-from convrec.ui.chat import card_html, escape_reply_text, escape_user_text
+from convrec.agent.reply import RecommendedItem, Reply
+from convrec.ui.chat import card_html, escape_reply_text, escape_user_text, status_line
 from ui_helpers import REPO
 
 TOKEN = "t0ken-for-tests-0123456789"
@@ -54,6 +55,19 @@ def test_card_escapes_every_value() -> None:
     assert 'data-item-id="1&quot;&gt;&lt;script&gt;"' in out and 'data-rank="2"' in out
     assert "Sci-Fi" in out and "You liked this" in out
     assert "Not for you" in card_html(item, 1, verdict=-1)
+
+
+def test_status_line_says_what_the_turn_gave() -> None:
+    picks = [RecommendedItem(id=str(i), title=f"T{i}", facts={}, why="") for i in range(3)]
+    assert status_line(Reply(session_id="s", text="", items=picks, timings={"total": 0.25})) == (
+        "3 picks in 250 ms. Like or dislike a card to steer the next ones.")
+    about = Reply(session_id="s", text="", kind="about", items=[RecommendedItem(id="1", title="B*A*P*S", facts={})],
+                  timings={"total": 1.5})
+    assert status_line(about).startswith(r"Answered about B\*A\*P\*S in 1.5 s.")
+    assert status_line(Reply(session_id="s", text="", kind="reordered", items=picks)).startswith(
+        "The same 3 picks, best rated first.")
+    assert status_line(Reply(session_id="s", text="", kind="chat")) == "Answered."
+    assert status_line(Reply(session_id="s", text="", items=[])) == "0 picks."
 
 
 # --- binding and auth ------------------------------------------------------------------------------

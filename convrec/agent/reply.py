@@ -31,6 +31,12 @@ class Chip(BaseModel):
 class Reply(BaseModel):
     session_id: str
     text: str
+    kind: Literal["picks", "about", "reordered", "chat"] = Field(
+        default="picks",
+        description="What the turn gave: new picks; an answer about one shown item ('tell me more about #2'), "
+        "its card in `items`; the list just shown, reordered ('which one is the best?'); or a word with no "
+        "list ('thanks', 'hi', an empty message).",
+    )
     items: list[RecommendedItem] = Field(default_factory=list)
     understood: list[Chip] = Field(default_factory=list)
     relaxed: list[str] = Field(default_factory=list, description="Constraints dropped to find anything.")

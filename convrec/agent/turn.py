@@ -228,7 +228,7 @@ class Agent:
                 "Please say it in fewer words."
             )
             state = DialogueState.model_validate(record.state) if record.state else DialogueState()
-            reply = Reply(session_id=session_id, text=note, understood=self.chips(state, scene.name), catalog=scene.name)
+            reply = Reply(session_id=session_id, text=note, kind="chat", understood=self.chips(state, scene.name), catalog=scene.name)
             yield ReplyEvent(type="delta", text=note)
             yield ReplyEvent(type="done", reply=reply)
             return
@@ -244,14 +244,14 @@ class Agent:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
                 state.focus = about.item.id
                 yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
-                                        cited=about.cited)
+                                        "about", started, cited=about.cited)
                 return
             if "best_of_shown" in prefs.acts and state.last_shown:
                 # "which of these is the best?": the same list, best rated first; it is the list now
                 ranked = best_of_shown(cat, state.last_shown, scene.quality)
                 state.record_shown([it.id for it in ranked.items])
                 yield from self._answer(scene, session_id, message, state, ranked.text,
-                                        list(zip(ranked.items, ranked.why, strict=True)))
+                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
                 return
             if "best_of_shown" in prefs.acts:  # nothing shown yet: the best rated, as "the best" asks
                 prefs.quality = True
@@ -260,7 +260,7 @@ class Agent:
             if prefs.acts in (["thanks"], ["greet"]):
                 # "thanks!", "hi": no new list; what was asked and shown stays for later
                 said = CLOSING_REPLY if prefs.acts == ["thanks"] else GREETING_REPLY
-                yield from self._answer(scene, session_id, message, state, said, [])
+                yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
 
             t0 = time.perf_counter()
@@ -340,16 +340,19 @@ class Agent:
         yield ReplyEvent(type="done", reply=reply)
 
     def _answer(self, scene: Scene, session_id: str, message: str, state: Any, text: str,
-                items: Sequence[tuple[Any, str]], cited: Sequence[str] = ()) -> Iterator[ReplyEvent]:
+                items: Sequence[tuple[Any, str]], kind: str, started: float,
+                cited: Sequence[str] = ()) -> Iterator[ReplyEvent]:
         """A turn answered without retrieval ("tell me about #2", "which is the best?", "thanks"):
         records it with the state as it is and yields the text and the reply. `items` are (catalog
-        item, reason) pairs to show as cards."""
+        item, reason) pairs to show as cards; `kind` is the reply's kind; `started` is when the
+        turn began (its total time is reported)."""
         shown = [RecommendedItem(id=it.id, title=it.title, facts=it.facts(), why=why) for it, why in items]
         self.sessions.record_turn(session_id, message, text, [i.model_dump() for i in shown],
                                   state.model_dump(mode="json"))
         yield ReplyEvent(type="delta", text=text)
-        yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=text, items=shown,
+        yield ReplyEvent(type="done", reply=Reply(session_id=session_id, text=text, kind=kind, items=shown,
                                                   understood=self.chips(state, scene.name), catalog=scene.name,
+                                                  timings={"total": round(time.perf_counter() - started, 4)},
                                                   cited=list(cited)))
 
     # -- stages -----------------------------------------------------------------------------------

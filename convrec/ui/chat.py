@@ -25,6 +25,7 @@ from convrec.errors import ConvrecError
 if TYPE_CHECKING:
     import gradio as gr
 
+    from convrec.agent.reply import Reply
     from convrec.agent.turn import Agent
 
 NEW_USER = "new"
@@ -58,6 +59,23 @@ CSS = """
 
 
 # --- pure helpers (unit-tested) -------------------------------------------------------------------
+
+
+def status_line(reply: Reply) -> str:
+    """The line under the chat for a finished turn: what it gave and how long it took."""
+    n = len(reply.items)
+    what = {
+        "about": f"Answered about {escape_user_text(reply.items[0].title)}" if reply.items else "Answered",
+        "reordered": f"The same {n} pick{'s' if n != 1 else ''}, best rated first",
+        "chat": "Answered",
+    }.get(reply.kind, f"{n} pick{'s' if n != 1 else ''}")
+    took = reply.timings.get("total")
+    if took is not None:
+        what += f" in {took * 1000:.0f} ms" if took < 1 else f" in {took:.1f} s"
+    what += "."
+    if reply.items:
+        what += " Like or dislike a card to steer the next ones."
+    return what
 
 
 def escape_user_text(text: str) -> str:
@@ -187,15 +205,7 @@ class ChatPage:
             "chips": [c.model_dump() for c in reply.understood],
             "feedback": {it.id: verdicts[it.id] for it in reply.items if it.id in verdicts},
         }
-        took = reply.timings.get("total")
-        status = f"{len(reply.items)} pick{'s' if len(reply.items) != 1 else ''}"
-        if took is not None:
-            status += f" in {took * 1000:.0f} ms." if took < 1 else f" in {took:.1f} s."
-        else:
-            status += "."
-        if reply.items:
-            status += " Like or dislike a card to steer the next ones."
-        yield history, "", session, new_view, status
+        yield history, "", session, new_view, status_line(reply)
 
     def _verdicts(self, session: str) -> dict[str, int]:
         record = self.agent.sessions.get(session)
