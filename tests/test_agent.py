@@ -356,6 +356,23 @@ def test_which_of_these_is_the_best(agent: Agent) -> None:
     assert fresh.items and all(i.why.startswith("Rated ") for i in fresh.items)
 
 
+def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
+    """'Hidden gems' used to show the crowd favourites (the words matched nothing); they now come
+    from the long tail, well rated first, each with its rating as the reason. 'Something popular'
+    turns to the well known, and the chip removes the limit."""
+    sid = agent.new_session()
+    renown = agent.scene().renown
+    gems = agent.chat(sid, "any hidden gems from the 80s?")
+    assert len(gems.items) == 5 and [c.label for c in gems.understood] == ["1980–1989", "lesser known"]
+    assert all(renown.lesser_known(i.id) and 1980 <= i.facts["year"] <= 1989 for i in gems.items)
+    assert all("on average by" in i.why for i in gems.items)
+    popular = agent.chat(sid, "actually, something popular")
+    assert [c.label for c in popular.understood] == ["1980–1989", "well known"]
+    assert popular.items and all(i.id in renown.well_known for i in popular.items)
+    chips = agent.remove_constraint(sid, "renown")
+    assert [c.label for c in chips] == ["1980–1989"]
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")

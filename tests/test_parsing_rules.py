@@ -262,6 +262,21 @@ def test_best_in_a_title_is_a_title(rules) -> None:
     assert not rules.parse("show me the top 3 horror movies").quality  # "top 3" is a count
 
 
+@pytest.mark.parametrize("text,renown", [
+    ("any hidden gems from the 80s?", "lesser_known"), ("something underrated", "lesser_known"),
+    ("a lesser-known thriller", "lesser_known"), ("a comedy, nothing too mainstream", "lesser_known"),
+    ("an obscure western", "lesser_known"), ("a drama I haven't heard of", "lesser_known"),
+    ("not a popular one", "lesser_known"), ("something off the beaten path", "lesser_known"),
+    ("something popular", "well_known"), ("a well-known western", "well_known"),
+    ("a crowd-pleaser from the 90s", "well_known"), ("a movie everyone has seen", "well_known"),
+    ("a comedy", None), ("the best drama", None),
+])
+def test_how_widely_known(rules, text, renown) -> None:
+    p = rules.parse(text)
+    assert p.renown == renown
+    assert not {"hidden", "gems", "underrated", "mainstream", "obscure", "popular"} & set(p.query.split())
+
+
 def test_genre_after_like_is_not_a_title(rules) -> None:
     p = rules.parse("I like horror")
     assert p.include_all == {"genres": ["Horror"]} and not p.similar_to and not p.liked

@@ -250,3 +250,16 @@ def test_item_quality_shrinks_few_ratings_and_needs_ratings() -> None:
     assert q.of("unknown") == q.prior_mean and q.evidence("unknown") is None
     assert q.evidence("b") == {"kind": "rated", "mean": 4.5, "ratings": 40}
     assert ItemQuality.from_interactions(Interactions.from_records(users, items)) is None  # implicit: no ratings
+
+
+def test_item_renown_splits_the_long_tail_at_half_the_interactions() -> None:
+    from convrec.ranking.quality import ItemRenown
+    from convrec.retrieval.catalog import Interactions
+
+    # 100 interactions: "a" 40, "b" 20, then ten items with 4 each; half of all is reached at "b"
+    items = ["a"] * 40 + ["b"] * 20 + [f"t{k}" for k in range(10) for _ in range(4)]
+    users = [f"u{k % 50}" for k in range(len(items))]
+    renown = ItemRenown.from_interactions(Interactions.from_records(users, items))  # implicit feedback will do
+    assert renown is not None and renown.well_known == {"a", "b"} and renown.min_count == 20 and renown.people == 50
+    assert renown.lesser_known("t3") and renown.lesser_known("never-seen") and not renown.lesser_known("a")
+    assert ItemRenown.from_interactions(Interactions.empty()) is None

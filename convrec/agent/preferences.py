@@ -28,6 +28,9 @@ Act = Literal[
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown")
+# Which side of the long tail is asked for: "hidden gems" or "something popular".
+Renown = Literal["lesser_known", "well_known"]
+RENOWN_LABELS: dict[str, str] = {"lesser_known": "lesser known", "well_known": "well known"}
 
 
 class ItemRef(BaseModel):
@@ -118,6 +121,9 @@ class Preferences(BaseModel):
     - `injection`: text that tried to instruct the system was seen and ignored;
     - `quality`: the best-liked are asked for ("the best", "top rated", "acclaimed"), so the
       picks lean on how well people rated them;
+    - `renown`: "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
+      "well_known" ("something popular", "a famous one"): which side of the long tail the
+      picks come from (see `convrec.ranking.quality.ItemRenown`);
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
@@ -152,6 +158,7 @@ class Preferences(BaseModel):
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
     quality: bool = False
+    renown: Renown | None = None
     unknown_titles: list[str] = Field(default_factory=list)
     unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names
     unsupported: dict[str, str] = Field(default_factory=dict)  # "running times" -> "under 90 minutes"
@@ -318,6 +325,8 @@ class Preferences(BaseModel):
             parts.append(", ".join(self.acts))
         if self.quality:
             parts.append("well rated")
+        if self.renown:
+            parts.append(RENOWN_LABELS[self.renown])
         if self.query:
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing specific"

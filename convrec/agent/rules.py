@@ -94,6 +94,18 @@ NEGATION_CUES = [
 QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
            r"\bacclaimed\b", r"\bmasterpieces?\b", r"\bmust ?-?sees?\b", r"\ball ?-?time (?:greats?|classics?)\b",
            r"\b(?:the )?(?:very )?best\b(?! friend)", r"\bgreatest\b", r"\btop ?-?notch\b"]
+# How widely known the picks should be (`Preferences.renown`). Lesser-known phrases are read
+# first, so "nothing too mainstream" is not read as "mainstream".
+_FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
+LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|appreciated|valued|seen)\b",
+                r"\bunder the radar\b", r"\b(?:lesser|less|little|relatively un|largely un)[ -]?known\b",
+                r"\bobscure\b", r"\boverlooked\b", r"\boff the beaten (?:path|track)\b", r"\bdeep cuts?\b",
+                r"\bsleeper hits?\b", r"\b(?:few|not many|hardly any) (?:people|folks) (?:have )?(?:seen|heard of|know)\b",
+                r"\b(?:nobody|no one) (?:has )?(?:seen|heard of|knows)\b",
+                r"\b(?:i|we) (?:probably )?(?:haven ?'?t|have not|never) heard of\b",
+                rf"\b(?:not|nothing|no|non|less|never|isn ?'?t|aren ?'?t) ?-?(?:too |so |very |that |overly |as |the |a |an )?{_FAMOUS}\b"]
+WELL_KNOWN = [rf"\b(?:most |very |really |hugely |super )?{_FAMOUS}\b", r"\bcrowd ?-?pleasers?\b",
+              r"\b(?:big|smash|box ?-?office) hits?\b", r"\b(?:every ?(?:one|body)|most people) (?:has |have )?(?:seen|knows?)\b"]
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer"}
 SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
@@ -502,6 +514,7 @@ class RuleParser:
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
+        self._renown(work, prefs)
         self._cued_facets(work, prefs, strip_markup(text[:MAX_CHARS]))
         if any(self.schema.get(r) is None for r in self.lexicon.relations):  # a graph of people, unnamed
             self._people(text[:MAX_CHARS], work, prefs)
@@ -531,6 +544,17 @@ class RuleParser:
                 if not work.any_used(s, e):
                     prefs.quality = True
                     work.use(s, e)
+
+    def _renown(self, work: _Work, prefs: Preferences) -> None:
+        """"hidden gems", "something lesser known", "nothing too mainstream" → lesser known;
+        "something popular", "a crowd-pleaser" → well known (after titles: "Popular" stays a title)."""
+        for renown, patterns in (("lesser_known", LESSER_KNOWN), ("well_known", WELL_KNOWN)):
+            for pattern in patterns:
+                for s, e, _ in work.finditer(pattern):
+                    if not work.any_used(s, e):
+                        prefs.renown = prefs.renown or renown  # type: ignore[assignment]
+                        prefs.evidence.setdefault("renown", work.span_text(s, e))
+                        work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
     def _acts(self, work: _Work, prefs: Preferences) -> None:

@@ -26,12 +26,20 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from convrec.agent.preferences import ItemRef, Preferences, RangeShift, RelatedRef, exclude_range_key
+from convrec.agent.preferences import (
+    RENOWN_LABELS,
+    ItemRef,
+    Preferences,
+    RangeShift,
+    RelatedRef,
+    Renown,
+    exclude_range_key,
+)
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
 ConstraintKind = Literal["include", "include_any", "exclude", "range", "exclude_range", "unseen", "similar", "related",
-                         "unrelated"]
+                         "unrelated", "renown"]
 
 
 class Origin(BaseModel):
@@ -48,7 +56,8 @@ class Constraint(BaseModel):
     key: str  # "include:genres:Sci-Fi", "include_any:genres", "exclude:genres:War", "range:year", "unseen",
     #           "similar:100" (a movie the picks should be like: not a filter, never relaxed),
     #           "related:directed_by:100" (only items sharing that relation with item 100),
-    #           "unrelated:directed_by:100" (none of them), "not_range:year:1970-1979" (nothing from the 70s)
+    #           "unrelated:directed_by:100" (none of them), "not_range:year:1970-1979" (nothing from the 70s),
+    #           "renown" (only lesser-known or only well-known items: values ["lesser_known"])
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -69,6 +78,8 @@ class Constraint(BaseModel):
             return f"{self.facet} {self.range.describe()}"
         if self.kind == "exclude_range" and self.range is not None:
             return f"{self.facet} not {self.range.describe()}"
+        if self.kind == "renown":
+            return RENOWN_LABELS[self.values[0]]
         return "only items not shown yet"
 
 
@@ -80,6 +91,7 @@ _SOFTNESS = {
     ("include", True): 1,
     ("include_any", False): 2,
     ("range", False): 2,
+    ("renown", False): 2,
     ("include", False): 3,
     ("unseen", False): 4,
     ("exclude", True): 5,
@@ -102,6 +114,7 @@ class TurnRequest(BaseModel):
     acts: list[str] = Field(default_factory=list)
     count: int | None = None
     quality: bool = False  # "the best", "top rated": the best-rated first
+    renown: Renown | None = None  # "hidden gems": lesser-known items only; "a popular one": well known
     dropped: list[Constraint] = Field(default_factory=list)
 
 
@@ -134,6 +147,7 @@ class DialogueState(BaseModel):
     acts: list[str] = Field(default_factory=list)  # the last message's acts
     count: int | None = None  # the last message's count
     quality: bool = False  # asked for the best rated, until starting over
+    renown: Renown | None = None  # "hidden gems" / "something popular", until dropped or starting over
     origins: dict[str, Origin] = Field(default_factory=dict)
     previous: str | None = Field(None, description="JSON of the state before the last message (undo).")
 
@@ -174,6 +188,9 @@ class DialogueState(BaseModel):
         self.acts = acts
         self.count = prefs.count
         self.quality = self.quality or prefs.quality
+        if prefs.renown:
+            self.renown = prefs.renown
+            self._origin("renown", prefs, "renown")
 
         # categorical wishes
         for facet in sorted(set(prefs.include_all) | set(prefs.include_any)):
@@ -380,6 +397,7 @@ class DialogueState(BaseModel):
             acts=list(self.acts),
             count=self.count,
             quality=self.quality,
+            renown=None if "renown" in drop else self.renown,
             dropped=dropped,
         )
 
@@ -409,6 +427,9 @@ class DialogueState(BaseModel):
             o = origin(f"range:{facet}")
             out.append(Constraint(key=f"range:{facet}", kind="range", facet=facet, range=rng, turn=o.turn,
                                   inferred=o.inferred, evidence=o.evidence))
+        if self.renown:
+            o = origin("renown")
+            out.append(Constraint(key="renown", kind="renown", values=[self.renown], turn=o.turn, evidence=o.evidence))
         if self.shown and "show_seen" not in self.acts:
             out.append(Constraint(key="unseen", kind="unseen", turn=self.turn))
         for facet, values in self.exclude.items():
@@ -456,6 +477,8 @@ class DialogueState(BaseModel):
                 self._drop_hole(facet, hole)
         elif kind == "unseen":
             self.acts = [*self.acts, "show_seen"]
+        elif kind == "renown":
+            self.renown = None
         elif kind == "similar":
             self._remove(self.similar_to, rest)
         elif kind in ("related", "unrelated"):

@@ -32,7 +32,7 @@ from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
 from convrec.ranking.paradigms.kg import relation_label
-from convrec.ranking.quality import ItemQuality
+from convrec.ranking.quality import ItemQuality, ItemRenown
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
 
@@ -51,11 +51,13 @@ DEFAULT_PICKS = 5
 # "The best", "top rated": how well people rated a candidate counts as much as how well it fits
 # the request and the person (both standardized over the candidates).
 QUALITY_WEIGHT = 1.0
+OBSCURITY_WEIGHT = 1.0  # for a request with no words the fit is mostly popularity: this cancels that lean
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
+NO_RENOWN = "This catalog has no interactions to tell well-known items from lesser-known ones, so I went by the fit."
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
@@ -79,6 +81,7 @@ class Scene:
     parser: Any
     writer: ReplyWriter
     quality: ItemQuality | None = None  # how well people rated each item; None without ratings
+    renown: ItemRenown | None = None  # which items are well known; None without interactions
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -131,7 +134,8 @@ class Agent:
             facts = FactGuard({spec.name: spec.values for spec in small})
             parser = PreferenceParser.for_catalog(cat, llm=self.llm if self.use_llm_for_parsing else None)
             scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard, facts=facts),
-                          quality=ItemQuality.from_interactions(cat.interactions))
+                          quality=ItemQuality.from_interactions(cat.interactions),
+                          renown=ItemRenown.from_interactions(cat.interactions))
             self._scenes[name] = scene
             return scene
 
@@ -287,6 +291,8 @@ class Agent:
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
+            if request.renown and scene.renown is None:
+                notice_bits.append(NO_RENOWN)
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -489,12 +495,20 @@ class Agent:
         # a relation, so neither it nor `pool` changes below).
         refused = with_twins(unrelated)
 
+        renown = scene.renown
+
         def current(hide_history: bool = True) -> Any:
             request = state.request()
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
+            only = pool
+            if request.renown and renown is not None:  # "hidden gems": the long tail; "a popular one": its head
+                if request.renown == "lesser_known":
+                    ids += renown.well_known
+                else:
+                    only = [i for i in (renown.well_known if pool is None else pool) if i in renown.well_known]
             ids = list(dict.fromkeys(ids))
             return request.model_copy(
-                update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": pool})})
+                update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": only})})
 
         request = current()
         vec = self._query_vector(scene, request, liked=list(profile.liked))
@@ -606,8 +620,9 @@ class Agent:
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
         else:
             ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
-        if request.quality and scene.quality is not None:
-            ranked = self._best_rated_first(scene.quality, ranked)
+        # "the best", and "hidden gems" (the lesser known worth finding): lean on how people rated them
+        if (request.quality or request.renown == "lesser_known") and scene.quality is not None:
+            ranked = self._best_rated_first(scene.quality, ranked, hidden=request.renown == "lesser_known")
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
         chosen: list[Any] = []
@@ -635,18 +650,22 @@ class Agent:
         return picks
 
     @staticmethod
-    def _best_rated_first(quality: ItemQuality, ranked: list[Any]) -> list[Any]:
+    def _best_rated_first(quality: ItemQuality, ranked: list[Any], hidden: bool = False) -> list[Any]:
         """"The best", "top rated": the ranker's order blended with how well people rated each
         candidate (both standardized over the candidates, equal weight), so a well-rated film
         that fits the request and the person comes first; each pick carries its rating as
-        evidence for the reason. What the person disliked stays last, as the ranker put it."""
+        evidence for the reason. What the person disliked stays last, as the ranker put it.
+        `hidden` ("hidden gems"): fewer ratings count for a candidate too (the log of its number
+        of ratings, standardized, at `OBSCURITY_WEIGHT`), so the gems are not just the
+        best-known of the lesser known."""
         is_disliked = [any(ev.get("kind") == "disliked" for ev in r.evidence) for r in ranked]
         rest = [r for r, d in zip(ranked, is_disliked, strict=True) if not d]
         disliked = [r for r, d in zip(ranked, is_disliked, strict=True) if d]
         if len(rest) < 2:
             return ranked
-        fit, rated = zscore_rows(np.array([[r.score for r in rest], [quality.of(r.item_id) for r in rest]]))
-        lean = QUALITY_WEIGHT * rated
+        fit, rated, fame = zscore_rows(np.array([[r.score for r in rest], [quality.of(r.item_id) for r in rest],
+                                                 [np.log1p(quality.count.get(r.item_id, 0)) for r in rest]]))
+        lean = QUALITY_WEIGHT * rated - (OBSCURITY_WEIGHT * fame if hidden else 0.0)
         blended = fit + lean
         out = []
         for k in np.argsort(-blended, kind="stable"):
