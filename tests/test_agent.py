@@ -83,7 +83,10 @@ def test_asking_for_the_best_leans_on_ratings(agent: Agent) -> None:
     from convrec.ranking import ScoredItem
 
     ranked = [ScoredItem("318", 0.5, evidence=[{"kind": "disliked"}]), ScoredItem("1", 2.0), ScoredItem("2", 1.0)]
-    assert [r.item_id for r in Agent._best_rated_first(quality, ranked)][-1] == "318"
+    from convrec.agent.state import TurnRequest
+
+    leans = Agent._leaning(agent.scene(), TurnRequest(quality=True))
+    assert [r.item_id for r in Agent._lean_on(ranked, leans)][-1] == "318"
 
 
 def test_narrowing_what_is_on_the_table_adds(agent: Agent) -> None:
@@ -369,8 +372,42 @@ def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     popular = agent.chat(sid, "actually, something popular")
     assert [c.label for c in popular.understood] == ["1980–1989", "well known"]
     assert popular.items and all(i.id in renown.well_known for i in popular.items)
-    chips = agent.remove_constraint(sid, "renown")
+    chips = agent.remove_constraint(sid, "trait:renown")
     assert [c.label for c in chips] == ["1980–1989"]
+
+
+def test_award_winners_by_the_graphs_counts(agent: Agent) -> None:
+    """'An award-winning drama' used to say the catalog has no awards. The knowledge graph counts
+    each film's awards: only winners come, the most awarded first, each with its count as the
+    reason. The graph names no award, so 'Oscar' is read as any award, and said."""
+    awards = agent.scene().awards
+    reply = agent.chat(agent.new_session(), "an award-winning drama")
+    assert [c.label for c in reply.understood] == ["Drama", "award winner"] and len(reply.items) == 5
+    assert all(awards[i.id][0] >= 1 and f"won {awards[i.id][0]} award" in i.why for i in reply.items)
+    assert not reply.notice
+    oscar = agent.chat(agent.new_session(), "an Oscar winner from the 90s")
+    assert oscar.notice.startswith("The knowledge graph counts each film's awards but does not name them")
+    nominated = agent.chat(agent.new_session(), "an Oscar-nominated comedy")
+    assert nominated.items and all(sum(awards[i.id]) >= 1 for i in nominated.items)
+    sid = agent.new_session()
+    first = agent.chat(sid, "a comedy").items[0]
+    won, had = awards[first.id]
+    answer = agent.chat(sid, "did #1 win any awards?")  # a question about a pick, not "more like #1"
+    assert answer.kind == "about" and f"Yes: by the knowledge graph, it won {won} awards and had {had} nominations." in answer.text
+    none = next(i for i in agent.scene().index.catalog.ids if i not in awards)
+    assert "lists no award or nomination" in agent.chat(sid, f"did {agent.item(none).title} win any awards?").text
+
+
+def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:
+    """When nothing matches, one constraint goes, not several, and the one just asked for goes
+    last: "from the 80s" after "a fantasy adventure, not for kids" used to drop the 80s (and
+    the rule against showing items again, which did not help)."""
+    sid = agent.new_session()
+    agent.chat(sid, "a fantasy adventure")
+    agent.chat(sid, "not for kids")
+    reply = agent.chat(sid, "from the 80s")
+    assert reply.relaxed == ["Fantasy"] and "1980–1989" in [c.label for c in reply.understood]
+    assert len(reply.items) == 5 and all(1980 <= i.facts["year"] <= 1989 for i in reply.items)
 
 
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
@@ -530,6 +567,10 @@ def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Sett
     refused = agent.chat(agent.new_session(catalog="shelf"), "anything, but nothing by Emma's author")
     assert refused.items and not {"Emma", "Persuasion"} & {i.title for i in refused.items}
     assert "can't look up" not in agent.chat(agent.new_session(catalog="shelf"), "a book by Nobody Known").text
+    # no graph counts awards here: said, and nothing is filtered by it
+    prize = agent.chat(agent.new_session(catalog="shelf"), "an award-winning novel")
+    assert prize.notice.startswith("This catalog has no awards (award winning)") and prize.items
+    assert "award winner" not in [c.label for c in prize.understood]
 
 
 def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:

@@ -273,8 +273,21 @@ def test_best_in_a_title_is_a_title(rules) -> None:
 ])
 def test_how_widely_known(rules, text, renown) -> None:
     p = rules.parse(text)
-    assert p.renown == renown
+    assert p.traits.get("renown") == renown
     assert not {"hidden", "gems", "underrated", "mainstream", "obscure", "popular"} & set(p.query.split())
+
+
+@pytest.mark.parametrize("text,awards", [
+    ("an award-winning drama", "won"), ("an Oscar winning drama", "won"), ("an Oscar winner from the 90s", "won"),
+    ("a film that won an Oscar", "won"), ("something that won awards", "won"), ("Academy Award winners", "won"),
+    ("an Oscar-nominated comedy", "nominated"), ("a western nominated for an award", "nominated"),
+    ("a movie with Oscar Wilde", None), ("a comedy", None),
+])
+def test_awards(rules, text, awards) -> None:
+    p = rules.parse(text)
+    assert p.traits.get("awards") == awards and not p.unsupported
+    if awards:
+        assert not {"oscar", "award", "winning", "winner", "nominated"} & set(p.query.split())
 
 
 def test_genre_after_like_is_not_a_title(rules) -> None:
@@ -499,7 +512,7 @@ def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> Non
 @pytest.mark.parametrize(
     ("text", "label", "include"),
     [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
-     ("an Oscar winning drama", "awards", {"Drama"}), ("something rated PG-13", "age ratings", set()),
+     ("something rated PG-13", "age ratings", set()),
      ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"}),
      ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"}),
      ("an action movie with a female lead", "details about the cast", {"Action"})],

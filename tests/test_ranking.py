@@ -153,6 +153,10 @@ def test_knowledge_graph_reasons_and_link_check(ml_index, trained) -> None:
     shipped.link_check_ = link_check(shipped.similarity_, data.embeddings, shipped.graph_.linked)
     assert shipped.link_check_["z"] < 5 and not shipped.trusted
     assert shipped.evidence(pos("181"), np.array([pos("50")])) is None
+    assert shipped.awards() is None  # untrusted links name wrong films' awards
+    won, nominated = part.awards()
+    assert won[pos("318")] >= 20 and nominated[pos("318")] >= won[pos("318")] - 5  # Schindler's List
+    assert won[pos("313")] == nominated[pos("313")] == 0  # Titanic: not linked, so no award known
     state = UserState(None, np.array([pos("50")]), np.ones(1, np.float32), np.zeros(0, np.int64), True)
     scores = part.score_state(state, np.array([pos("181"), pos("1")]))
     assert scores[0] > scores[1]
@@ -250,6 +254,28 @@ def test_item_quality_shrinks_few_ratings_and_needs_ratings() -> None:
     assert q.of("unknown") == q.prior_mean and q.evidence("unknown") is None
     assert q.evidence("b") == {"kind": "rated", "mean": 4.5, "ratings": 40}
     assert ItemQuality.from_interactions(Interactions.from_records(users, items)) is None  # implicit: no ratings
+
+
+def test_knowledge_graph_counts_every_award_and_keeps_the_counts(tmp_path) -> None:
+    """Awards are counted per film from every triple, shared or not (a feature needs two films),
+    once per distinct award; the counts survive save and load, and a graph saved before they
+    were kept loads without them."""
+    import pandas as pd
+
+    from convrec.ranking.paradigms.kg import KnowledgeGraph
+
+    rows = [("e1", "film.film.award_won", "oscar"), ("e1", "film.film.award_won", "bafta"),
+            ("e1", "film.film.award_won", "bafta"), ("e2", "film.film.award_won", "oscar"),
+            ("e2", "film.film.award_nomination", "globe"), ("e1", "film.film.directed_by", "d"),
+            ("e2", "film.film.directed_by", "d")]
+    triples = pd.DataFrame(rows, columns=["head", "relation", "tail"])
+    links = pd.DataFrame({"item": ["1", "2"], "entity": ["e1", "e2"]})
+    kg = KnowledgeGraph.from_triples(triples, links, ["1", "2", "3"])
+    assert kg.counts["award_won"].tolist() == [2, 1, 0] and kg.counts["award_nomination"].tolist() == [0, 1, 0]
+    kg.save(tmp_path / "g")
+    assert KnowledgeGraph.load(tmp_path / "g").counts["award_won"].tolist() == [2, 1, 0]
+    (tmp_path / "g" / "kg_counts.npz").unlink()
+    assert KnowledgeGraph.load(tmp_path / "g").counts == {}
 
 
 def test_item_renown_splits_the_long_tail_at_half_the_interactions() -> None:

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.agent.respond import item_headline, rated_phrase
+from convrec.agent.respond import awards_phrase, item_headline, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -85,13 +85,17 @@ def describe_item(
     why: str = "",
     unknown: Sequence[str] = (),
     who: bool = False,
+    awards: dict[str, tuple[int, int]] | None = None,
+    award_asked: bool = False,
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
     lines are then left out. `asked` are facet values the question named; `why` is the reason the
     last list gave for this item, if it was in it; `unknown` are sentences for what the question
     asked that the catalog has no data on ("This catalog has no running times."); `who` says the
-    question asked who made it, which the catalog cannot name."""
+    question asked who made it, which the catalog cannot name; `awards` are the knowledge graph's
+    award counts per item (`Scene.awards`), if any; `award_asked` says the question was about
+    awards ("did #1 win any awards?"), so their absence is said too."""
     item = catalog.get(item_id)
     head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else [])])
     lines: list[str] = []  # the points, one bullet each
@@ -101,6 +105,16 @@ def describe_item(
     rated = quality.evidence(item_id) if quality is not None else None
     if rated:
         lines.append(rated_phrase(rated).capitalize() + ".")
+    if awards is not None:
+        won, nominated = awards.get(item_id, (0, 0))
+        counted = awards_phrase({"won": won, "nominated": nominated}) if won or nominated else ""
+        if award_asked:  # "did #1 win any awards?": the answer leads
+            nominations = f"{nominated} nomination{'s' if nominated != 1 else ''}"
+            head += (f" Yes: by the knowledge graph, it {counted}." if won
+                     else f" No win that the knowledge graph knows of, but {nominations}." if nominated
+                     else " Not that the knowledge graph knows of: it lists no award or nomination for it.")
+        elif counted:
+            lines.append(_sentence(f"By the knowledge graph, it {counted}"))
 
     def popular_first(ids: Sequence[str]) -> list[str]:
         counts = getattr(ranker, "counts_", None)

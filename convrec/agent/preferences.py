@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convrec.retrieval.catalog import CatalogSchema
 from convrec.retrieval.filters import NumericRange, SearchFilters, value_key
@@ -28,9 +28,20 @@ Act = Literal[
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown")
-# Which side of the long tail is asked for: "hidden gems" or "something popular".
-Renown = Literal["lesser_known", "well_known"]
-RENOWN_LABELS: dict[str, str] = {"lesser_known": "lesser known", "well_known": "well known"}
+# Traits of an item that are not catalog facets but come from what convrec knows about it, each
+# with its values and their chip labels:
+# - "renown": which side of the long tail ("hidden gems" / "something popular"), from the
+#   interactions (`convrec.ranking.quality.ItemRenown`);
+# - "awards": won or was nominated for an award ("award-winning", "Oscar-nominated"), from the
+#   knowledge graph's award triples (catalogs with one).
+TRAITS: dict[str, dict[str, str]] = {
+    "renown": {"lesser_known": "lesser known", "well_known": "well known"},
+    "awards": {"won": "award winner", "nominated": "award nominated"},
+}
+
+
+def trait_label(trait: str, value: str) -> str:
+    return TRAITS[trait][value]
 
 
 class ItemRef(BaseModel):
@@ -121,9 +132,10 @@ class Preferences(BaseModel):
     - `injection`: text that tried to instruct the system was seen and ignored;
     - `quality`: the best-liked are asked for ("the best", "top rated", "acclaimed"), so the
       picks lean on how well people rated them;
-    - `renown`: "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
-      "well_known" ("something popular", "a famous one"): which side of the long tail the
-      picks come from (see `convrec.ranking.quality.ItemRenown`);
+    - `traits`: wishes about what convrec knows of an item beyond its facets (see `TRAITS`):
+      `renown` "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
+      "well_known" ("something popular"); `awards` "won" ("award-winning", "an Oscar winner")
+      or "nominated" ("Oscar-nominated");
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
@@ -158,7 +170,7 @@ class Preferences(BaseModel):
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
     quality: bool = False
-    renown: Renown | None = None
+    traits: dict[str, str] = Field(default_factory=dict)
     unknown_titles: list[str] = Field(default_factory=list)
     unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names
     unsupported: dict[str, str] = Field(default_factory=dict)  # "running times" -> "under 90 minutes"
@@ -167,6 +179,14 @@ class Preferences(BaseModel):
     softened: list[str] = Field(default_factory=list)
 
     # -- small helpers used by the parsers -----------------------------------------------------
+    @field_validator("traits")
+    @classmethod
+    def _known_traits(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = {t: v for t, v in value.items() if v not in TRAITS.get(t, {})}
+        if unknown:
+            raise ValueError(f"unknown trait values {unknown}; known: {TRAITS}")
+        return value
+
     def add_include(self, facet: str, values: list[str], mode: Literal["all", "any"], evidence: str = "",
                     inferred: bool = False) -> None:
         """Add wanted values; a single value is always `all` (the two mean the same then)."""
@@ -325,8 +345,7 @@ class Preferences(BaseModel):
             parts.append(", ".join(self.acts))
         if self.quality:
             parts.append("well rated")
-        if self.renown:
-            parts.append(RENOWN_LABELS[self.renown])
+        parts += [trait_label(t, v) for t, v in self.traits.items()]
         if self.query:
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing specific"

@@ -62,6 +62,14 @@ def rated_phrase(rated: dict[str, Any]) -> str:
     return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
 
 
+def awards_phrase(awards: dict[str, Any]) -> str:
+    """'won 23 awards and had 42 nominations', from an awards evidence entry (graph counts)."""
+    won, nominated = int(awards.get("won", 0)), int(awards.get("nominated", 0))
+    bits = [f"won {won} award{'s' if won != 1 else ''}" if won else "",
+            f"{nominated} nomination{'s' if nominated != 1 else ''}" if nominated else ""]
+    return " and had ".join(b for b in bits if b) if won else f"had {bits[1]}"
+
+
 def _request_match(item: Item, ctx: ReplyContext) -> str:
     """What of the request this item meets: 'Comedy and Sci-Fi from 1996'."""
     matched = [v for facet, wanted in ctx.include.items() for v in item.categorical.get(facet, ()) if v in wanted]
@@ -79,9 +87,11 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     by_kind: dict[str, dict[str, Any]] = {}
     for ev in pick.evidence:
         by_kind.setdefault(str(ev.get("kind")), ev)
-    rated = by_kind.get("rated")  # present when the best rated were asked for
-    if rated:
-        return rated_phrase(rated)
+    # present when the best rated, hidden gems or award winners were asked for
+    asked = [phrase(by_kind[kind]) for kind, phrase in (("rated", rated_phrase), ("awards", awards_phrase))
+             if kind in by_kind]
+    if asked:
+        return "; ".join(asked)
 
     def named(item_id: Any) -> str:
         """The film a reason points at: 'Fargo, which you liked', or just 'Fargo' when the person

@@ -94,7 +94,7 @@ NEGATION_CUES = [
 QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
            r"\bacclaimed\b", r"\bmasterpieces?\b", r"\bmust ?-?sees?\b", r"\ball ?-?time (?:greats?|classics?)\b",
            r"\b(?:the )?(?:very )?best\b(?! friend)", r"\bgreatest\b", r"\btop ?-?notch\b"]
-# How widely known the picks should be (`Preferences.renown`). Lesser-known phrases are read
+# How widely known the picks should be (`Preferences.traits["renown"]`). Lesser-known phrases are read
 # first, so "nothing too mainstream" is not read as "mainstream".
 _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
 LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|appreciated|valued|seen)\b",
@@ -106,6 +106,16 @@ LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|apprec
                 rf"\b(?:not|nothing|no|non|less|never|isn ?'?t|aren ?'?t) ?-?(?:too |so |very |that |overly |as |the |a |an )?{_FAMOUS}\b"]
 WELL_KNOWN = [rf"\b(?:most |very |really |hugely |super )?{_FAMOUS}\b", r"\bcrowd ?-?pleasers?\b",
               r"\b(?:big|smash|box ?-?office) hits?\b", r"\b(?:every ?(?:one|body)|most people) (?:has |have )?(?:seen|knows?)\b"]
+# Awards (`Preferences.traits["awards"]`): a knowledge graph counts them per film without naming
+# them, so "Oscar-winning" is read as "award-winning" (the turn says so). Nominations first, so
+# "Oscar-nominated" is not read as a win.
+_AWARD = r"(?:oscars?|academy awards?|golden globes?|baftas?|emmys?|palme d ?or|awards?)"
+AWARD_NOMINATED = [rf"\b{_AWARD} ?-?nominated\b", rf"\bnominated for (?:an? |any |the |some )?{_AWARD}\b",
+                   rf"\b{_AWARD} nominees?\b"]
+AWARD_WON = [rf"\b{_AWARD} ?-?(?:winning|winners?|laden|decorated)\b",
+             rf"\b(?:won|wins?|got|get|received?) (?:an? |any |the |some |several |many |lots of |multiple )?{_AWARD}\b",
+             rf"\bwinners? of (?:an? |any |the |some )?{_AWARD}\b", r"\b(?:oscars?|academy awards?)\b(?! wilde)"]
+NAMED_AWARD = re.compile(r"\b(?:oscars?|academy|globes?|baftas?|emmys?|palme)\b")
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer"}
 SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
@@ -180,7 +190,7 @@ ROLE_CUES: dict[Role, list[str]] = {
     "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
               "details about", "information about", "describe", "explain", "why", "why did you pick",
               "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
-              "is", "was", "does", "how is", "how good is", "what kind of movie is", "what kind of film is",
+              "is", "was", "does", "did", "has", "how is", "how good is", "what kind of movie is", "what kind of film is",
               "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
               "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
 }
@@ -514,7 +524,7 @@ class RuleParser:
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
         self._quality(work, prefs)
-        self._renown(work, prefs)
+        self._traits(work, prefs)
         self._cued_facets(work, prefs, strip_markup(text[:MAX_CHARS]))
         if any(self.schema.get(r) is None for r in self.lexicon.relations):  # a graph of people, unnamed
             self._people(text[:MAX_CHARS], work, prefs)
@@ -545,15 +555,18 @@ class RuleParser:
                     prefs.quality = True
                     work.use(s, e)
 
-    def _renown(self, work: _Work, prefs: Preferences) -> None:
-        """"hidden gems", "something lesser known", "nothing too mainstream" → lesser known;
-        "something popular", "a crowd-pleaser" → well known (after titles: "Popular" stays a title)."""
-        for renown, patterns in (("lesser_known", LESSER_KNOWN), ("well_known", WELL_KNOWN)):
+    def _traits(self, work: _Work, prefs: Preferences) -> None:
+        """Wishes about what convrec knows of an item beyond its facets (after titles: "Popular"
+        stays a title): "hidden gems", "nothing too mainstream" → lesser known; "something
+        popular" → well known; "award-winning", "an Oscar winner" → won an award; "Oscar-nominated"
+        → nominated. The first phrase read for a trait decides it."""
+        for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
+                                       ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON)):
             for pattern in patterns:
                 for s, e, _ in work.finditer(pattern):
                     if not work.any_used(s, e):
-                        prefs.renown = prefs.renown or renown  # type: ignore[assignment]
-                        prefs.evidence.setdefault("renown", work.span_text(s, e))
+                        prefs.traits.setdefault(trait, value)
+                        prefs.evidence.setdefault(f"trait:{trait}", work.span_text(s, e))
                         work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
@@ -632,7 +645,7 @@ class RuleParser:
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
-            (r"^(?:how \w+ |why )?(?:is|was|does|did) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
+            (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):

@@ -27,19 +27,18 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from convrec.agent.preferences import (
-    RENOWN_LABELS,
     ItemRef,
     Preferences,
     RangeShift,
     RelatedRef,
-    Renown,
     exclude_range_key,
+    trait_label,
 )
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
 ConstraintKind = Literal["include", "include_any", "exclude", "range", "exclude_range", "unseen", "similar", "related",
-                         "unrelated", "renown"]
+                         "unrelated", "trait"]
 
 
 class Origin(BaseModel):
@@ -57,7 +56,7 @@ class Constraint(BaseModel):
     #           "similar:100" (a movie the picks should be like: not a filter, never relaxed),
     #           "related:directed_by:100" (only items sharing that relation with item 100),
     #           "unrelated:directed_by:100" (none of them), "not_range:year:1970-1979" (nothing from the 70s),
-    #           "renown" (only lesser-known or only well-known items: values ["lesser_known"])
+    #           "trait:renown" (facet "renown", values ["lesser_known"]: only lesser-known items; see TRAITS)
     kind: ConstraintKind
     facet: str | None = None
     values: list[str] = Field(default_factory=list)
@@ -67,19 +66,20 @@ class Constraint(BaseModel):
     evidence: str = ""
 
     def describe(self) -> str:
-        """Plain words for a reply: 'genre Sci-Fi', 'not War', 'year 1990–1999'."""
+        """Plain words for a reply: 'Sci-Fi', 'Comedy or Drama', 'not War', 'year 1990–1999' (a
+        value names itself; a range needs its facet)."""
         if self.kind == "include":
-            return f"{self.facet} {self.values[0]}"
+            return self.values[0]
         if self.kind == "include_any":
-            return f"{self.facet} {' or '.join(self.values)}"
+            return " or ".join(self.values)
         if self.kind == "exclude":
             return f"not {self.values[0]}"
         if self.kind == "range" and self.range is not None:
             return f"{self.facet} {self.range.describe()}"
         if self.kind == "exclude_range" and self.range is not None:
             return f"{self.facet} not {self.range.describe()}"
-        if self.kind == "renown":
-            return RENOWN_LABELS[self.values[0]]
+        if self.kind == "trait" and self.facet is not None:
+            return trait_label(self.facet, self.values[0])
         return "only items not shown yet"
 
 
@@ -91,7 +91,7 @@ _SOFTNESS = {
     ("include", True): 1,
     ("include_any", False): 2,
     ("range", False): 2,
-    ("renown", False): 2,
+    ("trait", False): 2,
     ("include", False): 3,
     ("unseen", False): 4,
     ("exclude", True): 5,
@@ -114,7 +114,7 @@ class TurnRequest(BaseModel):
     acts: list[str] = Field(default_factory=list)
     count: int | None = None
     quality: bool = False  # "the best", "top rated": the best-rated first
-    renown: Renown | None = None  # "hidden gems": lesser-known items only; "a popular one": well known
+    traits: dict[str, str] = Field(default_factory=dict)  # "hidden gems": {"renown": "lesser_known"}
     dropped: list[Constraint] = Field(default_factory=list)
 
 
@@ -147,7 +147,7 @@ class DialogueState(BaseModel):
     acts: list[str] = Field(default_factory=list)  # the last message's acts
     count: int | None = None  # the last message's count
     quality: bool = False  # asked for the best rated, until starting over
-    renown: Renown | None = None  # "hidden gems" / "something popular", until dropped or starting over
+    traits: dict[str, str] = Field(default_factory=dict)  # "hidden gems", "award-winning": until dropped
     origins: dict[str, Origin] = Field(default_factory=dict)
     previous: str | None = Field(None, description="JSON of the state before the last message (undo).")
 
@@ -188,9 +188,9 @@ class DialogueState(BaseModel):
         self.acts = acts
         self.count = prefs.count
         self.quality = self.quality or prefs.quality
-        if prefs.renown:
-            self.renown = prefs.renown
-            self._origin("renown", prefs, "renown")
+        for trait, value in prefs.traits.items():
+            self.traits[trait] = value
+            self._origin(f"trait:{trait}", prefs, f"trait:{trait}")
 
         # categorical wishes
         for facet in sorted(set(prefs.include_all) | set(prefs.include_any)):
@@ -397,7 +397,7 @@ class DialogueState(BaseModel):
             acts=list(self.acts),
             count=self.count,
             quality=self.quality,
-            renown=None if "renown" in drop else self.renown,
+            traits={t: v for t, v in self.traits.items() if f"trait:{t}" not in drop},
             dropped=dropped,
         )
 
@@ -427,9 +427,10 @@ class DialogueState(BaseModel):
             o = origin(f"range:{facet}")
             out.append(Constraint(key=f"range:{facet}", kind="range", facet=facet, range=rng, turn=o.turn,
                                   inferred=o.inferred, evidence=o.evidence))
-        if self.renown:
-            o = origin("renown")
-            out.append(Constraint(key="renown", kind="renown", values=[self.renown], turn=o.turn, evidence=o.evidence))
+        for trait, value in self.traits.items():
+            o = origin(f"trait:{trait}")
+            out.append(Constraint(key=f"trait:{trait}", kind="trait", facet=trait, values=[value], turn=o.turn,
+                                  evidence=o.evidence))
         if self.shown and "show_seen" not in self.acts:
             out.append(Constraint(key="unseen", kind="unseen", turn=self.turn))
         for facet, values in self.exclude.items():
@@ -477,8 +478,8 @@ class DialogueState(BaseModel):
                 self._drop_hole(facet, hole)
         elif kind == "unseen":
             self.acts = [*self.acts, "show_seen"]
-        elif kind == "renown":
-            self.renown = None
+        elif kind == "trait":
+            self.traits.pop(facet, None)
         elif kind == "similar":
             self._remove(self.similar_to, rest)
         elif kind in ("related", "unrelated"):
@@ -487,7 +488,7 @@ class DialogueState(BaseModel):
         self.origins.pop(key, None)
 
     def describe(self) -> str:
-        """One line: 'genres Sci-Fi; not War; year 1990–1999; like 2 items; about "heist"'."""
+        """One line: 'Sci-Fi; not War; year 1990–1999; like 2 items; about "heist"'."""
         parts = [c.describe() for c in self.constraints() if c.kind != "unseen"]
         if self.similar_to:
             parts.append(f"like {len(self.similar_to)} item(s)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -27,6 +27,7 @@ import numpy as np
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
+from convrec.agent.rules import NAMED_AWARD
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -51,13 +52,15 @@ DEFAULT_PICKS = 5
 # "The best", "top rated": how well people rated a candidate counts as much as how well it fits
 # the request and the person (both standardized over the candidates).
 QUALITY_WEIGHT = 1.0
-OBSCURITY_WEIGHT = 1.0  # for a request with no words the fit is mostly popularity: this cancels that lean
+AWARDS_WEIGHT = 1.0
+OBSCURITY_WEIGHT = 0.5  # against the number of ratings: gems that fewer people found, but not at any rating
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 NO_RENOWN = "This catalog has no interactions to tell well-known items from lesser-known ones, so I went by the fit."
+UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
@@ -71,6 +74,15 @@ class RelatedPool(NamedTuple):
     asked: list[tuple[dict[str, Any], set[str]]]  # per relation kept: its evidence, the items sharing it
 
 
+class Lean(NamedTuple):
+    """A signal the order leans on for one request ("the best": the rating): its weight against
+    the ranker's fit (both standardized), its value per item id, and the evidence it gives a pick."""
+
+    weight: float
+    value: Callable[[str], float]
+    evidence: Callable[[str], dict[str, Any] | None] | None
+
+
 @dataclass
 class Scene:
     """One catalog with everything needed to recommend from it."""
@@ -82,6 +94,7 @@ class Scene:
     writer: ReplyWriter
     quality: ItemQuality | None = None  # how well people rated each item; None without ratings
     renown: ItemRenown | None = None  # which items are well known; None without interactions
+    awards: dict[str, tuple[int, int]] | None = None  # id -> (won, nominated), from a knowledge graph
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -136,6 +149,8 @@ class Agent:
             scene = Scene(name, index, load_ranker(index), parser, ReplyWriter(self.llm, guard, facts=facts),
                           quality=ItemQuality.from_interactions(cat.interactions),
                           renown=ItemRenown.from_interactions(cat.interactions))
+            awards = getattr(scene.ranker, "awards", None)
+            scene.awards = awards() if awards is not None else None
             self._scenes[name] = scene
             return scene
 
@@ -243,6 +258,9 @@ class Agent:
 
             t0 = time.perf_counter()
             prefs = scene.parser.parse(message, state)
+            if "awards" in prefs.traits and scene.awards is None:  # no graph counts them here
+                prefs.unsupported.setdefault("awards", prefs.evidence.get("trait:awards", "awards"))
+                del prefs.traits["awards"]
             about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
@@ -291,8 +309,10 @@ class Agent:
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
-            if request.renown and scene.renown is None:
+            if "renown" in request.traits and scene.renown is None:
                 notice_bits.append(NO_RENOWN)
+            if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
+                notice_bits.append(UNNAMED_AWARDS)
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -377,8 +397,11 @@ class Agent:
         last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
         why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
+        if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
+            unknown.append(UNNAMED_AWARDS)
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
-                             why=why, unknown=unknown, who=bool(WHO.search(message)))
+                             why=why, unknown=unknown, who=bool(WHO.search(message)), awards=scene.awards,
+                             award_asked="awards" in prefs.traits or "awards" in prefs.unsupported)
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
@@ -496,16 +519,25 @@ class Agent:
         refused = with_twins(unrelated)
 
         renown = scene.renown
+        wish = state.traits.get("awards")
+        awarded = None if wish is None or scene.awards is None else frozenset(
+            i for i, (won, nominated) in scene.awards.items() if won or (wish == "nominated" and nominated))
 
-        def current(hide_history: bool = True) -> Any:
-            request = state.request()
+        def current(hide_history: bool = True, st: Any = state) -> Any:
+            request = st.request()
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
-            only = pool
-            if request.renown and renown is not None:  # "hidden gems": the long tail; "a popular one": its head
-                if request.renown == "lesser_known":
-                    ids += renown.well_known
+            allowed: list[frozenset[str]] = []
+            wish = request.traits.get("renown")
+            if wish and renown is not None:  # "hidden gems": the long tail; "a popular one": its head
+                if wish == "lesser_known":
+                    ids += sorted(renown.well_known)
                 else:
-                    only = [i for i in (renown.well_known if pool is None else pool) if i in renown.well_known]
+                    allowed.append(renown.well_known)
+            if request.traits.get("awards") and awarded is not None:
+                allowed.append(awarded)
+            only = pool
+            for keep in allowed:
+                only = [i for i in (sorted(keep) if only is None else only) if i in keep]
             ids = list(dict.fromkeys(ids))
             return request.model_copy(
                 update={"filters": request.filters.model_copy(update={"exclude_ids": ids, "only_ids": only})})
@@ -529,14 +561,28 @@ class Agent:
             # new items, so they keep the order (softest constraint first).
             asked_now = any(c.turn == state.turn for c in state.constraints() if c.kind != "unseen")
             if asked_now and not {"show_more", "something_else"} & set(state.acts):
-                relaxations.sort(key=lambda c: c.kind != "unseen")
+                # ... and what it just asked for goes last: "from the 80s" after "a fantasy
+                # adventure, not for kids" drops Adventure, not the 80s it just asked for
+                relaxations.sort(key=lambda c: (c.kind != "unseen", c.kind != "unseen" and c.turn == state.turn))
+            # One constraint given up is better than several: the first whose loss alone lets
+            # something through goes; only if none does, they go one by one in that order.
             for constraint in relaxations:
-                relaxed.append(constraint.describe())
-                state.drop(constraint.key)
-                request = current()
+                trial = state.model_copy(deep=True)
+                trial.drop(constraint.key)
+                request = current(st=trial)
                 hits = scene.index.search(vec, k=k, filters=request.filters)
                 if hits:
+                    relaxed.append(constraint.describe())
+                    state.drop(constraint.key)
                     break
+            else:
+                for constraint in relaxations:
+                    relaxed.append(constraint.describe())
+                    state.drop(constraint.key)
+                    request = current()
+                    hits = scene.index.search(vec, k=k, filters=request.filters)
+                    if hits:
+                        break
         if hits:
             hits += self._profile_candidates(scene, profile, request.filters, vec, {h.item.id for h in hits})
         if request.similar_to and hits:
@@ -620,9 +666,7 @@ class Agent:
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
         else:
             ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
-        # "the best", and "hidden gems" (the lesser known worth finding): lean on how people rated them
-        if (request.quality or request.renown == "lesser_known") and scene.quality is not None:
-            ranked = self._best_rated_first(scene.quality, ranked, hidden=request.renown == "lesser_known")
+        ranked = self._lean_on(ranked, self._leaning(scene, request))
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
         chosen: list[Any] = []
@@ -650,29 +694,51 @@ class Agent:
         return picks
 
     @staticmethod
-    def _best_rated_first(quality: ItemQuality, ranked: list[Any], hidden: bool = False) -> list[Any]:
-        """"The best", "top rated": the ranker's order blended with how well people rated each
-        candidate (both standardized over the candidates, equal weight), so a well-rated film
-        that fits the request and the person comes first; each pick carries its rating as
-        evidence for the reason. What the person disliked stays last, as the ranker put it.
-        `hidden` ("hidden gems"): fewer ratings count for a candidate too (the log of its number
-        of ratings, standardized, at `OBSCURITY_WEIGHT`), so the gems are not just the
-        best-known of the lesser known."""
+    def _leaning(scene: Scene, request: Any) -> list[Lean]:
+        """What the order leans on beyond the ranker's fit, from the request:
+        - "the best", "top rated" and "hidden gems": how well people rated each candidate (the
+          shrunk mean rating, `QUALITY_WEIGHT`); each pick's reason then gives its rating;
+        - "hidden gems": fewer ratings too (the log of the number of ratings, `OBSCURITY_WEIGHT`
+          against it), so the gems are not just the best known of the lesser known;
+        - "award-winning" ("award nominated"): the awards the graph counts for each candidate (the
+          log of the number won, or of nominations), with the count as the reason."""
+        leans: list[Lean] = []
+        quality = scene.quality
+        hidden = request.traits.get("renown") == "lesser_known"
+        if (request.quality or hidden) and quality is not None:
+            leans.append(Lean(QUALITY_WEIGHT, quality.of, quality.evidence))
+            if hidden:
+                leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
+        awards, wish = scene.awards, request.traits.get("awards")
+        if wish and awards is not None:
+            column = 0 if wish == "won" else 1
+
+            def award_evidence(item_id: str) -> dict[str, Any] | None:
+                won, nominated = awards.get(item_id, (0, 0))
+                return {"kind": "awards", "won": won, "nominated": nominated} if won or nominated else None
+
+            leans.append(Lean(AWARDS_WEIGHT, lambda i: float(np.log1p(awards.get(i, (0, 0))[column])), award_evidence))
+        return leans
+
+    @staticmethod
+    def _lean_on(ranked: list[Any], leans: Sequence[Lean]) -> list[Any]:
+        """The ranker's order blended with each lean (every signal standardized over the
+        candidates, then weighted), so what fits the request and the person and also has what was
+        asked for (a good rating, an award) comes first; each pick carries the leans' evidence for
+        its reason. What the person disliked stays last, as the ranker put it."""
         is_disliked = [any(ev.get("kind") == "disliked" for ev in r.evidence) for r in ranked]
         rest = [r for r, d in zip(ranked, is_disliked, strict=True) if not d]
         disliked = [r for r, d in zip(ranked, is_disliked, strict=True) if d]
-        if len(rest) < 2:
+        if len(rest) < 2 or not leans:
             return ranked
-        fit, rated, fame = zscore_rows(np.array([[r.score for r in rest], [quality.of(r.item_id) for r in rest],
-                                                 [np.log1p(quality.count.get(r.item_id, 0)) for r in rest]]))
-        lean = QUALITY_WEIGHT * rated - (OBSCURITY_WEIGHT * fame if hidden else 0.0)
-        blended = fit + lean
+        z = zscore_rows(np.array([[r.score for r in rest], *([lean.value(r.item_id) for r in rest] for lean in leans)]))
+        lean = sum((leans[k].weight * z[k + 1] for k in range(len(leans))), np.zeros(len(rest), np.float32))
+        blended = z[0] + lean
         out = []
         for k in np.argsort(-blended, kind="stable"):
             r = rest[int(k)]
-            ev = quality.evidence(r.item_id)
-            out.append(ScoredItem(r.item_id, float(blended[k]), {**r.parts, "rated": float(lean[k])},
-                                  [*([ev] if ev else []), *r.evidence]))
+            said = [ev for ln in leans if ln.evidence is not None and (ev := ln.evidence(r.item_id)) is not None]
+            out.append(ScoredItem(r.item_id, float(blended[k]), {**r.parts, "lean": float(lean[k])}, [*said, *r.evidence]))
         return out + disliked
 
     @staticmethod

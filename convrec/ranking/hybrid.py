@@ -412,6 +412,17 @@ class HybridRanker:
         rows = kg.related(pos, relation)
         return None if rows is None else [self.data.train.item_ids[int(r)] for r in rows]
 
+    def awards(self) -> dict[str, tuple[int, int]] | None:
+        """Item id -> (awards won, nominations) for every item the knowledge graph gives either,
+        or None when this ranker has no trustworthy graph that counts awards."""
+        kg = self.parts.get("kg")
+        counted = kg.awards() if isinstance(kg, KnowledgeGraphPart) else None
+        if counted is None:
+            return None
+        won, nominated = counted
+        ids = self.data.train.item_ids
+        return {ids[int(j)]: (int(won[j]), int(nominated[j])) for j in np.flatnonzero((won > 0) | (nominated > 0))}
+
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The k items most like `item_id`: a fixed blend of CF item-factor cosine (0.6, items
         with interactions), text-embedding cosine (0.2) and knowledge-graph cosine (0.2, where a

@@ -27,7 +27,7 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,10 @@ REASON_ORDER = (
     "rating",
 )
 
+
+# Relations counted per item, whether or not another item shares the entity: "award-winning"
+# asks for films with at least one award won, and a reason says how many ("won 23 awards").
+COUNTED_RELATIONS = ("award_won", "award_nomination")
 
 # Shared by too many films to be a reason on their own ("shares a language with Fargo").
 WEAK_RELATIONS = frozenset({"genre", "country", "language", "rating"})
@@ -109,6 +113,9 @@ class KnowledgeGraph:
     feature_relation: list[str]  # readable relation name per feature
     feature_entity: list[str]  # entity id per feature
     linked: np.ndarray  # (n_items,) bool: item has at least one feature
+    # COUNTED_RELATIONS -> (n_items,) int32: the item's triples of that relation (every one, shared or
+    # not); empty for a graph saved before the counts were kept
+    counts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_triples(
@@ -121,6 +128,7 @@ class KnowledgeGraph:
             if item in pos:
                 ent_item[entity] = pos[item]
         bags: dict[int, set[tuple[str, str]]] = defaultdict(set)
+        counts = {rel: np.zeros(len(item_ids), np.int32) for rel in COUNTED_RELATIONS}
         films = triples[triples["relation"].str.startswith(FILM_PREFIX) & triples["head"].isin(ent_item)]
         # Series: union sequel/prequel-linked films into components.
         parent = list(range(len(item_ids)))
@@ -139,6 +147,8 @@ class KnowledgeGraph:
                 if other is not None:
                     parent[find(item)] = find(other)
                 continue
+            if rel in counts and (rel, tail) not in bags[item]:
+                counts[rel][item] += 1
             bags[item].add((rel, tail))
         groups: dict[int, list[int]] = defaultdict(list)
         for item in range(len(item_ids)):
@@ -168,7 +178,7 @@ class KnowledgeGraph:
         matrix = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ matrix
         matrix = matrix.tocsr()
         matrix.sort_indices()
-        return cls(matrix, [f[0] for f in vocab], [f[1] for f in vocab], norms > 0)
+        return cls(matrix, [f[0] for f in vocab], [f[1] for f in vocab], norms > 0, counts)
 
     @classmethod
     def for_catalog(
@@ -196,6 +206,7 @@ class KnowledgeGraph:
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         sp.save_npz(folder / "kg_features.npz", self.features)
+        np.savez(folder / "kg_counts.npz", **self.counts)
         (folder / "kg_vocab.json").write_text(
             json.dumps({"relation": self.feature_relation, "entity": self.feature_entity}), encoding="utf-8"
         )
@@ -205,7 +216,11 @@ class KnowledgeGraph:
         features = sp.load_npz(folder / "kg_features.npz").tocsr()
         vocab = json.loads((folder / "kg_vocab.json").read_text(encoding="utf-8"))
         linked = np.diff(features.indptr) > 0
-        return cls(features, vocab["relation"], vocab["entity"], linked)
+        counts: dict[str, np.ndarray] = {}
+        if (folder / "kg_counts.npz").exists():
+            with np.load(folder / "kg_counts.npz") as saved:
+                counts = {rel: saved[rel] for rel in saved.files}
+        return cls(features, vocab["relation"], vocab["entity"], linked, counts)
 
     def shared(self, a: int, b: int) -> list[tuple[str, str, float]]:
         """(relation, entity, weight) features items a and b share, most telling first."""
@@ -419,6 +434,15 @@ class KnowledgeGraphPart(ScorePart):
             return np.zeros(0, np.int64)
         rows = np.flatnonzero(np.asarray(f[:, cols].getnnz(axis=1)) > 0)
         return rows[rows != item]
+
+    def awards(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per item: the awards it won and the nominations it had, by the graph's triples (0 for
+        an unlinked item); None when the links failed the link check or the graph was saved
+        without counts."""
+        won, nominated = (self.graph_.counts.get(rel) for rel in COUNTED_RELATIONS)
+        if not self.trusted or won is None or nominated is None:
+            return None
+        return won, nominated
 
     def _evidence(self, item: int, other: int, similarity: float) -> dict[str, Any]:
         shared = [f for f in self.graph_.shared(item, other) if f[0] not in WEAK_RELATIONS]
