@@ -398,6 +398,18 @@ def test_award_winners_by_the_graphs_counts(agent: Agent) -> None:
     assert "lists no award or nomination" in agent.chat(sid, f"did {agent.item(none).title} win any awards?").text
 
 
+def test_a_foreign_film_by_the_graphs_languages(agent: Agent) -> None:
+    """'A foreign film' used to say the catalog has no countries of origin. The graph links each
+    film to its languages without naming them: the films in none of the one most share are
+    foreign, and the reply says how that was read."""
+    foreign = agent.scene().foreign[0]
+    reply = agent.chat(agent.new_session(), "a drama with subtitles from the 90s")
+    assert [c.label for c in reply.understood] == ["Drama", "1990–1999", "foreign language"] and len(reply.items) == 5
+    assert all(i.id in foreign for i in reply.items) and "does not name languages" in reply.notice
+    french = agent.chat(agent.new_session(), "a French film")
+    assert "no countries of origin" in french.notice and "ask for a foreign film" in french.notice
+
+
 def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:
     """When nothing matches, one constraint goes, not several, and the one just asked for goes
     last: "from the 80s" after "a fantasy adventure, not for kids" used to drop the 80s (and
@@ -571,6 +583,8 @@ def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Sett
     prize = agent.chat(agent.new_session(catalog="shelf"), "an award-winning novel")
     assert prize.notice.startswith("This catalog has no awards (award winning)") and prize.items
     assert "award winner" not in [c.label for c in prize.understood]
+    assert agent.chat(agent.new_session(catalog="shelf"), "a foreign novel").notice.startswith(
+        "This catalog has no languages (foreign)")
 
 
 def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:

@@ -513,7 +513,7 @@ def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> Non
     ("text", "label", "include"),
     [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
      ("something rated PG-13", "age ratings", set()),
-     ("an R-rated comedy", "age ratings", {"Comedy"}), ("a thriller with subtitles", "languages", {"Thriller"}),
+     ("an R-rated comedy", "age ratings", {"Comedy"}), ("a dubbed thriller", "languages", {"Thriller"}),
      ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"}),
      ("an action movie with a female lead", "details about the cast", {"Action"})],
 )
@@ -596,3 +596,11 @@ def test_other_languages_decades_and_function_words(rules, text, genres, low) ->
     ("which of them do you recommend", True), ("what is the best comedy", False)])
 def test_which_of_the_shown_is_best(rules, text, act) -> None:
     assert ("best_of_shown" in rules.parse(text).acts) is act
+
+
+@pytest.mark.parametrize("text", ["a foreign film", "a foreign-language drama", "a thriller with subtitles",
+                                  "something not in English", "some world cinema", "a subtitled comedy"])
+def test_a_foreign_language(rules, text) -> None:
+    p = rules.parse(text)
+    assert p.traits == {"language": "foreign"} and not p.unsupported and not p.exclude
+    assert rules.parse("a French film").unsupported == {"countries of origin": "french film"}  # cannot be named

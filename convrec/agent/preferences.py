@@ -33,10 +33,13 @@ ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "u
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the
 #   interactions (`convrec.ranking.quality.ItemRenown`);
 # - "awards": won or was nominated for an award ("award-winning", "Oscar-nominated"), from the
-#   knowledge graph's award triples (catalogs with one).
+#   knowledge graph's award triples (catalogs with one);
+# - "language": "foreign" ("a foreign film", "with subtitles"): in none of the language most items
+#   share, by the knowledge graph's language triples.
 TRAITS: dict[str, dict[str, str]] = {
     "renown": {"lesser_known": "lesser known", "well_known": "well known"},
     "awards": {"won": "award winner", "nominated": "award nominated"},
+    "language": {"foreign": "foreign language"},
 }
 
 
@@ -135,7 +138,7 @@ class Preferences(BaseModel):
     - `traits`: wishes about what convrec knows of an item beyond its facets (see `TRAITS`):
       `renown` "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
       "well_known" ("something popular"); `awards` "won" ("award-winning", "an Oscar winner")
-      or "nominated" ("Oscar-nominated");
+      or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film");
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and

@@ -115,6 +115,9 @@ AWARD_NOMINATED = [rf"\b{_AWARD} ?-?nominated\b", rf"\bnominated for (?:an? |any
 AWARD_WON = [rf"\b{_AWARD} ?-?(?:winning|winners?|laden|decorated)\b",
              rf"\b(?:won|wins?|got|get|received?) (?:an? |any |the |some |several |many |lots of |multiple )?{_AWARD}\b",
              rf"\bwinners? of (?:an? |any |the |some )?{_AWARD}\b", r"\b(?:oscars?|academy awards?)\b(?! wilde)"]
+FOREIGN = [r"\bforeign(?: ?-?language)?\b", r"\bnon ?-?english\b", r"\bnot in english\b",
+           r"\b(?:with )?subtitles\b", r"\bsubtitled\b", r"\bworld cinema\b",
+           r"\binternational (?:films?|movies?|cinema)\b"]
 NAMED_AWARD = re.compile(r"\b(?:oscars?|academy|globes?|baftas?|emmys?|palme)\b")
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer"}
@@ -559,9 +562,10 @@ class RuleParser:
         """Wishes about what convrec knows of an item beyond its facets (after titles: "Popular"
         stays a title): "hidden gems", "nothing too mainstream" → lesser known; "something
         popular" → well known; "award-winning", "an Oscar winner" → won an award; "Oscar-nominated"
-        → nominated. The first phrase read for a trait decides it."""
+        → nominated; "a foreign film", "with subtitles" → a foreign language. The first phrase read for a trait decides it."""
         for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
-                                       ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON)):
+                                       ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON),
+                                       ("language", "foreign", FOREIGN)):
             for pattern in patterns:
                 for s, e, _ in work.finditer(pattern):
                     if not work.any_used(s, e):

@@ -59,7 +59,12 @@ NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read 
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
-NO_RENOWN = "This catalog has no interactions to tell well-known items from lesser-known ones, so I went by the fit."
+# What each trait needs, named as the catalog's missing data ("This catalog has no awards").
+TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser known", "awards": "awards",
+              "language": "languages"}
+UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took films not in the language most films "
+                     "here are in ({main:,} of the {known:,} with a language).")
+OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
 HISTORY_RELAXED = "hiding what you have already rated"
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
@@ -95,7 +100,24 @@ class Scene:
     quality: ItemQuality | None = None  # how well people rated each item; None without ratings
     renown: ItemRenown | None = None  # which items are well known; None without interactions
     awards: dict[str, tuple[int, int]] | None = None  # id -> (won, nominated), from a knowledge graph
+    # ids in none of the language most items share, with how many share it and how many have any
+    foreign: tuple[frozenset[str], int, int] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def knows(self, trait: str) -> bool:
+        """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
+        return {"renown": self.renown, "awards": self.awards, "language": self.foreign}[trait] is not None
+
+    def only(self, trait: str, value: str) -> frozenset[str] | None:
+        """The items a trait's value keeps to ("award winner": those with a win), or None when it
+        keeps to no set (unknown data, or "lesser known", which leaves out the well known)."""
+        if trait == "renown" and value == "well_known" and self.renown is not None:
+            return self.renown.well_known
+        if trait == "awards" and self.awards is not None:
+            return frozenset(i for i, (won, nominated) in self.awards.items() if won or (value == "nominated" and nominated))
+        if trait == "language" and self.foreign is not None:
+            return self.foreign[0]
+        return None
 
 
 class Agent:
@@ -151,6 +173,8 @@ class Agent:
                           renown=ItemRenown.from_interactions(cat.interactions))
             awards = getattr(scene.ranker, "awards", None)
             scene.awards = awards() if awards is not None else None
+            foreign = getattr(scene.ranker, "outside_main_language", None)
+            scene.foreign = foreign() if foreign is not None else None
             self._scenes[name] = scene
             return scene
 
@@ -258,9 +282,9 @@ class Agent:
 
             t0 = time.perf_counter()
             prefs = scene.parser.parse(message, state)
-            if "awards" in prefs.traits and scene.awards is None:  # no graph counts them here
-                prefs.unsupported.setdefault("awards", prefs.evidence.get("trait:awards", "awards"))
-                del prefs.traits["awards"]
+            for trait in [t for t in prefs.traits if not scene.knows(t)]:  # e.g. no graph counts awards here
+                prefs.unsupported.setdefault(TRAIT_DATA[trait], prefs.evidence.get(f"trait:{trait}", trait))
+                del prefs.traits[trait]
             about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
@@ -309,10 +333,12 @@ class Agent:
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
-            if "renown" in request.traits and scene.renown is None:
-                notice_bits.append(NO_RENOWN)
             if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
                 notice_bits.append(UNNAMED_AWARDS)
+            if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
+                notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
+            if "language" in prefs.traits and scene.foreign is not None:
+                notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign[1], known=scene.foreign[2]))
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -519,22 +545,15 @@ class Agent:
         refused = with_twins(unrelated)
 
         renown = scene.renown
-        wish = state.traits.get("awards")
-        awarded = None if wish is None or scene.awards is None else frozenset(
-            i for i, (won, nominated) in scene.awards.items() if won or (wish == "nominated" and nominated))
+        kept = {trait: scene.only(trait, value) for trait, value in state.traits.items()}  # fixed for the turn
 
         def current(hide_history: bool = True, st: Any = state) -> Any:
             request = st.request()
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
-            allowed: list[frozenset[str]] = []
-            wish = request.traits.get("renown")
-            if wish and renown is not None:  # "hidden gems": the long tail; "a popular one": its head
-                if wish == "lesser_known":
-                    ids += sorted(renown.well_known)
-                else:
-                    allowed.append(renown.well_known)
-            if request.traits.get("awards") and awarded is not None:
-                allowed.append(awarded)
+            if request.traits.get("renown") == "lesser_known" and renown is not None:  # "hidden gems": the long tail
+                ids += sorted(renown.well_known)
+            # "a popular one", "award-winning", "a foreign film": only those items
+            allowed = [keep for trait in request.traits if (keep := kept.get(trait)) is not None]
             only = pool
             for keep in allowed:
                 only = [i for i in (sorted(keep) if only is None else only) if i in keep]

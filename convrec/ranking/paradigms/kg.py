@@ -444,6 +444,24 @@ class KnowledgeGraphPart(ScorePart):
             return None
         return won, nominated
 
+    def outside_main_language(self) -> tuple[np.ndarray, int, int] | None:
+        """("a foreign film") The items whose languages, by the graph, leave out the language most
+        items share, as a bool mask; with how many items have that language and how many have any.
+        The graph names no language, so which one is the main one is only what most items share.
+        None when the links failed the link check or the graph has no languages."""
+        if not self.trusted:
+            return None
+        f = self.graph_.features
+        cols = [k for k, rel in enumerate(self.graph_.feature_relation) if rel == "language"]
+        if not cols:
+            return None
+        spoken = f[:, cols].tocsc() != 0
+        per_language = np.diff(spoken.indptr)
+        main = int(np.argmax(per_language))
+        known = np.asarray(spoken.sum(axis=1)).ravel() > 0
+        in_main = spoken[:, [main]].toarray().ravel()
+        return known & ~in_main, int(per_language[main]), int(known.sum())
+
     def _evidence(self, item: int, other: int, similarity: float) -> dict[str, Any]:
         shared = [f for f in self.graph_.shared(item, other) if f[0] not in WEAK_RELATIONS]
         relation, entity, _ = shared[0]
