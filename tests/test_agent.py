@@ -410,6 +410,14 @@ def test_a_foreign_film_by_the_graphs_languages(agent: Agent) -> None:
     assert "no countries of origin" in french.notice and "ask for a foreign film" in french.notice
 
 
+def test_words_a_catalog_without_descriptions_cannot_match_are_said(agent: Agent) -> None:
+    """MovieLens has titles and genres but no plots: 'a sports movie' can only meet titles, and
+    the reply says so instead of passing off crowd favourites as sports films."""
+    reply = agent.chat(agent.new_session(), "a sports movie")
+    assert reply.notice.startswith("This catalog has no descriptions of its items, so I could only match (sports)")
+    assert not agent.chat(agent.new_session(), "a comedy from the 90s").notice
+
+
 def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:
     """When nothing matches, one constraint goes, not several, and the one just asked for goes
     last: "from the 80s" after "a fantasy adventure, not for kids" used to drop the 80s (and

@@ -286,3 +286,20 @@ def test_a_few_impossible_values_do_not_set_the_usual_high() -> None:
     assert (spec.low, spec.high, spec.usual_high) == (1990, 2024, 2004)
     assert CatalogSchema.from_dict(schema.to_dict()) == schema
     assert CatalogSchema.from_dict({"facets": [{"name": "year", "kind": "numeric", "high": 2024}]}).get("year").usual_high is None
+
+
+def test_whether_a_catalog_describes_its_items() -> None:
+    """Words beyond titles and facets are descriptions only when they are the item's own: a
+    template's or a glossary's words, shared by many items, are not ("Genres: Drama (serious)")."""
+    import random
+
+    from convrec.retrieval.catalog import Catalog, CatalogSchema, Item
+
+    rng = random.Random(0)
+    vocab = [f"word{k}" for k in range(3000)]
+    plots = [Item(str(i), f"Title {i}", f"Title {i}. " + " ".join(rng.sample(vocab, 12))) for i in range(200)]
+    assert Catalog("plots", plots, CatalogSchema(())).describes_items
+    genres = ["Drama", "Comedy", "Horror"]
+    listed = [Item(str(i), f"Title {i}", f"Title {i} ({1950 + i % 40}). Genres: {genres[i % 3]} (serious, scary, funny).",
+                   categorical={"genres": (genres[i % 3],)}) for i in range(200)]
+    assert not Catalog("listed", listed, CatalogSchema(())).describes_items

@@ -64,6 +64,8 @@ TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser kno
               "language": "languages"}
 UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took films not in the language most films "
                      "here are in ({main:,} of the {known:,} with a language).")
+NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could only match ({words}) against their "
+                   "titles and listed details.")
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
 HISTORY_RELAXED = "hiding what you have already rated"
@@ -330,6 +332,8 @@ class Agent:
             for label, mention in prefs.unsupported.items():
                 # parentheses, not quotes: a quoted phrase reads as a title to the title guard
                 notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
+            if prefs.query and not cat.describes_items:  # "a sports movie" in a catalog of titles and genres
+                notice_bits.append(NO_DESCRIPTIONS.format(words=prefs.query))
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)

@@ -234,6 +234,15 @@ class LoadReport:
         return "; ".join(parts) if parts else "no problems"
 
 
+DESCRIPTION_SAMPLE = 500
+DESCRIPTION_MIN_WORDS = 3
+TEMPLATE_SHARE = 0.05  # a word in more of the sampled texts than this is a template's, not a description's
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in "".join(c if c.isalnum() else " " for c in text.casefold()).split() if len(w) >= 3 and not w.isdigit()}
+
+
 class Catalog:
     """A named collection of items with its schema and (optionally) interactions."""
 
@@ -284,6 +293,27 @@ class Catalog:
     @property
     def ids(self) -> list[str]:
         return [item.id for item in self.items]
+
+    @property
+    def describes_items(self) -> bool:
+        """Whether the items' text says more than their titles and facets (a plot, a blurb).
+        MovieLens 100K's text is only "Title (1995). Genres: Drama (serious, emotional).", so
+        words such as "sports" or "dogs" can only meet titles; the reply says so. Judged on a fixed
+        sample: the median item must have at least `DESCRIPTION_MIN_WORDS` words of three letters
+        or more that are neither in its title, nor a facet value of its own, nor common to many
+        items' texts (a template's or a glossary's words: "genres", "serious")."""
+        cached = self.__dict__.get("_describes")
+        if cached is None:
+            sample = self.items[:: max(1, len(self.items) // DESCRIPTION_SAMPLE)][:DESCRIPTION_SAMPLE]
+            texts = [_words(item.text) for item in sample]
+            seen = Counter(w for words in texts for w in words)
+            common = {w for w, n in seen.items() if n > max(2, TEMPLATE_SHARE * len(sample))}
+            extra = []
+            for item, words in zip(sample, texts, strict=True):
+                own = _words(" ".join([item.title, *(v for vs in item.categorical.values() for v in vs)]))
+                extra.append(len(words - own - common))
+            cached = self.__dict__["_describes"] = bool(extra) and float(np.median(extra)) >= DESCRIPTION_MIN_WORDS
+        return cached
 
     def twins(self, item_id: str) -> tuple[str, ...]:
         """Other ids of the very same item: identical title, text and facets (MovieLens 100K
