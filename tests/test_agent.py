@@ -394,6 +394,13 @@ def test_award_winners_by_the_graphs_counts(agent: Agent) -> None:
     won, had = awards[first.id]
     answer = agent.chat(sid, "did #1 win any awards?")  # a question about a pick, not "more like #1"
     assert answer.kind == "about" and f"Yes: by the knowledge graph, it won {won} awards and had {had} nominations." in answer.text
+    renown = agent.scene().renown
+    popular = agent.chat(sid, "is #2 popular?")
+    second = popular.items[0].id
+    assert popular.kind == "about" and f"{renown.count[second]:,} of the 943 people here rated it" in popular.text
+    assert ("Yes: it is well known here." in popular.text) == (second in renown.well_known)
+    foreign = agent.chat(sid, "is it a foreign film?")
+    assert "No: by the knowledge graph, it is in the language most films here are in." in foreign.text
     none = next(i for i in agent.scene().index.catalog.ids if i not in awards)
     assert "lists no award or nomination" in agent.chat(sid, f"did {agent.item(none).title} win any awards?").text
 

@@ -159,7 +159,7 @@ def test_knowledge_graph_reasons_and_link_check(ml_index, trained) -> None:
     assert won[pos("313")] == nominated[pos("313")] == 0  # Titanic: not linked, so no award known
     foreign, main, known = part.outside_main_language()
     assert foreign[pos("14")] and foreign[pos("242")] and not foreign[pos("50")]  # Il Postino, Kolya; Star Wars
-    assert 100 < foreign.sum() < 200 and main / known > 0.9 and shipped.outside_main_language() is None
+    assert 100 < foreign.sum() < 200 and main / known.sum() > 0.9 and shipped.outside_main_language() is None
     state = UserState(None, np.array([pos("50")]), np.ones(1, np.float32), np.zeros(0, np.int64), True)
     scores = part.score_state(state, np.array([pos("181"), pos("1")]))
     assert scores[0] > scores[1]

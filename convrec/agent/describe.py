@@ -62,6 +62,33 @@ def _values_line(item: Item) -> str:
     return f"{lead}: {'; '.join(bits)}." if bits else f"{lead}."
 
 
+def trait_answers(item_id: str, asked: dict[str, str], awards: dict[str, tuple[int, int]] | None = None,
+                  renown: Any = None, foreign: frozenset[str] | None = None,
+                  languages_known: frozenset[str] | None = None) -> list[str]:
+    """Answers to yes/no questions about traits (see `preferences.TRAITS`), from the data each
+    needs: "did #1 win any awards?", "is it popular?", "is it a foreign film?"."""
+    out = []
+    if "awards" in asked and awards is not None:
+        won, nominated = awards.get(item_id, (0, 0))
+        nominations = f"{nominated} nomination{'s' if nominated != 1 else ''}"
+        out.append(f"Yes: by the knowledge graph, it {awards_phrase({'won': won, 'nominated': nominated})}." if won
+                   else f"No win that the knowledge graph knows of, but {nominations}." if nominated
+                   else "Not that the knowledge graph knows of: it lists no award or nomination for it.")
+    if "renown" in asked and renown is not None:
+        well = not renown.lesser_known(item_id)
+        wanted = asked["renown"] == "well_known"
+        said = (f"{renown.count.get(item_id, 0):,} of the {renown.people:,} people here rated it; the well known "
+                f"have at least {renown.min_count:,}.")
+        out.append(f"{'Yes' if well == wanted else 'No'}: it is {'well' if well else 'lesser'} known here. {said}")
+    if "language" in asked and foreign is not None:
+        if languages_known is not None and item_id not in languages_known:
+            out.append("The knowledge graph gives no language for it, so I can't say.")
+        else:
+            out.append("Yes: by the knowledge graph, it is not in the language most films here are in." if item_id in foreign
+                       else "No: by the knowledge graph, it is in the language most films here are in.")
+    return out
+
+
 def _asked_answer(item: Item, asked: dict[str, list[str]]) -> str:
     """'Yes: it is listed as Comedy.' / 'Not by its listing: it is Crime, Drama and Thriller.'"""
     lines = []
@@ -86,7 +113,7 @@ def describe_item(
     unknown: Sequence[str] = (),
     who: bool = False,
     awards: dict[str, tuple[int, int]] | None = None,
-    award_asked: bool = False,
+    answers: Sequence[str] = (),
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
@@ -94,10 +121,10 @@ def describe_item(
     last list gave for this item, if it was in it; `unknown` are sentences for what the question
     asked that the catalog has no data on ("This catalog has no running times."); `who` says the
     question asked who made it, which the catalog cannot name; `awards` are the knowledge graph's
-    award counts per item (`Scene.awards`), if any; `award_asked` says the question was about
-    awards ("did #1 win any awards?"), so their absence is said too."""
+    award counts per item (`Scene.awards`), if any; `answers` are sentences that answer a
+    yes/no question about a trait ("did #1 win any awards?", "is it popular?"), said first."""
     item = catalog.get(item_id)
-    head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else [])])
+    head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else []), *answers])
     lines: list[str] = []  # the points, one bullet each
     cited: list[str] = []
     if why:
@@ -105,16 +132,9 @@ def describe_item(
     rated = quality.evidence(item_id) if quality is not None else None
     if rated:
         lines.append(rated_phrase(rated).capitalize() + ".")
-    if awards is not None:
-        won, nominated = awards.get(item_id, (0, 0))
-        counted = awards_phrase({"won": won, "nominated": nominated}) if won or nominated else ""
-        if award_asked:  # "did #1 win any awards?": the answer leads
-            nominations = f"{nominated} nomination{'s' if nominated != 1 else ''}"
-            head += (f" Yes: by the knowledge graph, it {counted}." if won
-                     else f" No win that the knowledge graph knows of, but {nominations}." if nominated
-                     else " Not that the knowledge graph knows of: it lists no award or nomination for it.")
-        elif counted:
-            lines.append(_sentence(f"By the knowledge graph, it {counted}"))
+    won, nominated = awards.get(item_id, (0, 0)) if awards is not None else (0, 0)
+    if (won or nominated) and not answers:
+        lines.append(_sentence(f"By the knowledge graph, it {awards_phrase({'won': won, 'nominated': nominated})}"))
 
     def popular_first(ids: Sequence[str]) -> list[str]:
         counts = getattr(ranker, "counts_", None)

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item
+from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
 from convrec.agent.rules import NAMED_AWARD
@@ -32,7 +32,7 @@ from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
-from convrec.ranking.paradigms.kg import relation_label
+from convrec.ranking.paradigms.kg import ForeignItems, relation_label
 from convrec.ranking.quality import ItemQuality, ItemRenown
 from convrec.retrieval.filters import SearchFilters
 from convrec.retrieval.index import Index, SearchHit
@@ -102,8 +102,7 @@ class Scene:
     quality: ItemQuality | None = None  # how well people rated each item; None without ratings
     renown: ItemRenown | None = None  # which items are well known; None without interactions
     awards: dict[str, tuple[int, int]] | None = None  # id -> (won, nominated), from a knowledge graph
-    # ids in none of the language most items share, with how many share it and how many have any
-    foreign: tuple[frozenset[str], int, int] | None = None
+    foreign: ForeignItems | None = None  # in none of the language most items share, by a knowledge graph
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def knows(self, trait: str) -> bool:
@@ -118,7 +117,7 @@ class Scene:
         if trait == "awards" and self.awards is not None:
             return frozenset(i for i, (won, nominated) in self.awards.items() if won or (value == "nominated" and nominated))
         if trait == "language" and self.foreign is not None:
-            return self.foreign[0]
+            return self.foreign.ids
         return None
 
 
@@ -342,7 +341,7 @@ class Agent:
             if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
                 notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
             if "language" in prefs.traits and scene.foreign is not None:
-                notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign[1], known=scene.foreign[2]))
+                notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign.main, known=len(scene.foreign.known)))
             notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
                 picks=picks,
@@ -429,9 +428,12 @@ class Agent:
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
         if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
             unknown.append(UNNAMED_AWARDS)
+        foreign = scene.foreign
+        answers = trait_answers(item_id, prefs.traits, scene.awards, scene.renown, foreign.ids if foreign else None,
+                                foreign.known if foreign else None)
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
                              why=why, unknown=unknown, who=bool(WHO.search(message)), awards=scene.awards,
-                             award_asked="awards" in prefs.traits or "awards" in prefs.unsupported)
+                             answers=answers)
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked

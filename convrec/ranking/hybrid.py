@@ -33,7 +33,7 @@ from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.itemknn import ItemKNNPart
 from convrec.ranking.base import RankingData, ScoredItem, ScorePart, UserProfile, UserState, zscore_rows
 from convrec.ranking.mf import ALSPart, FactorPart
-from convrec.ranking.paradigms.kg import KnowledgeGraphPart
+from convrec.ranking.paradigms.kg import ForeignItems, KnowledgeGraphPart
 from convrec.ranking.paradigms.profile import EmbeddingProfilePart
 from convrec.ranking.paradigms.regmf import TextRegularizedMFPart
 from convrec.ranking.popularity import PopularityPart
@@ -423,17 +423,17 @@ class HybridRanker:
         ids = self.data.train.item_ids
         return {ids[int(j)]: (int(won[j]), int(nominated[j])) for j in np.flatnonzero((won > 0) | (nominated > 0))}
 
-    def outside_main_language(self) -> tuple[frozenset[str], int, int] | None:
-        """The ids of items in none of the language most items share ("a foreign film"), how many
-        items have that language and how many have any, by the knowledge graph; None without a
-        trustworthy graph of languages."""
+    def outside_main_language(self) -> ForeignItems | None:
+        """The items in none of the language most items share ("a foreign film"), by the
+        knowledge graph; None without a trustworthy graph of languages."""
         kg = self.parts.get("kg")
         found = kg.outside_main_language() if isinstance(kg, KnowledgeGraphPart) else None
         if found is None:
             return None
-        mask, main, known = found
+        foreign, main, known = found
         ids = self.data.train.item_ids
-        return frozenset(ids[int(j)] for j in np.flatnonzero(mask)), main, known
+        return ForeignItems(frozenset(ids[int(j)] for j in np.flatnonzero(foreign)), main,
+                            frozenset(ids[int(j)] for j in np.flatnonzero(known)))
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """The k items most like `item_id`: a fixed blend of CF item-factor cosine (0.6, items

@@ -73,6 +73,7 @@ class ItemRenown:
     interactions (the head of the long tail); every other item is lesser known."""
 
     well_known: frozenset[str]
+    count: dict[str, int]  # interactions per item id
     min_count: int  # the fewest interactions a well-known item has
     people: int  # how many distinct people interacted, for the reply ("rated by 145 of 943 people")
 
@@ -87,8 +88,8 @@ class ItemRenown:
         share = counts.cumsum().to_numpy() / float(counts.sum())
         n_head = int(np.searchsorted(share, cls.HEAD_SHARE)) + 1  # the first item reaching the share is in
         head = counts.iloc[:n_head]
-        return cls(frozenset(str(i) for i in head.index), int(head.iloc[-1]),
-                   int(interactions.frame["user"].nunique()))
+        return cls(frozenset(str(i) for i in head.index), {str(k): int(v) for k, v in counts.items()},
+                   int(head.iloc[-1]), int(interactions.frame["user"].nunique()))
 
     def lesser_known(self, item_id: str) -> bool:
         return item_id not in self.well_known

@@ -29,7 +29,7 @@ import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -59,6 +59,14 @@ REASON_ORDER = (
     "language",
     "rating",
 )
+
+
+class ForeignItems(NamedTuple):
+    """Items in none of the language most items share, by a knowledge graph that names none."""
+
+    ids: frozenset[str]
+    main: int  # how many items have the main language
+    known: frozenset[str]  # the items with any language
 
 
 # Relations counted per item, whether or not another item shares the entity: "award-winning"
@@ -444,9 +452,10 @@ class KnowledgeGraphPart(ScorePart):
             return None
         return won, nominated
 
-    def outside_main_language(self) -> tuple[np.ndarray, int, int] | None:
+    def outside_main_language(self) -> tuple[np.ndarray, int, np.ndarray] | None:
         """("a foreign film") The items whose languages, by the graph, leave out the language most
-        items share, as a bool mask; with how many items have that language and how many have any.
+        items share, as a bool mask; with how many items have that language, and the mask of those
+        with any.
         The graph names no language, so which one is the main one is only what most items share.
         None when the links failed the link check or the graph has no languages."""
         if not self.trusted:
@@ -460,7 +469,7 @@ class KnowledgeGraphPart(ScorePart):
         main = int(np.argmax(per_language))
         known = np.asarray(spoken.sum(axis=1)).ravel() > 0
         in_main = spoken[:, [main]].toarray().ravel()
-        return known & ~in_main, int(per_language[main]), int(known.sum())
+        return known & ~in_main, int(per_language[main]), known
 
     def _evidence(self, item: int, other: int, similarity: float) -> dict[str, Any]:
         shared = [f for f in self.graph_.shared(item, other) if f[0] not in WEAK_RELATIONS]
