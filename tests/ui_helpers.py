@@ -200,10 +200,10 @@ class ChatTab:
             "n => document.querySelectorAll('#convrec-chat .message-row').length >= n + 2", arg=before
         )
         # The chat grows and the status says "Thinking…" in the same update; the turn is over
-        # when the status reports the picks (or an error).
+        # when the status reports the picks, an answer (or an error).
         self.page.wait_for_function(
             "() => { const s = document.querySelector('#convrec-status').innerText;"
-            " return /pick|⚠️/.test(s) && !/Thinking|Writing/.test(s); }"
+            " return /pick|Answered|⚠️/.test(s) && !/Thinking|Writing/.test(s); }"
         )
         turn = (before + 2) // 2
         status = self.status()
