@@ -336,7 +336,7 @@ class Agent:
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
-            if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
+            if names_an_award(prefs):
                 notice_bits.append(UNNAMED_AWARDS)
             if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
                 notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
@@ -426,7 +426,7 @@ class Agent:
         last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
         why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
-        if "awards" in prefs.traits and NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")):
+        if names_an_award(prefs):
             unknown.append(UNNAMED_AWARDS)
         foreign = scene.foreign
         answers = trait_answers(item_id, prefs.traits, scene.awards, scene.renown, foreign.ids if foreign else None,
@@ -833,6 +833,11 @@ def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> st
     verb = "is" if len(names) == 1 else "are"
     lean = f"went by {and_list(list(dict.fromkeys(known)))}" if known else "went by the words instead"
     return f"{and_list([f'“{n}”' for n in names])} {verb} not in this catalog, so I {lean}."
+
+
+def names_an_award(prefs: Any) -> bool:
+    """Whether the message asked for an award by name ("an Oscar winner"), which the graph cannot tell."""
+    return "awards" in prefs.traits and bool(NAMED_AWARD.search(prefs.evidence.get("trait:awards", "")))
 
 
 def chip_label(constraint: Any) -> str:
