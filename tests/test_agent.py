@@ -374,6 +374,22 @@ def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     assert popular.items and all(i.id in renown.well_known for i in popular.items)
     chips = agent.remove_constraint(sid, "trait:renown")
     assert [c.label for c in chips] == ["1980–1989"]
+    # only five lesser-known 80s sci-fi films, none rated above the average: said, not passed off as gems
+    few = agent.chat(agent.new_session(), "an underrated sci-fi from the 80s")
+    assert few.items and few.notice.startswith("None of the lesser-known ones that fit is rated above")
+
+
+def test_is_it_any_good(agent: Agent) -> None:
+    sid = agent.new_session()
+    first = agent.chat(sid, "the most popular comedy").items
+    quality = agent.scene().quality
+    answer = agent.chat(sid, "is it any good?")
+    mean = quality.mean[first[0].id]
+    side = "above" if mean > quality.prior_mean + 0.05 else "below" if mean < quality.prior_mean - 0.05 else "about"
+    assert f"People here rated it {mean:.1f} on average ({quality.count[first[0].id]:,} ratings), {side}" in answer.text
+    assert "Rated " not in answer.text  # said once
+    second = agent.chat(sid, "tell me about #2")  # after an answer about #1, #2's reason is the list's
+    assert second.items[0].id == first[1].id and f"I suggested it because: {first[1].why[0].lower()}" in second.text
 
 
 def test_award_winners_by_the_graphs_counts(agent: Agent) -> None:

@@ -89,6 +89,19 @@ def trait_answers(item_id: str, asked: dict[str, str], awards: dict[str, tuple[i
     return out
 
 
+def rating_answer(item_id: str, quality: Any) -> str:
+    """'Is it any good?': its rating against the catalog's average, or what the catalog lacks."""
+    if quality is None:
+        return "This catalog has no ratings, so I can't say how well liked it is."
+    rated = quality.evidence(item_id)
+    if rated is None:
+        return "Nobody here has rated it yet."
+    mean, prior = float(rated["mean"]), quality.prior_mean
+    side = "above" if mean > prior + 0.05 else "below" if mean < prior - 0.05 else "about"
+    return (f"People here rated it {mean:.1f} on average ({int(rated['ratings']):,} ratings), {side} this catalog's "
+            f"average of {prior:.1f}.")
+
+
 def _asked_answer(item: Item, asked: dict[str, list[str]]) -> str:
     """'Yes: it is listed as Comedy.' / 'Not by its listing: it is Crime, Drama and Thriller.'"""
     lines = []
@@ -114,6 +127,7 @@ def describe_item(
     who: bool = False,
     awards: dict[str, tuple[int, int]] | None = None,
     answers: Sequence[str] = (),
+    good_asked: bool = False,
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
@@ -122,7 +136,8 @@ def describe_item(
     asked that the catalog has no data on ("This catalog has no running times."); `who` says the
     question asked who made it, which the catalog cannot name; `awards` are the knowledge graph's
     award counts per item (`Scene.awards`), if any; `answers` are sentences that answer a
-    yes/no question about a trait ("did #1 win any awards?", "is it popular?"), said first."""
+    yes/no question about a trait ("did #1 win any awards?", "is it popular?"), said first;
+    `good_asked` says the question asked how good it is ("is it any good?")."""
     item = catalog.get(item_id)
     head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else []), *answers])
     lines: list[str] = []  # the points, one bullet each
@@ -130,7 +145,9 @@ def describe_item(
     if why:
         lines.append(_sentence(f"I suggested it because: {why[0].lower() + why[1:]}"))
     rated = quality.evidence(item_id) if quality is not None else None
-    if rated:
+    if good_asked:  # "is it any good?": the answer leads
+        head += " " + rating_answer(item_id, quality)
+    elif rated:
         lines.append(rated_phrase(rated).capitalize() + ".")
     won, nominated = awards.get(item_id, (0, 0)) if awards is not None else (0, 0)
     if (won or nominated) and not answers:

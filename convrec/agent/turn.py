@@ -53,8 +53,12 @@ DEFAULT_PICKS = 5
 # the request and the person (both standardized over the candidates).
 QUALITY_WEIGHT = 1.0
 AWARDS_WEIGHT = 1.0
+GEM_WEIGHT = 1.0  # "hidden gems": rated above the catalog's average counts on its own
 OBSCURITY_WEIGHT = 0.5  # against the number of ratings: gems that fewer people found, but not at any rating
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
+# "is it any good?", "is #2 worth watching?": a question about how well people rated it
+GOOD = re.compile(r"\b(?:any good|(?:is|was) (?:it|that|this|#\s?\d+)(?: \w+)?? good|good one|worth (?:it|watching|seeing|a "
+                  r"watch|my time)|well (?:liked|rated|reviewed)|how (?:good|well rated|well liked) is)\b", re.IGNORECASE)
 NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read as the best fit."
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
@@ -66,6 +70,7 @@ UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took fil
                      "here are in ({main:,} of the {known:,} with a language).")
 NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could only match ({words}) against their "
                    "titles and listed details.")
+NO_GEMS = "None of the lesser-known ones that fit is rated above this catalog's average ({mean:.1f}), so these are the best of them."
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
 HISTORY_RELAXED = "hiding what you have already rated"
@@ -340,6 +345,10 @@ class Agent:
                 notice_bits.append(UNNAMED_AWARDS)
             if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
                 notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
+            quality = scene.quality
+            if (request.traits.get("renown") == "lesser_known" and quality is not None and picks
+                    and all(quality.of(p.item.id) <= quality.prior_mean for p in picks)):
+                notice_bits.append(NO_GEMS.format(mean=quality.prior_mean))
             if "language" in prefs.traits and scene.foreign is not None:
                 notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign.main, known=len(scene.foreign.known)))
             notice_bits += list(getattr(change, "notes", []) or [])
@@ -423,8 +432,10 @@ class Agent:
         asked = {f: [v for v in (*prefs.include_all.get(f, []), *prefs.include_any.get(f, []))
                      if prefs.evidence.get(f"include:{f}:{v}") != "llm"]
                  for f in {*prefs.include_all, *prefs.include_any}}
-        last = next((m for m in reversed(self.sessions.messages(session_id)) if m.items), None)
-        why = next((str(i.get("why", "")) for i in (last.items if last else []) if str(i.get("id")) == item_id), "")
+        # the reason the latest list (or answer) that showed it gave; "#2" after an answer about #1
+        # still finds the list's reason
+        why = next((str(i.get("why", "")) for m in reversed(self.sessions.messages(session_id))
+                    for i in m.items if str(i.get("id")) == item_id), "")
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
         if names_an_award(prefs):
             unknown.append(UNNAMED_AWARDS)
@@ -433,7 +444,7 @@ class Agent:
                                 foreign.known if foreign else None)
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
                              why=why, unknown=unknown, who=bool(WHO.search(message)), awards=scene.awards,
-                             answers=answers)
+                             answers=answers, good_asked=bool(GOOD.search(message)))
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
@@ -734,6 +745,8 @@ class Agent:
             leans.append(Lean(QUALITY_WEIGHT, quality.of, quality.evidence))
             if hidden:
                 leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
+                # a gem is rated above the catalog's average, however few found it
+                leans.append(Lean(GEM_WEIGHT, lambda i: float(quality.of(i) > quality.prior_mean), None))
         awards, wish = scene.awards, request.traits.get("awards")
         if wish and awards is not None:
             column = 0 if wish == "won" else 1
