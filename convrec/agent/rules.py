@@ -75,7 +75,7 @@ STOPWORDS = set(
     titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
     smth sth u ur pls plz released release came even next top either whichever set ones instead
     ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
-    kinda sorta somewhat guess suppose wondering chance
+    kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
