@@ -439,6 +439,7 @@ def test_words_a_catalog_without_descriptions_cannot_match_are_said(agent: Agent
     reply = agent.chat(agent.new_session(), "a sports movie")
     assert reply.notice.startswith("This catalog has no descriptions of its items, so I could only match (sports)")
     assert not agent.chat(agent.new_session(), "a comedy from the 90s").notice
+    assert not agent.chat(agent.new_session(), "a film about World War 2").notice  # War, and no word left
 
 
 def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:

@@ -336,10 +336,10 @@ class Agent:
             for label, mention in prefs.unsupported.items():
                 # parentheses, not quotes: a quoted phrase reads as a title to the title guard
                 notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
-            if prefs.query and not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
+            words = [w for w in prefs.query.split() if not w.isdigit()]  # "World War 2": War, and a stray 2
+            if words and not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
                 # "a sports movie" in a catalog of titles and genres (an unknown title or name has
                 # already been said to go by the words)
-                words = prefs.query.split()
                 notice_bits.append(NO_DESCRIPTIONS.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
