@@ -14,7 +14,6 @@ from convrec.agent.reply import Chip, RecommendedItem, Reply
 from convrec.config import Settings
 from convrec.errors import ConvrecError
 from convrec.eval.dialogues import (
-    Expect,
     HallucinationCounter,
     TitleIndex,
     check_reply,

@@ -100,7 +100,8 @@ _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|com
 LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|appreciated|valued|seen)\b",
                 r"\bunder the radar\b", r"\b(?:lesser|less|little|relatively un|largely un)[ -]?known\b",
                 r"\bobscure\b", r"\boverlooked\b", r"\boff the beaten (?:path|track)\b", r"\bdeep cuts?\b",
-                r"\bsleeper hits?\b", r"\bcult(?: ?-?(?:classics?|films?|movies?|favou?rites?|hits?|following|status))?\b", r"\b(?:few|not many|hardly any) (?:people|folks) (?:have )?(?:seen|heard of|know)\b",
+                r"\bsleeper hits?\b", r"\bcult(?: ?-?(?:classics?|films?|movies?|favou?rites?|hits?|following|status))?\b",
+                r"\b(?:few|not many|hardly any) (?:people|folks) (?:have )?(?:seen|heard of|know)\b",
                 r"\b(?:nobody|no one) (?:has )?(?:seen|heard of|knows)\b",
                 r"\b(?:i|we) (?:probably )?(?:haven ?'?t|have not|never) heard of\b",
                 rf"\b(?:not|nothing|no|non|less|never|isn ?'?t|aren ?'?t) ?-?(?:too |so |very |that |overly |as |the |a |an )?{_FAMOUS}\b"]
@@ -562,7 +563,8 @@ class RuleParser:
         """Wishes about what convrec knows of an item beyond its facets (after titles: "Popular"
         stays a title): "hidden gems", "nothing too mainstream" → lesser known; "something
         popular" → well known; "award-winning", "an Oscar winner" → won an award; "Oscar-nominated"
-        → nominated; "a foreign film", "with subtitles" → a foreign language. The first phrase read for a trait decides it."""
+        → nominated; "a foreign film", "with subtitles" → a foreign language. The first phrase read
+        for a trait decides it."""
         for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
                                        ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON),
                                        ("language", "foreign", FOREIGN)):

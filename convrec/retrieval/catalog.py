@@ -240,7 +240,9 @@ TEMPLATE_SHARE = 0.05  # a word in more of the sampled texts than this is a temp
 
 
 def _words(text: str) -> set[str]:
-    return {w for w in "".join(c if c.isalnum() else " " for c in text.casefold()).split() if len(w) >= 3 and not w.isdigit()}
+    """The words of three letters or more, casefolded, numbers left out."""
+    words = "".join(c if c.isalnum() else " " for c in text.casefold()).split()
+    return {w for w in words if len(w) >= 3 and not w.isdigit()}
 
 
 class Catalog:

@@ -48,7 +48,8 @@ from fastapi_offline import FastAPIOffline
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Message as ASGIMessage
 
 from convrec.agent.reply import Chip, RecommendedItem, Reply
 from convrec.agent.sessions import SessionStorageError, UnknownSessionError
@@ -337,7 +338,7 @@ class BodySizeLimit:
             return
         seen = 0
 
-        async def counted() -> Message:
+        async def counted() -> ASGIMessage:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
