@@ -291,6 +291,12 @@ def test_awards(rules, text, awards) -> None:
         assert not {"oscar", "award", "winning", "winner", "nominated"} & set(p.query.split())
 
 
+def test_a_title_with_an_ampersand_said_with_and(rules) -> None:
+    # "Oscar and Lucinda" used to be two unknown titles, Oscar and Lucinda
+    assert [r.title for r in rules.parse("I loved Oscar and Lucinda").liked] == ["Oscar & Lucinda"]
+    assert [r.title for r in rules.parse("I loved Heat and Casino").liked] == ["Heat", "Casino"]
+
+
 def test_genre_after_like_is_not_a_title(rules) -> None:
     p = rules.parse("I like horror")
     assert p.include_all == {"genres": ["Horror"]} and not p.similar_to and not p.liked

@@ -1446,8 +1446,9 @@ def invert(rng: NumericRange, num: NumericFacet) -> NumericRange | None:
 
 def title_keys(title: str) -> list[str]:
     """Ways a user may write a title: as is, without a leading article, without or only with the
-    parenthesized alternative title ('Seven (Se7en)'), the part before a colon ('Terminator 2')."""
-    keys = [title]
+    parenthesized alternative title ('Seven (Se7en)'), the part before a colon ('Terminator 2'),
+    with "and" for "&" ('Oscar and Lucinda')."""
+    keys = [title, *([title.replace("&", " and ")] if "&" in title else [])]
     if "(" in title:
         keys += [re.sub(r"\([^)]*\)", " ", title), *re.findall(r"\(([^)]*)\)", title)]
     if ":" in title:
