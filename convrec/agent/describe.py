@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.agent.respond import awards_phrase, item_headline, rated_phrase
+from convrec.agent.respond import awards_phrase, counted, item_headline, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -63,16 +63,15 @@ def _values_line(item: Item) -> str:
 
 
 def trait_answers(item_id: str, asked: dict[str, str], awards: dict[str, tuple[int, int]] | None = None,
-                  renown: Any = None, foreign: frozenset[str] | None = None,
-                  languages_known: frozenset[str] | None = None) -> list[str]:
+                  renown: Any = None, foreign: Any = None) -> list[str]:
     """Answers to yes/no questions about traits (see `preferences.TRAITS`), from the data each
-    needs: "did #1 win any awards?", "is it popular?", "is it a foreign film?"."""
+    needs (a `Scene`'s `awards`, `renown` and `foreign`): "did #1 win any awards?", "is it
+    popular?", "is it a foreign film?"."""
     out = []
     if "awards" in asked and awards is not None:
         won, nominated = awards.get(item_id, (0, 0))
-        nominations = f"{nominated} nomination{'s' if nominated != 1 else ''}"
         out.append(f"Yes: by the knowledge graph, it {awards_phrase({'won': won, 'nominated': nominated})}." if won
-                   else f"No win that the knowledge graph knows of, but {nominations}." if nominated
+                   else f"No win that the knowledge graph knows of, but {counted(nominated, 'nomination')}." if nominated
                    else "Not that the knowledge graph knows of: it lists no award or nomination for it.")
     if "renown" in asked and renown is not None:
         well = not renown.lesser_known(item_id)
@@ -81,10 +80,10 @@ def trait_answers(item_id: str, asked: dict[str, str], awards: dict[str, tuple[i
                 f"have at least {renown.min_count:,}.")
         out.append(f"{'Yes' if well == wanted else 'No'}: it is {'well' if well else 'lesser'} known here. {said}")
     if "language" in asked and foreign is not None:
-        if languages_known is not None and item_id not in languages_known:
+        if item_id not in foreign.known:
             out.append("The knowledge graph gives no language for it, so I can't say.")
         else:
-            out.append("Yes: by the knowledge graph, it is not in the language most films here are in." if item_id in foreign
+            out.append("Yes: by the knowledge graph, it is not in the language most films here are in." if item_id in foreign.ids
                        else "No: by the knowledge graph, it is in the language most films here are in.")
     return out
 

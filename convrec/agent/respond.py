@@ -62,12 +62,17 @@ def rated_phrase(rated: dict[str, Any]) -> str:
     return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
 
 
+def counted(n: int, noun: str) -> str:
+    """'1 nomination', '42 nominations'."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
 def awards_phrase(awards: dict[str, Any]) -> str:
     """'won 23 awards and had 42 nominations', from an awards evidence entry (graph counts)."""
     won, nominated = int(awards.get("won", 0)), int(awards.get("nominated", 0))
-    bits = [f"won {won} award{'s' if won != 1 else ''}" if won else "",
-            f"{nominated} nomination{'s' if nominated != 1 else ''}" if nominated else ""]
-    return " and had ".join(b for b in bits if b) if won else f"had {bits[1]}"
+    if not won:
+        return f"had {counted(nominated, 'nomination')}"
+    return f"won {counted(won, 'award')}" + (f" and had {counted(nominated, 'nomination')}" if nominated else "")
 
 
 def _request_match(item: Item, ctx: ReplyContext) -> str:

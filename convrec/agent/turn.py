@@ -442,9 +442,7 @@ class Agent:
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
         if names_an_award(prefs):
             unknown.append(UNNAMED_AWARDS)
-        foreign = scene.foreign
-        answers = trait_answers(item_id, prefs.traits, scene.awards, scene.renown, foreign.ids if foreign else None,
-                                foreign.known if foreign else None)
+        answers = trait_answers(item_id, prefs.traits, scene.awards, scene.renown, scene.foreign)
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
                              why=why, unknown=unknown, who=bool(WHO.search(message)), awards=scene.awards,
                              answers=answers, good_asked=bool(GOOD.search(message)))
