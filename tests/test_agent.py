@@ -417,6 +417,10 @@ def test_award_winners_by_the_graphs_counts(agent: Agent) -> None:
     second = popular.items[0].id
     assert popular.kind == "about" and f"{renown.count[second]:,} of the 943 people here rated it" in popular.text
     assert ("Yes: it is well known here." in popular.text) == (second in renown.well_known)
+    # answered about its renown, the answer still gives its awards as a point (only an awards
+    # question leaves that point out, since its answer already says them)
+    assert ("By the knowledge graph, it won" in popular.text) == (awards.get(second, (0, 0))[0] > 0)
+    assert "By the knowledge graph, it won" not in answer.text
     foreign = agent.chat(sid, "is it a foreign film?")
     assert "No: by the knowledge graph, it is in the language most films here are in." in foreign.text
     none = next(i for i in agent.scene().index.catalog.ids if i not in awards)

@@ -127,6 +127,7 @@ def describe_item(
     awards: dict[str, tuple[int, int]] | None = None,
     answers: Sequence[str] = (),
     good_asked: bool = False,
+    awards_answered: bool = False,
 ) -> ItemAbout:
     """The answer about `item_id` (see the module docstring). `ranker` may lack any of
     `related_items` / `similar_items` / `counts_` (another catalog's or an untrained one): those
@@ -136,7 +137,8 @@ def describe_item(
     question asked who made it, which the catalog cannot name; `awards` are the knowledge graph's
     award counts per item (`Scene.awards`), if any; `answers` are sentences that answer a
     yes/no question about a trait ("did #1 win any awards?", "is it popular?"), said first;
-    `good_asked` says the question asked how good it is ("is it any good?")."""
+    `good_asked` says the question asked how good it is ("is it any good?"); `awards_answered` says
+    `answers` already hold the awards, so the bullet that gives them is left out."""
     item = catalog.get(item_id)
     head = " ".join([_values_line(item), *([_asked_answer(item, asked)] if asked else []), *answers])
     lines: list[str] = []  # the points, one bullet each
@@ -149,7 +151,7 @@ def describe_item(
     elif rated:
         lines.append(rated_phrase(rated).capitalize() + ".")
     won, nominated = awards.get(item_id, (0, 0)) if awards is not None else (0, 0)
-    if (won or nominated) and not answers:
+    if (won or nominated) and not awards_answered:
         lines.append(_sentence(f"By the knowledge graph, it {awards_phrase({'won': won, 'nominated': nominated})}"))
 
     def popular_first(ids: Sequence[str]) -> list[str]:

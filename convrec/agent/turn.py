@@ -445,7 +445,8 @@ class Agent:
         answers = trait_answers(item_id, prefs.traits, scene.awards, scene.renown, scene.foreign)
         return describe_item(cat, item_id, scene.ranker, scene.quality, asked={f: v for f, v in asked.items() if v},
                              why=why, unknown=unknown, who=bool(WHO.search(message)), awards=scene.awards,
-                             answers=answers, good_asked=bool(GOOD.search(message)))
+                             answers=answers, good_asked=bool(GOOD.search(message)),
+                             awards_answered="awards" in prefs.traits and scene.awards is not None)
 
     def _query_vector(self, scene: Scene, request: Any, liked: Sequence[str] = ()) -> np.ndarray:
         """Text and referenced items blended into one query vector. A turn with neither ("I liked
