@@ -446,6 +446,23 @@ def test_words_a_catalog_without_descriptions_cannot_match_are_said(agent: Agent
     assert reply.notice.startswith("This catalog has no descriptions of its items, so I could only match (sports)")
     assert not agent.chat(agent.new_session(), "a comedy from the 90s").notice
     assert not agent.chat(agent.new_session(), "a film about World War 2").notice  # War, and no word left
+    # a topic word is read as its genre, so its meeting only titles needs no notice
+    assert not agent.chat(agent.new_session(), "a vampire movie").notice
+
+
+def test_free_words_that_single_items_out_lead_the_list(agent: Agent) -> None:
+    """For someone the ranker knows nothing of, popularity outweighs the request's words; words
+    that closely match some candidates put those first, and their reason says so. Words that
+    match nothing closely ("matrix", an unknown title here) change nothing and claim nothing."""
+    dracula = agent.chat(agent.new_session(), "a horror film about dracula")
+    assert "Dracula" in dracula.items[0].title and "a close match for “dracula”" in dracula.items[0].why
+    assert dracula.items[0].title != "Scream" and all("Horror" in i.facts["genres"] for i in dracula.items)
+    vampires = agent.chat(agent.new_session(), "vampires")
+    assert vampires.items[0].title == "Interview with the Vampire"
+    wedding = agent.chat(agent.new_session(), "a movie for my wedding")
+    assert all("Wedding" in i.title or "Bride" in i.title for i in wedding.items[:3])
+    matrix = agent.chat(agent.new_session(), "something like The Matrix but funnier")
+    assert matrix.items and not any("matrix" in i.why.lower() for i in matrix.items)
 
 
 def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:

@@ -119,6 +119,18 @@ def test_query_keeps_content_words_and_avoid_collects_negated_ones(rules) -> Non
     assert rules.parse("not a war movie though").query == ""  # a filler word is no search word
 
 
+def test_topic_words_mean_their_genre_and_stay_search_words(rules) -> None:
+    # "vampires" is Horror, and a vampire film should come before Scream: the word stays in the query
+    p = rules.parse("a vampire movie from the 80s")
+    assert p.include_all == {"genres": ["Horror"]} and p.query == "vampire" and p.topics == ["vampire"]
+    p = rules.parse("a mafia movie about time travel")
+    assert p.include_all == {"genres": ["Crime", "Sci-Fi"]} and p.query == "mafia time travel"
+    p = rules.parse("a horror film, no zombies")
+    assert p.include_all == {"genres": ["Horror"]} and p.avoid == "zombies" and not p.query
+    # a genre's own synonyms are not topics: "scary" is Horror and nothing more
+    assert rules.parse("a scary movie").query == "" and not rules.parse("a scary movie").topics
+
+
 @pytest.mark.parametrize(
     "text",
     ["Preferably from the 90s.", "Ideally a drama, possibly a romance", "Released between 1994 and 1998, if possible.",

@@ -64,6 +64,9 @@ class Phrase:
     mode: Literal["all", "any", "none"] = "all"
     explicit: bool = False  # the phrase is the value's own name (a harder constraint than a synonym)
     typo_ok: bool = False  # may match with one typo
+    # a subject within the value ("vampires" within Horror): its words stay search words as well,
+    # so items whose text matches them come first among the value's items
+    topic: bool = False
 
 
 @dataclass
@@ -237,6 +240,10 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
                 check(value)
                 for phrase in phrases:
                     lex.add(phrase, Phrase(facet, (value,), "all", explicit=False, typo_ok=True))
+            for value, phrases in (conf.get("topics") or {}).items():
+                check(value)
+                for phrase in phrases:
+                    lex.add(phrase, Phrase(facet, (value,), "all", explicit=False, typo_ok=True, topic=True))
             for group in (conf.get("groups") or {}).values():
                 mode = next((m for m in ("all", "any", "none") if group.get(m)), "any")
                 values = tuple(check(v) for v in (group.get(mode) or []))

@@ -139,6 +139,8 @@ class Preferences(BaseModel):
       `renown` "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
       "well_known" ("something popular"); `awards` "won" ("award-winning", "an Oscar winner")
       or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film");
+    - `topics`: words of `query` that a lexicon topic phrase also read as a value ("vampires":
+      Horror), so no one needs telling they were only matched against titles;
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The
       Matrix" in a catalog that ends in 1998), so the reply can say so;
     - `evidence`: for each constraint key (see `constraint_keys`) the words that produced it, and
@@ -151,6 +153,7 @@ class Preferences(BaseModel):
 
     query: str = ""
     avoid: str = ""
+    topics: list[str] = Field(default_factory=list)
     include_all: dict[str, list[str]] = Field(default_factory=dict)
     include_any: dict[str, list[str]] = Field(default_factory=dict)
     exclude: dict[str, list[str]] = Field(default_factory=dict)

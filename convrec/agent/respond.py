@@ -21,6 +21,13 @@ from typing import Any
 from convrec.ranking.paradigms.kg import PERSONAL_RELATIONS, RELATION_PHRASES
 from convrec.retrieval.catalog import Item
 
+# Cosine similarity of a pick's text to the request's free words (BERT sentence embeddings) for a
+# reason to say it is "a close match for" them, and the least for "fits" them. Below that the words
+# single nothing out (the nearest of 1,682 films to "matrix", unknown here, is at 0.27), so the
+# reason says nothing about them.
+CLOSE_SIMILARITY = 0.45
+FITS_SIMILARITY = 0.35
+
 # --- what the reply stage is given ---------------------------------------------------------------
 
 
@@ -92,9 +99,11 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     by_kind: dict[str, dict[str, Any]] = {}
     for ev in pick.evidence:
         by_kind.setdefault(str(ev.get("kind")), ev)
-    # present when the best rated, hidden gems or award winners were asked for
-    asked = [phrase(by_kind[kind]) for kind, phrase in (("rated", rated_phrase), ("awards", awards_phrase))
-             if kind in by_kind]
+    # present when the best rated, hidden gems or award winners were asked for, or free words
+    # single the item out
+    asked = [phrase(by_kind[kind]) for kind, phrase in (("rated", rated_phrase), ("awards", awards_phrase),
+                                                        ("matches_words", lambda _: f"a close match for “{ctx.query}”"))
+             if kind in by_kind and (kind != "matches_words" or ctx.query)]
     if asked:
         return "; ".join(asked)
 
@@ -120,14 +129,14 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     if similar and float(similar.get("similarity", 0)) >= 0.35 and ctx.titles_by_id.get(str(similar.get("liked_item"))):
         return f"close to {named(similar['liked_item'])}"
     match = by_kind.get("matches_request")
-    if match and ctx.query and float(match.get("similarity", 0)) >= 0.45:
+    if match and ctx.query and float(match.get("similarity", 0)) >= CLOSE_SIMILARITY:
         return f"a close match for “{ctx.query}”"
     popular = by_kind.get("popular")
     if popular:
         return f"a crowd favourite ({int(popular['interactions'])} people rated it)"
     if "new_item" in by_kind:
         return "new here, picked from its description"
-    if pick.parts.get("semantic", 0.0) > 0 and ctx.query:
+    if match and ctx.query and float(match.get("similarity", 0)) >= FITS_SIMILARITY:
         return f"fits “{ctx.query}”"
     return ""
 

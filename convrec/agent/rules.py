@@ -21,7 +21,8 @@ It reads a message in this order, marking the words it uses so later steps do no
    withdrawn ("forget the horror"), else wanted; a list carries its first item's polarity ("no
    horror or war"). Wanted values joined by "or" are any-of, otherwise all-of;
 6. the content words left form the semantic `query`; words under a negation that matched nothing
-   go to `avoid` instead ("nothing with clowns").
+   go to `avoid` instead ("nothing with clowns"). A lexicon's topic phrases ("vampires" for
+   Horror) mean their value and stay search words too.
 """
 
 from __future__ import annotations
@@ -426,6 +427,7 @@ class _Tok:
     text: str
     start: int  # offset in the joined token string
     used: bool = False
+    topic: bool = False  # used by a topic phrase ("vampires"): a search word as well
 
     @property
     def word(self) -> bool:
@@ -1240,6 +1242,9 @@ class RuleParser:
             if previous is not None and previous.start == m.start:
                 m.polarity, m.soft = previous.polarity, previous.soft
             previous = m
+            if m.phrase is not None and m.phrase.topic and m.polarity in ("want", "neg"):
+                for t in toks[m.start:m.end]:
+                    t.topic = True
             # comparatives and anaphora add to what was asked: "a funnier one", "an animated one"
             word = toks[m.end - 1].text
             before = toks[m.start - 1].text if m.start > 0 else ""
@@ -1401,11 +1406,13 @@ class RuleParser:
         keep: list[str] = []
         avoid: list[str] = []
         for i, tok in enumerate(work.toks):
-            if tok.used or not tok.word or tok.text in self._stop or tok.text in self._cue_tokens:
+            if (tok.used and not tok.topic) or not tok.word or tok.text in self._stop or tok.text in self._cue_tokens:
                 continue
             if len(tok.text) == 1 and not tok.text.isdigit():
                 continue
             (avoid if self._polarity(work, i, []) == "neg" else keep).append(tok.text)
+            if tok.topic:
+                prefs.topics.append(tok.text)
         prefs.query = " ".join(keep)
         prefs.avoid = " ".join(avoid)
         return keep

@@ -26,7 +26,15 @@ import numpy as np
 
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
-from convrec.agent.respond import FactGuard, GuardReport, Pick, ReplyContext, ReplyWriter, TitleGuard
+from convrec.agent.respond import (
+    CLOSE_SIMILARITY,
+    FactGuard,
+    GuardReport,
+    Pick,
+    ReplyContext,
+    ReplyWriter,
+    TitleGuard,
+)
 from convrec.agent.rules import NAMED_AWARD
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
@@ -55,6 +63,11 @@ QUALITY_WEIGHT = 1.0
 AWARDS_WEIGHT = 1.0
 GEM_WEIGHT = 1.0  # "hidden gems": rated above the catalog's average counts on its own
 OBSCURITY_WEIGHT = 0.5  # against the number of ratings: gems that fewer people found, but not at any rating
+# Free words that single some candidates out ("a horror film about dracula": a close match, by
+# `respond.CLOSE_SIMILARITY`, for Bram Stoker's Dracula) put those first. The ranker alone weighs
+# the words' match far below popularity for someone it knows little of (its short-history weights
+# come from predicting what people rate, with no request), so Scream came before any Dracula.
+WORDS_WEIGHT = 1.0
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 # "is it any good?", "is #2 worth watching?": a question about how well people rated it
 GOOD = re.compile(r"\b(?:any good|(?:is|was) (?:it|that|this|#\s?\d+)(?: \w+)?? good|good one|worth (?:it|watching|seeing|a "
@@ -336,7 +349,8 @@ class Agent:
             for label, mention in prefs.unsupported.items():
                 # parentheses, not quotes: a quoted phrase reads as a title to the title guard
                 notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
-            words = [w for w in prefs.query.split() if not w.isdigit()]  # "World War 2": War, and a stray 2
+            # "World War 2": War, and a stray 2; "vampires": Horror, and the word matched to titles
+            words = [w for w in prefs.query.split() if not w.isdigit() and w not in prefs.topics]
             if words and not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
                 # "a sports movie" in a catalog of titles and genres (an unknown title or name has
                 # already been said to go by the words)
@@ -739,8 +753,23 @@ class Agent:
         - "hidden gems": fewer ratings too (the log of the number of ratings, `OBSCURITY_WEIGHT`
           against it), so the gems are not just the best known of the lesser known;
         - "award-winning" ("award nominated"): the awards the graph counts for each candidate (the
-          log of the number won, or of nominations), with the count as the reason."""
+          log of the number won, or of nominations), with the count as the reason;
+        - free words ("about dracula"): whether a candidate's text is a close match for them alone
+          (not blended with a referenced item), so what the words single out leads, and says so."""
         leans: list[Lean] = []
+        words = request.query.strip()
+        if words:
+            index, near = scene.index, {}
+            wanted = index.embed(words)
+
+            def closeness(item_id: str) -> float:
+                if item_id not in near:
+                    near[item_id] = float(index.vector(item_id) @ wanted)
+                return near[item_id]
+
+            leans.append(Lean(WORDS_WEIGHT, lambda i: float(closeness(i) >= CLOSE_SIMILARITY),
+                              lambda i: {"kind": "matches_words", "similarity": round(s, 4)}
+                              if (s := closeness(i)) >= CLOSE_SIMILARITY else None))
         quality = scene.quality
         hidden = request.traits.get("renown") == "lesser_known"
         if (request.quality or hidden) and quality is not None:
