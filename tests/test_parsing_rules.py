@@ -330,6 +330,17 @@ def test_ordinal_references(rules) -> None:
     assert p.count == 3 and not p.similar_to
 
 
+def test_similar_with_no_object_means_what_was_just_liked_or_the_item_in_focus(rules) -> None:
+    p = rules.parse("the second one sounds good, anything similar?")
+    assert [r.ordinal for r in p.liked] == [2] and [r.ordinal for r in p.similar_to] == [2]
+    p = rules.parse("I loved Fargo. Something similar?")
+    assert [r.title for r in p.similar_to] == ["Fargo"] and [r.title for r in p.liked] == ["Fargo"]
+    assert [r.pointer for r in rules.parse("anything similar?").similar_to] == ["focus"]
+    assert [r.pointer for r in rules.parse("similar ones please").similar_to] == ["focus"]
+    assert [r.ordinal for r in rules.parse("anything similar to #3?").similar_to] == [3]  # the object wins
+    assert [r.title for r in rules.parse("a comedy, similar in tone to Groundhog Day").similar_to] == ["Groundhog Day"]
+
+
 @pytest.mark.parametrize(
     ("text", "act"),
     [("start over", "reset"), ("let's start from scratch", "reset"), ("scratch that", "undo"),

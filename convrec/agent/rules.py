@@ -190,7 +190,8 @@ ROLE_CUES: dict[Role, list[str]] = {
         "reminiscent of", "reminds me of", "same vibe as", "vibe of", "close to", "resembling", "such as",
         "akin to", "comparable to", "inspired by", "if i liked", "if you liked", "fans of", "for fans of",
         "as good as", "movies like", "films like", "stuff like", "things like", "ones like",
-        "in the spirit of", "a la", "a lot like",
+        "in the spirit of", "a la", "a lot like", "similar in tone to", "similar in spirit to", "similar in feel to",
+        "in the same spirit as",
     ],
     "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
               "details about", "information about", "describe", "explain", "why", "why did you pick",
@@ -209,6 +210,10 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
         r"|^(?:rocks|rocked|was my favou?rite)\b")),
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
 ]
+# "anything similar?", "similar ones", "more like that" with no title or number after them
+BARE_SIMILAR = re.compile(
+    r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
+    r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)")
 TITLE_LEADS = ["the movie", "the film", "a movie called", "a film called", "the one called", "movies", "films",
                "the book", "books"]
 
@@ -529,6 +534,7 @@ class RuleParser:
             self._cued_titles(work, prefs, [key for _, key, _ in named])
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
+        self._bare_similar(work, prefs)
         self._quality(work, prefs)
         self._traits(work, prefs)
         self._cued_facets(work, prefs, strip_markup(text[:MAX_CHARS]))
@@ -551,6 +557,19 @@ class RuleParser:
                 prefs.injection = True
                 prefs.evidence["injection"] = (prefs.evidence.get("injection", "") + " " + sentence[:200]).strip()
                 work.use(s, e)
+
+    def _bare_similar(self, work: _Work, prefs: Preferences) -> None:
+        """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
+        second one sounds good, anything similar?", "I loved Fargo. Something similar?"), else like
+        the item in focus (the one just answered about, or the list's first)."""
+        for s, e, _ in work.finditer(BARE_SIMILAR):
+            if work.any_used(s, e):
+                continue
+            refs = list(prefs.liked) or [ItemRef(pointer="focus")]
+            for ref in refs:
+                if ref not in prefs.similar_to:
+                    prefs.similar_to.append(ref.model_copy(update={"mention": work.span_text(s, e)}))
+            work.use(s, e)
 
     def _quality(self, work: _Work, prefs: Preferences) -> None:
         """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"
