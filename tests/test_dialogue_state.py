@@ -47,6 +47,18 @@ def test_override_and_accumulate(rules, movielens) -> None:
     assert s.include_all == {"genres": ["War"]}
 
 
+def test_what_a_turn_changed_is_said_in_sentences(rules, movielens) -> None:
+    # the notes open the reply, so they read as sentences ("replaced genres Thriller" did not)
+    def notes(*turns: str) -> list[str]:
+        state = talk(rules, movielens, *turns[:-1])
+        return state.apply(rules.parse(turns[-1]), movielens).notes
+
+    assert notes("a thriller", "actually make it a comedy") == ["Replaced Thriller with Comedy."]
+    assert notes("a comedy from the 90s", "the 80s instead") == ["Replaced 1990–1999 with 1980–1989."]
+    assert notes("a comedy", "start over") == ["Started over."]
+    assert notes("a comedy", "less silly") == ["Kept Comedy, only less silly."]
+
+
 def test_permission_and_withdrawal(rules, movielens) -> None:
     s = talk(rules, movielens, "nothing violent", "ok, some action is fine")
     assert s.exclude == {"genres": ["Crime", "Horror", "War"]} and not s.include_all

@@ -279,6 +279,7 @@ def test_best_in_a_title_is_a_title(rules) -> None:
     ("a lesser-known thriller", "lesser_known"), ("a comedy, nothing too mainstream", "lesser_known"),
     ("an obscure western", "lesser_known"), ("a drama I haven't heard of", "lesser_known"),
     ("not a popular one", "lesser_known"), ("something off the beaten path", "lesser_known"),
+    ("surprise me", "lesser_known"), ("a comedy, surprise me", "lesser_known"),
     ("a cult classic", "lesser_known"), ("a cult sci-fi film", "lesser_known"),
     ("something popular", "well_known"), ("a well-known western", "well_known"),
     ("a crowd-pleaser from the 90s", "well_known"), ("a movie everyone has seen", "well_known"),

@@ -105,6 +105,8 @@ LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|apprec
                 r"\b(?:few|not many|hardly any) (?:people|folks) (?:have )?(?:seen|heard of|know)\b",
                 r"\b(?:nobody|no one) (?:has )?(?:seen|heard of|knows)\b",
                 r"\b(?:i|we) (?:probably )?(?:haven ?'?t|have not|never) heard of\b",
+                # "surprise me": not the crowd favourites everyone gets first (the chip can go)
+                r"\bsurprise (?:me|us)\b", r"\bsomething (?:unexpected|i wouldn ?'?t (?:have )?(?:found|picked|expect))\b",
                 rf"\b(?:not|nothing|no|non|less|never|isn ?'?t|aren ?'?t) ?-?(?:too |so |very |that |overly |as |the |a |an )?{_FAMOUS}\b"]
 WELL_KNOWN = [rf"\b(?:most |very |really |hugely |super )?{_FAMOUS}\b", r"\bcrowd ?-?pleasers?\b",
               r"\b(?:big|smash|box ?-?office) hits?\b", r"\b(?:every ?(?:one|body)|most people) (?:has |have )?(?:seen|knows?)\b"]

@@ -118,8 +118,13 @@ class TurnRequest(BaseModel):
     dropped: list[Constraint] = Field(default_factory=list)
 
 
+def _and(values: list[str]) -> str:
+    """'Comedy', 'Comedy and Drama', 'Action, Comedy and Drama'."""
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} and {values[-1]}"
+
+
 class TurnChange(BaseModel):
-    """What one `apply` did, for the reply ("I replaced Action with Drama")."""
+    """What one `apply` did, for the reply: `notes` are sentences ("Replaced Action with Drama.")."""
 
     notes: list[str] = Field(default_factory=list)
     unresolved: list[str] = Field(default_factory=list)  # references that matched nothing shown
@@ -180,10 +185,10 @@ class DialogueState(BaseModel):
             restored = DialogueState.from_json(self.previous)
             for name in type(self).model_fields:
                 setattr(self, name, getattr(restored, name))
-            change.notes.append("undid the last change")
+            change.notes.append("Undid the last change.")
         if "reset" in acts:
             self._reset()
-            change.notes.append("started over")
+            change.notes.append("Started over.")
         self.turn += 1
         self.acts = acts
         self.count = prefs.count
@@ -200,7 +205,7 @@ class DialogueState(BaseModel):
                 old = self.include_all.pop(facet, []) + self.include_any.pop(facet, [])
                 gone = [v for v in old if v not in new_all + new_any]
                 if gone:
-                    change.notes.append(f"replaced {facet} {', '.join(gone)}")
+                    change.notes.append(f"Replaced {_and(gone)} with {_and(new_all + new_any)}.")
                 for v in gone:
                     self.origins.pop(f"include:{facet}:{v}", None)
                 self.origins.pop(f"include_any:{facet}", None)
@@ -215,20 +220,20 @@ class DialogueState(BaseModel):
                 if v in self.exclude.get(facet, []):
                     self.exclude[facet].remove(v)
                     self.origins.pop(f"exclude:{facet}:{v}", None)
-                    change.notes.append(f"{v} is wanted again")
+                    change.notes.append(f"{v} is wanted again.")
         for facet, values in prefs.withdraw.items():
             for v in values:
                 for group in (self.include_all, self.include_any):
                     if v in group.get(facet, []):
                         group[facet].remove(v)
                         self.origins.pop(f"include:{facet}:{v}", None)
-                        change.notes.append(f"no longer asking for {v}")
+                        change.notes.append(f"No longer asking for {v}.")
         for facet, values in prefs.allow.items():
             for v in values:
                 if v in self.exclude.get(facet, []):
                     self.exclude[facet].remove(v)
                     self.origins.pop(f"exclude:{facet}:{v}", None)
-                    change.notes.append(f"{v} is allowed again")
+                    change.notes.append(f"{v} is allowed again.")
         milder: list[str] = []
         for facet, values in prefs.exclude.items():
             for v in values:
@@ -238,13 +243,13 @@ class DialogueState(BaseModel):
                     # search away (see `avoid`)
                     words = prefs.evidence.get(f"exclude:{facet}:{v}", v)
                     milder.append(words)
-                    change.notes.append(f"kept {v}, only less {words}")
+                    change.notes.append(f"Kept {v}, only less {words}.")
                     continue
                 for group in (self.include_all, self.include_any):
                     if v in group.get(facet, []):
                         group[facet].remove(v)
                         self.origins.pop(f"include:{facet}:{v}", None)
-                        change.notes.append(f"dropped the wish for {v}")
+                        change.notes.append(f"Dropped the wish for {v}.")
                 self._add_unique(self.exclude, facet, v)
                 self._origin(f"exclude:{facet}:{v}", prefs, f"exclude:{facet}:{v}")
 
@@ -258,35 +263,35 @@ class DialogueState(BaseModel):
                 if lo is None or hi is None or lo <= hi:
                     merged = NumericRange(low=lo, high=hi)
             if old is not None and merged != old and merged == rng:
-                change.notes.append(f"replaced the {facet} range")
+                change.notes.append(f"Replaced {old.describe()} with {merged.describe()}.")
             self.ranges[facet] = merged
             self._origin(f"range:{facet}", prefs, f"range:{facet}")
             for hole in [h for h in self.exclude_ranges.get(facet, []) if _within(merged, h)]:
                 # "nothing from the 70s", then "OK, the 70s then": the newer wish wins
                 self._drop_hole(facet, hole)
-                change.notes.append(f"{hole.describe()} is allowed again")
+                change.notes.append(f"{hole.describe()} is allowed again.")
         for facet, spans in prefs.lifted.items():
             old = self.ranges.get(facet)
             if old is not None and (not spans or any(_overlaps(old, span) for span in spans)):
                 # "drop the 80s" after "the 80s"; "any year is fine"
                 self.ranges.pop(facet)
                 self.origins.pop(f"range:{facet}", None)
-                change.notes.append(f"no longer limited to {old.describe()}")
+                change.notes.append(f"No longer limited to {old.describe()}.")
             for hole in list(self.exclude_ranges.get(facet, [])):
                 if not spans or any(_within(hole, span) or _within(span, hole) for span in spans):
                     self._drop_hole(facet, hole)  # "the 70s are fine" after "nothing from the 70s"
-                    change.notes.append(f"{hole.describe()} is allowed again")
+                    change.notes.append(f"{hole.describe()} is allowed again.")
         for facet, spans in prefs.widened.items():
             for span in spans:
                 for hole in [h for h in self.exclude_ranges.get(facet, []) if _overlaps(h, span)]:
                     self._drop_hole(facet, hole)  # "the 70s are fine" after "nothing from the 70s"
-                    change.notes.append(f"{hole.describe()} is allowed again")
+                    change.notes.append(f"{hole.describe()} is allowed again.")
                 old = self.ranges.get(facet)
                 if old is not None and not _within(span, old):  # "I don't mind the 80s" after "the 90s"
                     lows, highs = [old.low, span.low], [old.high, span.high]
                     self.ranges[facet] = NumericRange(low=None if None in lows else min(lows),  # type: ignore[type-var]
                                                       high=None if None in highs else max(highs))  # type: ignore[type-var]
-                    change.notes.append(f"widened {old.describe()} to {self.ranges[facet].describe()}")
+                    change.notes.append(f"Widened {old.describe()} to {self.ranges[facet].describe()}.")
         for facet, holes in prefs.exclude_ranges.items():
             for hole in holes:
                 old = self.ranges.get(facet)
@@ -294,7 +299,7 @@ class DialogueState(BaseModel):
                     # "the 80s", then "nothing from the 80s": the refusal replaces the wish
                     self.ranges.pop(facet)
                     self.origins.pop(f"range:{facet}", None)
-                    change.notes.append(f"no longer asking for {old.describe()}")
+                    change.notes.append(f"No longer asking for {old.describe()}.")
                 if hole not in self.exclude_ranges.setdefault(facet, []):
                     self.exclude_ranges[facet].append(hole)
                 key = exclude_range_key(facet, hole)
