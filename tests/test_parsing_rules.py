@@ -119,6 +119,13 @@ def test_query_keeps_content_words_and_avoid_collects_negated_ones(rules) -> Non
     assert rules.parse("not a war movie though").query == ""  # a filler word is no search word
 
 
+@pytest.mark.parametrize("text", ["something to watch with my girlfriend", "a film my grandmother would enjoy",
+                                  "something for a rainy sunday afternoon", "what can I watch with my parents?"])
+def test_company_and_occasion_are_no_search_words(rules, text) -> None:
+    # left in the query they met titles: "Mother" for a grandmother, "The Rainmaker" for a rainy day
+    assert rules.parse(text).query == ""
+
+
 def test_topic_words_mean_their_genre_and_stay_search_words(rules) -> None:
     # "vampires" is Horror, and a vampire film should come before Scream: the word stays in the query
     p = rules.parse("a vampire movie from the 80s")

@@ -77,6 +77,9 @@ STOPWORDS = set(
     smth sth u ur pls plz released release came even next top either whichever set ones instead
     ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
+    girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
+    grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
+    morning afternoon sunday saturday friday weekday rainy cozy
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
