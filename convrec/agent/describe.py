@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.agent.respond import awards_phrase, counted, item_headline, rated_phrase
+from convrec.agent.respond import and_list, awards_phrase, counted, item_headline, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -44,11 +44,6 @@ class ItemAbout:
     text: str
     cited: list[str] = field(default_factory=list)
     why: str = ""  # the reason the last list gave for it, if it was in it
-
-
-def and_list(parts: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
 def _sentence(text: str) -> str:

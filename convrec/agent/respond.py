@@ -69,6 +69,11 @@ def rated_phrase(rated: dict[str, Any]) -> str:
     return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
 
 
+def and_list(parts: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def counted(n: int, noun: str) -> str:
     """'1 nomination', '42 nominations'."""
     return f"{n} {noun}{'s' if n != 1 else ''}"

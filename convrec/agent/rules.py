@@ -215,7 +215,7 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
         r"|^(?:rocks|rocked|was my favou?rite)\b")),
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
 ]
-# "anything similar?", "similar ones", "more like that" with no title or number after them
+# "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
     r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)")

@@ -34,6 +34,7 @@ from convrec.agent.preferences import (
     exclude_range_key,
     trait_label,
 )
+from convrec.agent.respond import and_list
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
 
@@ -118,11 +119,6 @@ class TurnRequest(BaseModel):
     dropped: list[Constraint] = Field(default_factory=list)
 
 
-def _and(values: list[str]) -> str:
-    """'Comedy', 'Comedy and Drama', 'Action, Comedy and Drama'."""
-    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} and {values[-1]}"
-
-
 class TurnChange(BaseModel):
     """What one `apply` did, for the reply: `notes` are sentences ("Replaced Action with Drama.")."""
 
@@ -205,7 +201,7 @@ class DialogueState(BaseModel):
                 old = self.include_all.pop(facet, []) + self.include_any.pop(facet, [])
                 gone = [v for v in old if v not in new_all + new_any]
                 if gone:
-                    change.notes.append(f"Replaced {_and(gone)} with {_and(new_all + new_any)}.")
+                    change.notes.append(f"Replaced {and_list(gone)} with {and_list(new_all + new_any)}.")
                 for v in gone:
                     self.origins.pop(f"include:{facet}:{v}", None)
                 self.origins.pop(f"include_any:{facet}", None)
