@@ -491,6 +491,24 @@ def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     assert hello.text.startswith("Hi! Tell me what you're in the mood for") and not hello.items
 
 
+def test_questions_about_convrec_itself_are_answered_from_the_catalog(agent: Agent) -> None:
+    """"What can you do?", "are you an AI?": what convrec is and what it knows here, from the
+    catalog's own data; no list, and the conversation stays where it was. Before, "AI" was a search
+    word and the picks were crowd favourites "matching" it."""
+    sid = agent.new_session()
+    agent.chat(sid, "a western")
+    cat = agent.scene().index.catalog
+    for question in ("what can you do?", "Are you an AI?", "how many movies do you have?", "help"):
+        reply = agent.chat(sid, question)
+        assert reply.kind == "chat" and not reply.items and not reply.notice
+        assert reply.text.startswith("I'm convrec, a recommender that runs on this machine.")
+        assert f"{len(cat):,} titles" in reply.text and "(1922–1998)" in reply.text
+        assert "ratings from 943 people" in reply.text and "the awards they won" in reply.text
+        assert [c.label for c in reply.understood] == ["Western"]
+    asked = agent.chat(sid, "help me find a comedy")  # a request, with "help" no search word
+    assert asked.items and "no descriptions" not in asked.notice
+
+
 def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     # "not from the 70s" was dropped (one range cannot hold a hole), and 70s films were shown
     sid = agent.new_session()

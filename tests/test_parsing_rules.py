@@ -607,6 +607,14 @@ def test_a_message_that_only_greets(rules, text, greet) -> None:
     assert ("greet" in rules.parse(text).acts) is greet
 
 
+@pytest.mark.parametrize(("text", "help"), [("what can you do?", True), ("Are you an AI?", True),
+                                            ("How many movies do you have?", True), ("hi, what's in your catalog?", True),
+                                            ("help", True), ("help me find a comedy", False),
+                                            ("what movies do you have from the 80s?", False)])
+def test_a_message_about_convrec_itself(rules, text, help) -> None:
+    assert ("help" in rules.parse(text).acts) is help
+
+
 @pytest.mark.parametrize(("text", "count"), [("fewer of them, just 3", 3), ("only 2 please", 2),
                                              ("just 3 of them", 3), ("just 90s movies", None)])
 def test_just_a_number_is_how_many(rules, text, count) -> None:

@@ -79,7 +79,7 @@ STOPWORDS = set(
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
-    morning afternoon sunday saturday friday weekday rainy cozy
+    morning afternoon sunday saturday friday weekday rainy cozy help
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -284,6 +284,13 @@ ACT_PATTERNS: dict[str, list[str]] = {
     # the whole message greets ("hi, a comedy please" is a request)
     "greet": [r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hi there|hello there|hey there)"
               r"(?: (?:there|convrec|bot|again|everyone))?(?: [,.!])*$"],
+    # the whole message asks about convrec or its catalog ("what can you do?", "are you an AI?")
+    "help": [r"^(?:(?:hi|hello|hey|ok|okay|so)(?: [,.!])* )?(?:help(?: me)?|what can (?:you|i) do(?: here)?|what do you do"
+             r"|how (?:does|do) (?:this|it|you) work|how do i use (?:this|you|it)|what are you|who are you"
+             r"|are you (?:an? )?(?:ai|bot|robot|human|person|real|chatbot|llm|machine)"
+             r"|what (?:movies|films|books|items|titles|things|kind of (?:movies|films|books|items)) do you (?:have|know)"
+             r"|how many (?:movies|films|books|items|titles) (?:do you have|are there|do you know|can you recommend)"
+             r"|what s in (?:the|this|your) catalog(?:ue)?|what catalog(?:ue)? is this)(?: [?.!])*$"],
     # the whole message thanks or says goodbye ("thanks, now something funnier" is a request)
     "thanks": [
         r"^(?:(?:ok|okay|great|perfect|awesome|cool|nice|lovely|brilliant|excellent|wonderful)(?: [,.!])* )?"

@@ -127,6 +127,28 @@ class Scene:
         """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
         return {"renown": self.renown, "awards": self.awards, "language": self.foreign}[trait] is not None
 
+    def introduction(self) -> str:
+        """What convrec is and what it knows here, from this catalog's data ("what can you do?",
+        "are you an AI?", "how many movies do you have?")."""
+        cat = self.index.catalog
+        facets = []
+        for spec in cat.schema.facets:
+            high = spec.usual_high if spec.usual_high is not None else spec.high
+            span = (f" ({spec.low:g}–{high:g})" if spec.kind == "numeric" and spec.low is not None and high is not None
+                    else "")
+            facets.append(spec.display + span)
+        known = [f"their {and_list(facets)}"] if facets else []
+        if self.renown is not None:
+            known.append(f"ratings from {self.renown.people:,} people")
+        if getattr(self.ranker, "related_items", None) is not None:
+            known.append("a knowledge graph of who made them" + (" and the awards they won" if self.awards else ""))
+        listed = known[0] if len(known) == 1 else ", ".join(known[:-1]) + ", and " + known[-1] if known else ""
+        return (f"I'm convrec, a recommender that runs on this machine. Here I know {len(cat):,} titles from the "
+                f"{cat.name} catalog{': ' + listed if listed else ''}. Tell me what you're in the mood for (a "
+                "genre, an era, something you liked, what to avoid) and I'll suggest some, each with a reason drawn "
+                "from those facts. You can ask about any pick (why #2, or whether #1 is any good), say which you "
+                "liked, or start over.")
+
     def only(self, trait: str, value: str) -> frozenset[str] | None:
         """The items a trait's value keeps to ("award winner": those with a win), or None when it
         keeps to no set (unknown data, or "lesser known", which leaves out the well known)."""
@@ -322,9 +344,9 @@ class Agent:
                 prefs.quality = True
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
-            if prefs.acts in (["thanks"], ["greet"]):
-                # "thanks!", "hi": no new list; what was asked and shown stays for later
-                said = CLOSING_REPLY if prefs.acts == ["thanks"] else GREETING_REPLY
+            if prefs.acts in (["thanks"], ["greet"], ["help"]):
+                # "thanks!", "hi", "what can you do?": no new list; what was asked and shown stays for later
+                said = {"thanks": CLOSING_REPLY, "greet": GREETING_REPLY}.get(prefs.acts[0]) or scene.introduction()
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
 
