@@ -635,6 +635,9 @@ def test_several_catalogs_side_by_side(ml_settings: Settings, ml_index, tmp_path
     assert book.items[0].title == "Dune"
     switched = agent.new_session(catalog="movielens")
     assert agent.chat(switched, "cyberpunk", catalog="books").catalog == "books"
+    # each catalog says what it is from its own data: no ratings and no graph for these books
+    intro = agent.chat(agent.new_session(catalog="books"), "what can you do?").text
+    assert "3 titles from the books catalog: their author and year (1815–1984)." in intro, intro
 
 
 def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Settings, tmp_path: Path) -> None:

@@ -140,7 +140,7 @@ class Scene:
         known = [f"their {and_list(facets)}"] if facets else []
         if self.renown is not None:
             known.append(f"ratings from {self.renown.people:,} people")
-        if getattr(self.ranker, "related_items", None) is not None:
+        if getattr(self.ranker, "has_graph", False):
             known.append("a knowledge graph of who made them" + (" and the awards they won" if self.awards else ""))
         listed = known[0] if len(known) == 1 else ", ".join(known[:-1]) + ", and " + known[-1] if known else ""
         return (f"I'm convrec, a recommender that runs on this machine. Here I know {len(cat):,} titles from the "

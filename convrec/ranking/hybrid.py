@@ -402,6 +402,11 @@ class HybridRanker:
 
     # --- "more like X" -------------------------------------------------------------------------
 
+    @property
+    def has_graph(self) -> bool:
+        """Whether a trustworthy knowledge graph is one of this ranker's parts (relations, awards)."""
+        return isinstance(self.parts.get("kg"), KnowledgeGraphPart)
+
     def related_items(self, item_id: str, relation: str) -> list[str] | None:
         """Items sharing a knowledge-graph `relation` with `item_id` ("directed_by": the same
         director), or None when this ranker has no trustworthy graph to tell."""
