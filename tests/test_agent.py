@@ -509,6 +509,29 @@ def test_questions_about_convrec_itself_are_answered_from_the_catalog(agent: Age
     assert asked.items and "no descriptions" not in asked.notice
 
 
+def test_why_not_a_title_says_what_left_it_out(agent: Agent) -> None:
+    """"Why not Star Wars?" used to refuse Star Wars and show a new list. It is a question: the
+    answer names what left the title out (a constraint it fails, the person's own words, an earlier
+    list), or that it fits and others came first; no list, no new constraint."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "a sci-fi movie")
+    agent.chat(sid, "only ones from after 1990")
+    older = agent.chat(sid, "why not Star Wars?")
+    assert older.kind == "about" and [i.title for i in older.items] == ["Star Wars"]
+    assert older.text.startswith("**Star Wars** (1977) is left out because it does not fit what you asked for: from 1991")
+    assert [c.label for c in older.understood] == ["Sci-Fi", "from 1991"]  # nothing refused or added
+    other = agent.chat(sid, "why didn't you suggest Fargo?")
+    assert other.text.endswith("does not fit what you asked for: Sci-Fi.")
+    shown_before = next(i.title for i in first.items if i.facts["year"] >= 1991)
+    again = agent.chat(sid, f"why not {shown_before}?")
+    assert "it was in an earlier list here" in again.text
+    fits = next(i for i in agent.scene().index.catalog if i.title == "Gattaca")
+    assert agent.chat(sid, "why not Gattaca?").text.startswith(f"**Gattaca** ({fits.numeric['year']:g}) fits what you asked")
+    listed = agent.chat(sid, "why not #2?")
+    assert listed.text.endswith("is #2 in the list above.")
+    assert agent.chat(sid, "more").items  # the conversation goes on where it was
+
+
 def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     # "not from the 70s" was dropped (one range cannot hold a hole), and 70s films were shown
     sid = agent.new_session()

@@ -607,6 +607,15 @@ def test_a_message_that_only_greets(rules, text, greet) -> None:
     assert ("greet" in rules.parse(text).acts) is greet
 
 
+@pytest.mark.parametrize(("text", "title"), [("why not Star Wars?", "Star Wars"), ("why didn't you suggest Fargo?", "Fargo"),
+                                             ("why isn't Toy Story on the list?", "Toy Story"),
+                                             ("how come no Godfather?", "The Godfather"), ("you forgot Jaws", "Jaws")])
+def test_why_not_a_title_is_a_question_not_a_refusal(rules, text, title) -> None:
+    p = rules.parse(text)
+    assert p.acts == ["why_not"] and p.focus is not None and p.focus.title == title and not p.rejected
+    assert [r.title for r in rules.parse("not Star Wars").rejected] == ["Star Wars"]  # a refusal stays one
+
+
 @pytest.mark.parametrize(("text", "help"), [("what can you do?", True), ("Are you an AI?", True),
                                             ("How many movies do you have?", True), ("hi, what's in your catalog?", True),
                                             ("help", True), ("help me find a comedy", False),

@@ -56,7 +56,7 @@ def strip_markup(text: str) -> str:
     text = _SCRIPT_OR_STYLE.sub(" ", text)
     return html.unescape(_HTML_TAG.sub(" ", text))
 
-Role = Literal["similar", "liked", "disliked", "rejected", "focus"]
+Role = Literal["similar", "liked", "disliked", "rejected", "focus", "why_not"]
 Polarity = Literal["want", "neg", "allow", "withdraw"]
 
 # --- English word lists (catalog words live in the lexicon) ---------------------------------------
@@ -198,6 +198,11 @@ ROLE_CUES: dict[Role, list[str]] = {
         "in the spirit of", "a la", "a lot like", "similar in tone to", "similar in spirit to", "similar in feel to",
         "in the same spirit as",
     ],
+    # "why not Star Wars?": a question about a title the picks left out, not a refusal of it
+    "why_not": ["why not", "why no", "why didn t you suggest", "why didn t you recommend", "why didn t you pick",
+                "why didn t you include", "why didn t you show", "why didn t i get", "why isn t", "why wasn t",
+                "how come no", "how come not", "how come you didn t suggest", "how come you didn t recommend",
+                "what s wrong with", "you forgot", "you missed"],
     "focus": ["tell me about", "tell me more about", "more about", "what is", "what s", "info on", "details on",
               "details about", "information about", "describe", "explain", "why", "why did you pick",
               "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
@@ -664,10 +669,12 @@ class RuleParser:
 
     @staticmethod
     def _add_ref(prefs: Preferences, role: Role, ref: ItemRef) -> None:
-        if role == "focus":
-            # "tell me about #2": informational; the turn loop answers about the item in focus
-            if "describe" not in prefs.acts:
-                prefs.acts.append("describe")
+        if role in ("focus", "why_not"):
+            # "tell me about #2": informational; the turn loop answers about the item in focus.
+            # "why not Star Wars?": the turn loop says why the picks left it out
+            act = "describe" if role == "focus" else "why_not"
+            if act not in prefs.acts:
+                prefs.acts.append(act)  # type: ignore[arg-type]
             prefs.focus = ref
             return
         {"similar": prefs.similar_to, "liked": prefs.liked, "disliked": prefs.disliked,

@@ -34,6 +34,7 @@ from convrec.agent.respond import (
     ReplyContext,
     ReplyWriter,
     TitleGuard,
+    item_headline,
 )
 from convrec.agent.rules import NAMED_AWARD
 from convrec.agent.sessions import SessionStore
@@ -326,6 +327,13 @@ class Agent:
             for trait in [t for t in prefs.traits if not scene.knows(t)]:  # e.g. no graph counts awards here
                 prefs.unsupported.setdefault(TRAIT_DATA[trait], prefs.evidence.get(f"trait:{trait}", trait))
                 del prefs.traits[trait]
+            left_out = self._why_not(scene, record, state, prefs) if "why_not" in prefs.acts else None
+            if left_out is not None:
+                # "why not Star Wars?": why the picks left it out; no new list, no new constraint
+                item, said, short = left_out
+                state.focus = item.id
+                yield from self._answer(scene, session_id, message, state, said, [(item, short)], "about", started)
+                return
             about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
@@ -457,6 +465,60 @@ class Agent:
                                                   understood=self.chips(state, scene.name), catalog=scene.name,
                                                   timings={"total": round(time.perf_counter() - started, 4)},
                                                   cited=list(cited)))
+
+    def _why_not(self, scene: Scene, record: Any, state: Any, prefs: Any) -> tuple[Any, str, str] | None:
+        """"Why not Star Wars?": the item, why the picks left it out (every reason that holds: what
+        it fails of the request, the person's feedback and history, an earlier list) and a short form
+        for its card; None when the question points at nothing (the turn then goes on as a request
+        and says what it could not match)."""
+        ids = state.resolve(prefs.focus) if prefs.focus is not None else []
+        cat = scene.index.catalog
+        if not ids or ids[0] not in cat:
+            return None
+        item = cat.get(ids[0])
+        head = item_headline(item)
+        if item.id in state.last_shown:
+            return item, f"{head} is #{state.last_shown.index(item.id) + 1} in the list above.", "in the list above"
+        labels = {chip.key: chip.label for chip in self.chips(state, scene.name)}
+        constraints = [c for c in state.constraints() if c.kind != "unseen"]
+        failed: list[str] = []
+        for c in constraints:
+            if c.kind == "trait":
+                value = c.values[0]
+                keep = scene.only(str(c.facet), value)
+                fails = (item.id in scene.renown.well_known if c.facet == "renown" and value == "lesser_known"
+                         and scene.renown is not None else keep is not None and item.id not in keep)
+            else:
+                only_c = state.request(drop=[o.key for o in constraints if o.key != c.key]).filters
+                fails = not only_c.model_copy(update={"exclude_ids": [], "only_ids": None}).matches(item, set())
+            if fails:
+                failed.append(labels.get(c.key, chip_label(c)))
+        related = self._related_pool(scene, state)
+        kinds = {"related": related.pool is not None and item.id not in related.pool,
+                 "unrelated": item.id in related.unrelated}
+        failed += [chip.label for chip in self.chips(state, scene.name) if kinds.get(chip.kind)]
+        profile = self._profile(scene, record, state, state.request())
+        reasons: list[str] = []
+        if failed:
+            reasons.append(f"it does not fit what you asked for: {and_list(failed)}")
+        if item.id in profile.disliked:
+            reasons.append("you told me you didn't like it")
+        elif item.id in state.rejected:
+            reasons.append("you said you'd seen it or didn't want it")
+        elif item.id in state.shown:
+            reasons.append("it was in an earlier list here, and I don't show a pick twice unless you ask to see "
+                           "them again")
+        elif item.id in set(scene.ranker.history(profile.user_id)):
+            reasons.append("it is in your rating history, and I leave out what you've seen unless you ask for "
+                           "those too")
+        elif item.id in profile.liked and item.id not in state.similar_to:
+            reasons.append("you told me you liked it, so I look for others like it")
+        if not reasons:
+            return item, (f"{head} fits what you asked for; I picked others first for you. Ask for more, or for "
+                          "more like it."), "fits, ranked below the picks"
+        said = reasons[0] if len(reasons) == 1 else "; and ".join(reasons)
+        return item, f"{head} is left out because {said}.", ("left out: " + and_list(failed) if failed else
+                                                            "left out")
 
     # -- stages -----------------------------------------------------------------------------------
     def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any, message: str) -> ItemAbout | None:
