@@ -532,6 +532,18 @@ def test_why_not_a_title_says_what_left_it_out(agent: Agent) -> None:
     assert agent.chat(sid, "more").items  # the conversation goes on where it was
 
 
+def test_a_question_about_a_pick_that_is_not_there(agent: Agent) -> None:
+    """"Is #4 ok for kids?" after a list of three was read as a new request (Children's replaced
+    what was asked); now it says there is no #4 and changes nothing."""
+    assert agent.chat(agent.new_session(), "is #2 good?").text.startswith("I haven't shown anything yet.")
+    sid = agent.new_session()
+    assert len(agent.chat(sid, "a comedy, show me 3").items) == 3
+    for question in ("is #4 ok for kids?", "why not #4?"):
+        reply = agent.chat(sid, question)
+        assert reply.text == "There is no #4: the last list had 3 picks." and not reply.items
+        assert [c.label for c in reply.understood] == ["Comedy"]
+
+
 def test_nothing_from_a_decade_in_the_middle(agent: Agent) -> None:
     # "not from the 70s" was dropped (one range cannot hold a hole), and 70s films were shown
     sid = agent.new_session()

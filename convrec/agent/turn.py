@@ -327,6 +327,15 @@ class Agent:
             for trait in [t for t in prefs.traits if not scene.knows(t)]:  # e.g. no graph counts awards here
                 prefs.unsupported.setdefault(TRAIT_DATA[trait], prefs.evidence.get(f"trait:{trait}", trait))
                 del prefs.traits[trait]
+            focus = prefs.focus
+            if ({"describe", "why_not"} & set(prefs.acts) and focus is not None and focus.ordinal is not None
+                    and not state.resolve(focus)):
+                # "is #2 ok for kids?" after a list of one: say so, rather than read it as a new request
+                shown = len(state.last_shown)
+                said = (f"There is no #{focus.ordinal}: the last list had {shown} pick{'s' if shown != 1 else ''}."
+                        if shown else "I haven't shown anything yet. Tell me what you're in the mood for.")
+                yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
+                return
             left_out = self._why_not(scene, record, state, prefs) if "why_not" in prefs.acts else None
             if left_out is not None:
                 # "why not Star Wars?": why the picks left it out; no new list, no new constraint
