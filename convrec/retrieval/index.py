@@ -16,6 +16,7 @@ collection named `convrec-<catalog>-<id>`; the rest of the build stays in the lo
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import pickle
@@ -54,6 +55,7 @@ ADD_BATCH = 2000  # records per Chroma add(); bigger batches are faster but hold
 EXACT_MAX_ROWS = 20_000  # up to this many matching items, exact search over just them is cheapest
 OVERSAMPLE = 2.0  # fetch this many times the neighbours the filter's selectivity calls for
 MAX_FETCH = 2_000  # beyond this many neighbours, a masked exact search over all items is cheaper
+EMBED_CACHE = 256  # texts whose vectors `Index.embed` keeps (a turn embeds its words more than once)
 
 
 class IndexManifest(BaseModel):
@@ -338,6 +340,9 @@ class Index:
         self._embedder: SentenceEmbedder | None = None
         self._columns: FacetColumns | None = None
         self._lazy_lock = threading.Lock()
+        # A turn embeds the same words more than once (the query vector, then the lean on what they
+        # closely match): the latest texts' vectors are kept, read-only, so the model runs once.
+        self._embedded = functools.lru_cache(maxsize=EMBED_CACHE)(self._encode)
 
     @classmethod
     def open(cls, settings: Settings, catalog: str | None = None) -> Index:
@@ -361,7 +366,13 @@ class Index:
             return self._embedder
 
     def embed(self, text: str) -> np.ndarray:
-        return self.embedder.encode([text])[0]
+        """The text's vector (read-only; the same array for the same text while it stays cached)."""
+        return self._embedded(text)
+
+    def _encode(self, text: str) -> np.ndarray:
+        vector = self.embedder.encode_one(text)
+        vector.setflags(write=False)
+        return vector
 
     def vector(self, item_id: str) -> np.ndarray:
         return np.asarray(self.embeddings[self.catalog.position(item_id)])
