@@ -140,6 +140,12 @@ class HybridRanker:
                 return part
         return None
 
+    @property
+    def kg_part(self) -> KnowledgeGraphPart | None:
+        """The knowledge-graph part, if this ranker has one (reasons, relations, award counts)."""
+        kg = self.parts.get("kg")
+        return kg if isinstance(kg, KnowledgeGraphPart) else None
+
     def bucket(self, history_size: int) -> str:
         return "short" if history_size <= self.short_history else "long"
 
@@ -357,8 +363,8 @@ class HybridRanker:
                 n_users = self._co_liked(int(items[i]), int(partners[i]))
                 if n_users > 0:
                     out[i].append({"kind": "co_liked", "liked_item": item_ids[int(partners[i])], "users": n_users})
-            kg = self.parts.get("kg")
-            if isinstance(kg, KnowledgeGraphPart):
+            kg = self.kg_part
+            if kg is not None:
                 for i, ev in zip(detail, kg.evidence_many(items[detail], liked)):
                     if ev is not None:
                         out[i].append(ev)
@@ -405,14 +411,14 @@ class HybridRanker:
     @property
     def has_graph(self) -> bool:
         """Whether a trustworthy knowledge graph is one of this ranker's parts (relations, awards)."""
-        return isinstance(self.parts.get("kg"), KnowledgeGraphPart)
+        return self.kg_part is not None
 
     def related_items(self, item_id: str, relation: str) -> list[str] | None:
         """Items sharing a knowledge-graph `relation` with `item_id` ("directed_by": the same
         director), or None when this ranker has no trustworthy graph to tell."""
-        kg = self.parts.get("kg")
+        kg = self.kg_part
         pos = self.data.train.item_index.get(str(item_id))
-        if not isinstance(kg, KnowledgeGraphPart) or pos is None:
+        if kg is None or pos is None:
             return None
         rows = kg.related(pos, relation)
         return None if rows is None else [self.data.train.item_ids[int(r)] for r in rows]
@@ -420,8 +426,8 @@ class HybridRanker:
     def awards(self) -> dict[str, tuple[int, int]] | None:
         """Item id -> (awards won, nominations) for every item the knowledge graph gives either,
         or None when this ranker has no trustworthy graph that counts awards."""
-        kg = self.parts.get("kg")
-        counted = kg.awards() if isinstance(kg, KnowledgeGraphPart) else None
+        kg = self.kg_part
+        counted = kg.awards() if kg is not None else None
         if counted is None:
             return None
         won, nominated = counted
@@ -431,8 +437,8 @@ class HybridRanker:
     def outside_main_language(self) -> ForeignItems | None:
         """The items in none of the language most items share ("a foreign film"), by the
         knowledge graph; None without a trustworthy graph of languages."""
-        kg = self.parts.get("kg")
-        found = kg.outside_main_language() if isinstance(kg, KnowledgeGraphPart) else None
+        kg = self.kg_part
+        found = kg.outside_main_language() if kg is not None else None
         if found is None:
             return None
         foreign, main, known = found
@@ -461,8 +467,8 @@ class HybridRanker:
             trained = cf.item_trained
             total += np.where(trained, 0.6 * (unit @ unit[pos]), 0.0)
             weight += np.where(trained, 0.6, 0.0).astype(np.float32)
-        kg = self.parts.get("kg")
-        if isinstance(kg, KnowledgeGraphPart) and kg.graph_.linked[pos]:
+        kg = self.kg_part
+        if kg is not None and kg.graph_.linked[pos]:
             linked = kg.graph_.linked
             total += np.where(linked, 0.2 * kg.similarity_[pos], 0.0)
             weight += np.where(linked, 0.2, 0.0).astype(np.float32)
