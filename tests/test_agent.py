@@ -530,6 +530,9 @@ def test_why_not_a_title_says_what_left_it_out(agent: Agent) -> None:
     listed = agent.chat(sid, "why not #2?")
     assert listed.text.endswith("is #2 in the list above.")
     assert agent.chat(sid, "more").items  # the conversation goes on where it was
+    gems = agent.new_session()  # a trait fails as retrieval applies it: "lesser known" leaves out the well known
+    agent.chat(gems, "any hidden gems?")
+    assert "does not fit what you asked for: lesser known" in agent.chat(gems, "why not Star Wars?").text
 
 
 def test_a_question_about_a_pick_that_is_not_there(agent: Agent) -> None:

@@ -150,6 +150,12 @@ class Scene:
                 "from those facts. You can ask about any pick (why #2, or whether #1 is any good), say which you "
                 "liked, or start over.")
 
+    def left_out(self, trait: str, value: str) -> frozenset[str]:
+        """The items a trait's value leaves out ("lesser known": the well known); none for others."""
+        if trait == "renown" and value == "lesser_known" and self.renown is not None:
+            return self.renown.well_known
+        return frozenset()
+
     def only(self, trait: str, value: str) -> frozenset[str] | None:
         """The items a trait's value keeps to ("award winner": those with a win), or None when it
         keeps to no set (unknown data, or "lesser known", which leaves out the well known)."""
@@ -488,15 +494,14 @@ class Agent:
         head = item_headline(item)
         if item.id in state.last_shown:
             return item, f"{head} is #{state.last_shown.index(item.id) + 1} in the list above.", "in the list above"
-        labels = {chip.key: chip.label for chip in self.chips(state, scene.name)}
+        chips = self.chips(state, scene.name)
+        labels = {chip.key: chip.label for chip in chips}
         constraints = [c for c in state.constraints() if c.kind != "unseen"]
         failed: list[str] = []
         for c in constraints:
-            if c.kind == "trait":
-                value = c.values[0]
-                keep = scene.only(str(c.facet), value)
-                fails = (item.id in scene.renown.well_known if c.facet == "renown" and value == "lesser_known"
-                         and scene.renown is not None else keep is not None and item.id not in keep)
+            if c.kind == "trait":  # as `_retrieve` applies it: the items it keeps to, or leaves out
+                keep = scene.only(str(c.facet), c.values[0])
+                fails = (keep is not None and item.id not in keep) or item.id in scene.left_out(str(c.facet), c.values[0])
             else:
                 only_c = state.request(drop=[o.key for o in constraints if o.key != c.key]).filters
                 fails = not only_c.model_copy(update={"exclude_ids": [], "only_ids": None}).matches(item, set())
@@ -505,7 +510,7 @@ class Agent:
         related = self._related_pool(scene, state)
         kinds = {"related": related.pool is not None and item.id not in related.pool,
                  "unrelated": item.id in related.unrelated}
-        failed += [chip.label for chip in self.chips(state, scene.name) if kinds.get(chip.kind)]
+        failed += [chip.label for chip in chips if kinds.get(chip.kind)]
         profile = self._profile(scene, record, state, state.request())
         reasons: list[str] = []
         if failed:
@@ -670,14 +675,13 @@ class Agent:
         # a relation, so neither it nor `pool` changes below).
         refused = with_twins(unrelated)
 
-        renown = scene.renown
         kept = {trait: scene.only(trait, value) for trait, value in state.traits.items()}  # fixed for the turn
 
         def current(hide_history: bool = True, st: Any = state) -> Any:
             request = st.request()
             ids = [*with_twins(request.filters.exclude_ids), *disliked, *refused, *(history if hide_history else ())]
-            if request.traits.get("renown") == "lesser_known" and renown is not None:  # "hidden gems": the long tail
-                ids += sorted(renown.well_known)
+            for trait, value in request.traits.items():  # "hidden gems": the long tail
+                ids += sorted(scene.left_out(trait, value))
             # "a popular one", "award-winning", "a foreign film": only those items
             allowed = [keep for trait in request.traits if (keep := kept.get(trait)) is not None]
             only = pool
