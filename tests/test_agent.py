@@ -477,6 +477,19 @@ def test_relaxing_keeps_what_was_just_asked(agent: Agent) -> None:
     assert len(reply.items) == 5 and all(1980 <= i.facts["year"] <= 1989 for i in reply.items)
 
 
+def test_relaxing_keeps_a_film_for_kids_for_kids(agent: Agent) -> None:
+    """Nothing is both for kids and horror: the scare goes, not the kids. It used to drop
+    Children's and show Scream, or Heavy Metal after "something a bit scarier" than a cartoon."""
+    reply = agent.chat(agent.new_session(), "a horror film for kids")
+    assert reply.relaxed == ["Horror"] and reply.items
+    assert all("Children's" in i.facts["genres"] for i in reply.items)
+    sid = agent.new_session()
+    agent.chat(sid, "an animated film for kids")
+    scarier = agent.chat(sid, "something a bit scarier")
+    assert scarier.relaxed == ["Horror"] and scarier.items
+    assert all({"Animation", "Children's"} <= set(i.facts["genres"]) for i in scarier.items)
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")

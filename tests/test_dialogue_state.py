@@ -173,6 +173,17 @@ def test_relaxation_order_softest_first(rules, movielens) -> None:
     assert [c.key for c in s.relaxations()] == ["range:year", "include:genres:Sci-Fi", "include:genres:Comedy"]
 
 
+def test_a_wish_the_lexicon_keeps_till_last(rules, movielens) -> None:
+    """'for kids' is a synonym (a soft wish), but the lexicon keeps Children's till last: after
+    the films already seen, before the refusals."""
+    s = talk(rules, movielens, ("a horror film for kids, nothing violent", ["50"]))
+    assert [c.key for c in s.relaxations()][0] == "include:genres:Children's"  # softest by wording alone
+    keys = [c.key for c in s.relaxations(rules.lexicon.last_to_drop)]
+    assert keys[0] == "include:genres:Horror"
+    assert keys.index("unseen") < keys.index("include:genres:Children's") < keys.index("exclude:genres:Action")
+    assert rules.lexicon.last_to_drop == {"genres": {"Children's"}}
+
+
 def test_relax_drops_one_constraint_and_says_which(rules, movielens) -> None:
     s = talk(rules, movielens, "a western from the 90s, no comedy")
     softest = s.relaxations()[0]

@@ -102,6 +102,9 @@ class Lexicon:
     relations: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
     # what people ask for that the catalog has no data on: label -> patterns ("running times")
     unsupported: dict[str, list[re.Pattern[str]]] = field(default_factory=dict)
+    # values whose wish is given up last when nothing matches (facet -> values): "for kids" stays
+    # for kids even though it is a synonym, a softer wish than a named genre
+    last_to_drop: dict[str, set[str]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
 
     @property
@@ -253,6 +256,7 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
                     lex.add(phrase, Phrase(facet, values, mode, explicit=False, typo_ok=False))
             if conf.get("cues"):
                 lex.cued[facet] = [words(c) for c in conf["cues"] if words(c)]
+            lex.last_to_drop.setdefault(facet, set()).update(check(v) for v in conf.get("last_to_drop") or [])
         else:
             num = lex.numeric[facet]
             if conf.get("role") in ("year", "amount"):

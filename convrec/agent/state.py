@@ -22,6 +22,7 @@ state is a pydantic model: `to_json()` / `from_json()` persist it (e.g. in SQLit
 from __future__ import annotations
 
 import statistics
+from collections.abc import Collection, Mapping
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -83,6 +84,11 @@ class Constraint(BaseModel):
             return trait_label(self.facet, self.values[0])
         return "only items not shown yet"
 
+    def kept_till_last(self, last_to_drop: Mapping[str, Collection[str]]) -> bool:
+        """A wish for one of these values (facet -> values): given up only after the others."""
+        return self.kind in ("include", "include_any") and bool(
+            set(self.values) & set(last_to_drop.get(self.facet or "", ())))
+
 
 # Softest first. Synonym-derived wishes give way before explicitly named ones; a range before a
 # genre the user named; exclusions ("nothing violent") are dropped only after everything else.
@@ -99,6 +105,13 @@ _SOFTNESS = {
     ("exclude", False): 6,
     ("exclude_range", False): 6,
 }
+_LAST_WISH = 4.5  # a wish the catalog's lexicon keeps till last: after shown items, before exclusions
+
+
+def _softness(c: Constraint, last_to_drop: Mapping[str, Collection[str]]) -> float:
+    if c.kept_till_last(last_to_drop):
+        return _LAST_WISH
+    return _SOFTNESS[(c.kind, c.inferred)]
 
 
 class TurnRequest(BaseModel):
@@ -457,10 +470,12 @@ class DialogueState(BaseModel):
                            values=[str(r.ref.item_id)], turn=self.turn, evidence=r.noun) for r in self.related]
         return out
 
-    def relaxations(self) -> list[Constraint]:
+    def relaxations(self, last_to_drop: Mapping[str, Collection[str]] | None = None) -> list[Constraint]:
         """Constraints from softest to hardest: synonym-derived before named, ranges before named
-        genres, older turns before newer ones, exclusions last."""
-        return sorted(self.constraints(), key=lambda c: (_SOFTNESS[(c.kind, c.inferred)], c.turn))
+        genres, older turns before newer ones, exclusions last. A wish for a value in
+        `last_to_drop` (facet -> values: the lexicon's, e.g. Children's) goes just before the
+        exclusions, however it was said: "a horror film for kids" gives up Horror, not the kids."""
+        return sorted(self.constraints(), key=lambda c: (_softness(c, last_to_drop or {}), c.turn))
 
     def drop(self, key: str) -> None:
         """Remove one constraint for good (after telling the user it was relaxed)."""

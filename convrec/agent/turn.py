@@ -124,6 +124,12 @@ class Scene:
     foreign: ForeignItems | None = None  # in none of the language most items share, by a knowledge graph
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def last_to_drop(self) -> dict[str, set[str]]:
+        """Facet values whose wish is given up last (the parser's lexicon: Children's)."""
+        lexicon = getattr(self.parser, "lexicon", None)
+        return lexicon.last_to_drop if lexicon is not None else {}
+
     def knows(self, trait: str) -> bool:
         """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
         return {"renown": self.renown, "awards": self.awards, "language": self.foreign}[trait] is not None
@@ -704,15 +710,19 @@ class Agent:
                 request = shown_again
                 relaxed.append(HISTORY_RELAXED)
         if not hits:
-            relaxations = state.relaxations()
+            last_to_drop = scene.last_to_drop
+            relaxations = state.relaxations(last_to_drop)
             # A message that narrows ("just the comedies" after a short list) would rather see
             # shown items again than lose what it just asked for; "more" and "something else" want
             # new items, so they keep the order (softest constraint first).
             asked_now = any(c.turn == state.turn for c in state.constraints() if c.kind != "unseen")
             if asked_now and not {"show_more", "something_else"} & set(state.acts):
                 # ... and what it just asked for goes last: "from the 80s" after "a fantasy
-                # adventure, not for kids" drops Adventure, not the 80s it just asked for
-                relaxations.sort(key=lambda c: (c.kind != "unseen", c.kind != "unseen" and c.turn == state.turn))
+                # adventure, not for kids" drops Adventure, not the 80s it just asked for; but not
+                # after a wish kept till last ("something scarier" after "a cartoon for kids"
+                # gives up the scare, not the kids)
+                relaxations.sort(key=lambda c: (c.kind != "unseen", c.kept_till_last(last_to_drop),
+                                                c.kind != "unseen" and c.turn == state.turn))
             # One constraint given up is better than several: the first whose loss alone lets
             # something through goes; only if none does, they go one by one in that order.
             for constraint in relaxations:
