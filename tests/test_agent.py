@@ -548,6 +548,31 @@ def test_why_not_a_title_says_what_left_it_out(agent: Agent) -> None:
     assert "does not fit what you asked for: lesser known" in agent.chat(gems, "why not Star Wars?").text
 
 
+def test_why_none_of_a_value_says_why(agent: Agent) -> None:
+    """"Why no horror?" used to refuse Horror and show a new list. It is a question: the answer
+    says the person refused it, which picks have it, that nothing is both, or that it was not asked
+    for and how to ask; no list, no new constraint."""
+    sid = agent.new_session()
+    agent.chat(sid, "a comedy, no romance")
+    reply = agent.chat(sid, "why no horror? and why no romance?")
+    assert reply.kind == "chat" and not reply.items
+    assert reply.text == ("You said no Romance. Say “romance is fine” to allow it again. The picks follow what you "
+                          "asked for (Comedy), and none of them is also Horror. Say “horror too” to see some.")
+    assert [c.label for c in reply.understood] == ["Comedy", "not Romance"]
+    assert all("Horror" in i.facts["genres"] for i in agent.chat(sid, "horror too").items)
+    kids = agent.new_session()
+    agent.chat(kids, "a horror film for kids")
+    assert agent.chat(kids, "why no horror?").text == "Nothing in the catalog is both Children's and Horror."
+    nineties = agent.new_session()
+    first = agent.chat(nineties, "a comedy")
+    listed = [f"#{n} {i.title}" for n, i in enumerate(first.items, 1) if 1990 <= i.facts["year"] <= 1999]
+    assert listed and agent.chat(nineties, "why are none of these from the 90s?").text.startswith(listed[0])
+    agent.chat(nineties, "from the 90s")
+    assert agent.chat(nineties, "why nothing from the 80s?").text == "You asked for 1990–1999, so none is from 1980–1989."
+    fresh = agent.chat(agent.new_session(), "why no westerns?")  # nothing shown yet: a request
+    assert fresh.items and all("Western" in i.facts["genres"] for i in fresh.items)
+
+
 def test_a_question_about_a_pick_that_is_not_there(agent: Agent) -> None:
     """"Is #4 ok for kids?" after a list of three was read as a new request (Children's replaced
     what was asked); now it says there is no #4 and changes nothing."""

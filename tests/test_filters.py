@@ -79,6 +79,14 @@ def test_unknown_facets_and_values_are_clear_errors() -> None:
         SearchFilters(include_any={"genres": ["Comdy"]}).normalized(SCHEMA)
 
 
+def test_range_intersection() -> None:
+    nineties = NumericRange(low=1990, high=1999)
+    assert nineties.intersect(NumericRange(low=1995)) == NumericRange(low=1995, high=1999)
+    assert nineties.intersect(NumericRange(high=1990)) == NumericRange(low=1990, high=1990)
+    assert nineties.intersect(NumericRange(low=1980, high=1989)) is None
+    assert NumericRange().intersect(NumericRange()) == NumericRange()
+
+
 def test_inverted_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="above high"):
         NumericRange(low=2000, high=1990)

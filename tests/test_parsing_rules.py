@@ -616,6 +616,39 @@ def test_why_not_a_title_is_a_question_not_a_refusal(rules, text, title) -> None
     assert [r.title for r in rules.parse("not Star Wars").rejected] == ["Star Wars"]  # a refusal stays one
 
 
+@pytest.mark.parametrize(("text", "genres", "years"), [
+    ("why no horror?", ["Horror"], None), ("how come there's no horror?", ["Horror"], None),
+    ("why are there no romances?", ["Romance"], None), ("why are none of these comedies?", ["Comedy"], None),
+    ("why didn't you suggest any westerns?", ["Western"], None),
+    ("how come you didn't give me any war movies?", ["War"], None),
+    ("why nothing from the 80s?", [], (1980, 1989)), ("how come none of them are from the 80s", [], (1980, 1989)),
+    ("why isn't any of these from the 90s?", [], (1990, 1999))])
+def test_why_none_of_a_value_is_a_question_not_a_refusal(rules, text, genres, years) -> None:
+    """'Why no horror?' used to refuse Horror ('none of these' even rejected the whole list); it
+    asks about Horror: the value is read as the question's, and nothing is refused."""
+    p = rules.parse(text)
+    assert p.acts == ["why_not"] and p.focus is None and not p.exclude and not p.rejected
+    assert p.include_all.get("genres", []) == genres
+    span = p.ranges.get("year")
+    assert (span.low, span.high) == years if years else span is None
+
+
+@pytest.mark.parametrize(("text", "title"), [("why no Star Wars?", "Star Wars"), ("how come there's no Fargo?", "Fargo"),
+                                             ("why is there no Heat?", "Heat")])
+def test_why_none_of_a_title_asks_about_the_title(rules, text, title) -> None:
+    p = rules.parse(text)
+    assert p.acts == ["why_not"] and p.focus is not None and p.focus.title == title
+
+
+def test_why_not_a_value_proposes_it(rules) -> None:
+    """'Why not a western?' suggests one; it used to refuse Westerns."""
+    for text in ("why not a western?", "why not try a western instead"):
+        p = rules.parse(text)
+        assert p.include_all == {"genres": ["Western"]} and not p.exclude and p.query == ""
+    assert rules.parse("why not something from the 80s?").ranges["year"].low == 1980
+    assert rules.parse("not a western").exclude == {"genres": ["Western"]}  # a refusal stays one
+
+
 @pytest.mark.parametrize(("text", "help"), [("what can you do?", True), ("Are you an AI?", True),
                                             ("How many movies do you have?", True), ("hi, what's in your catalog?", True),
                                             ("help", True), ("help me find a comedy", False),

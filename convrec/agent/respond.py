@@ -69,9 +69,14 @@ def rated_phrase(rated: dict[str, Any]) -> str:
     return f"rated {float(rated['mean']):.1f} on average by {int(rated['ratings'])} people"
 
 
-def and_list(parts: Sequence[str]) -> str:
-    """'A', 'A and B', 'A, B and C'."""
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+def and_list(parts: Sequence[str], last: str = "and") -> str:
+    """'A', 'A and B', 'A, B and C' (or 'A, B or C' with `last` "or")."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + f" {last} " + parts[-1]
+
+
+def or_list(parts: Sequence[str]) -> str:
+    """'A', 'A or B', 'A, B or C'."""
+    return and_list(parts, "or")
 
 
 def counted(n: int, noun: str) -> str:
@@ -243,7 +248,7 @@ class TitleGuard:
             n = normalize_text(span)
             if not n or n in allowed or n in self._vocab:
                 continue
-            if all(w in self._vocab or w in _COMMON for w in n.split()):
+            if all(w in self._vocab or w in COMMON_WORDS for w in n.split()):
                 continue
             found.append(n)
         return list(dict.fromkeys(found))
@@ -310,10 +315,14 @@ class FactGuard:
         return str(int(float(number))) if float(number).is_integer() else number
 
 
-_COMMON = {
+# Words that name no title on their own: a quoted span of these and facet values is no title claim
+# (the hints "horror too", "romance is fine" that answers give; the state's notes "Replaced Comedy
+# and Horror with Western.").
+COMMON_WORDS = {
     "i", "you", "we", "it", "this", "that", "these", "here", "there", "they", "he", "she", "my", "your",
     "the", "a", "an", "of", "and", "in", "on", "to", "for", "with", "as", "its", "if", "also", "both",
     "pick", "picks", "film", "films", "movie", "movies", "book", "books", "classic", "great", "enjoy",
+    "is", "too", "fine", "from", "replaced", "dropped", "kept", "added",
 }
 
 

@@ -79,7 +79,7 @@ STOPWORDS = set(
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
-    morning afternoon sunday saturday friday weekday rainy cozy help
+    morning afternoon sunday saturday friday weekday rainy cozy help try trying
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -224,6 +224,17 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
     r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)")
+# "why no horror?", "how come there's nothing from the 80s?", "why didn't you suggest any
+# comedies?": a question about the values after it, not a refusal of them (`RuleParser._why_none`;
+# a title after such words is a why-not question about that title, read before this)
+_NONE_WORDS = r"(?:no|none|nothing|not one|not a single)(?: of (?:them|these|those|the picks))?"
+WHY_NONE = re.compile(
+    rf"\b(?:why|how come)(?: (?:are|is|were|was) there| there (?:are|is|were|was|s)| s there)? {_NONE_WORDS}\b"
+    rf"|\b(?:why|how come)(?: (?:are|is|were|was)) {_NONE_WORDS}\b"
+    r"|\b(?:why|how come) (?:aren t|isn t|weren t|wasn t) (?:there |any of (?:them|these|those) |these |those |they )?(?:any )?"
+    r"|\b(?:why|how come) (?:(?:didn t|don t|did not|do not|won t|wouldn t|couldn t|can t) (?:you|i)"
+    r"|(?:you|i) (?:didn t|don t|did not|do not|won t|wouldn t|couldn t|can t)) "
+    r"(?:suggest|recommend|show|include|pick|give|get|find|offer)(?: me)?(?: (?:any|a|an|some|anything))?\b")
 TITLE_LEADS = ["the movie", "the film", "a movie called", "a film called", "the one called", "movies", "films",
                "the book", "books"]
 
@@ -541,6 +552,7 @@ class RuleParser:
         prefs = Preferences()
         self._injection(work, prefs)
         self._unsupported(work, prefs)
+        self._why_none(work, prefs)  # before the acts: "why are none of these comedies?" refuses nothing
         self._acts(work, prefs)
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
@@ -587,6 +599,24 @@ class RuleParser:
                 if ref not in prefs.similar_to:
                     prefs.similar_to.append(ref.model_copy(update={"mention": work.span_text(s, e)}))
             work.use(s, e)
+
+    @staticmethod
+    def _why_none(work: _Work, prefs: Preferences) -> None:
+        """'Why no horror?', 'how come there's nothing from the 80s?': the why-not question about
+        the values named after it, to the end of the sentence; they are read as wanted (the
+        question's values), and the turn answers instead of refusing them. A title there is still
+        read as a why-not question about that title ("why no Star Wars?"; see `_cue_at`)."""
+        for s, e, _ in work.finditer(WHY_NONE):
+            if work.any_used(s, e):
+                continue
+            end = next((hi for lo, hi in work.sentences() if lo <= s < hi), len(work.toks))
+            if e >= end:
+                continue
+            work.use(s, e)
+            work.why_cues.append((s, e))
+            work.asking.append((e, end))
+            if "why_not" not in prefs.acts:
+                prefs.acts.append("why_not")
 
     def _quality(self, work: _Work, prefs: Preferences) -> None:
         """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"
@@ -948,7 +978,9 @@ class RuleParser:
     def _cue_at(self, work: _Work, pos: int) -> tuple[Role | None, int]:
         for role, cue in self._role_cues:
             n = len(cue)
-            if work.words_at(pos, n) != cue or work.any_used(pos, pos + n):
+            # the words of a why-none question are used, but still the cue of a title after them
+            asking = any(lo <= pos and pos + n <= hi for lo, hi in work.why_cues)
+            if work.words_at(pos, n) != cue or (work.any_used(pos, pos + n) and not asking):
                 continue
             before = work.toks[pos - 1].text if pos > 0 else ""
             after = work.toks[pos + n].text if pos + n < len(work.toks) else ""
@@ -956,7 +988,7 @@ class RuleParser:
             wanting = before in {"d", "would", "should"} or after in {"to", "it", "that", "this"}
             if cue[-1] in ("like", "love") and wanting:
                 continue
-            return role, n
+            return ("why_not" if asking else role), n  # "how come there's no Fargo?" asks about Fargo
         return None, 0
 
     def _skip_leads(self, work: _Work, start: int) -> int:
@@ -1295,6 +1327,8 @@ class RuleParser:
     def _polarity(self, work: _Work, s: int, mentions: list[_Mention], end: int | None = None) -> Polarity:
         """The polarity of what starts at token s: from the cue opening its clause, carried through lists."""
         toks = work.toks
+        if any(lo <= s < hi for lo, hi in work.asking):
+            return "want"  # "why no horror?": the question's values (see `_why_none`)
         lo = work.clause_start(s)
         if end is not None and end < len(toks) and toks[end].text == "free":  # "horror-free"
             toks[end].used = True
@@ -1310,6 +1344,8 @@ class RuleParser:
             for cues, pol in ((self._neg_cues, "neg"), (self._allow_cues, "allow"), (self._withdraw_cues, "withdraw")):
                 for cue in cues:
                     if j - len(cue) >= lo and work.words_at(j - len(cue), len(cue)) == cue:
+                        if pol == "neg" and cue == ("not",) and work.words_at(j - 2, 1) == ("why",):
+                            return "want"  # "why not a western?" proposes one (a title there is asked about)
                         return pol  # type: ignore[return-value]
             prev = toks[j - 1]
             owner = next((m for m in mentions if m.start <= j - 1 < m.end and m.start < s), None)
@@ -1521,6 +1557,8 @@ class _Work:
             pos += len(t) + 1
         self.joined = " ".join(t.text for t in self.toks)
         self._starts = [t.start for t in self.toks]
+        self.why_cues: list[tuple[int, int]] = []  # the words of why-none questions ("why no")
+        self.asking: list[tuple[int, int]] = []  # and the tokens each asks about
 
     @staticmethod
     def tokenize(text: str, keep_punct: bool = False) -> list[str]:

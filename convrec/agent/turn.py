@@ -35,6 +35,7 @@ from convrec.agent.respond import (
     ReplyWriter,
     TitleGuard,
     item_headline,
+    or_list,
 )
 from convrec.agent.rules import NAMED_AWARD
 from convrec.agent.sessions import SessionStore
@@ -355,6 +356,11 @@ class Agent:
                 state.focus = item.id
                 yield from self._answer(scene, session_id, message, state, said, [(item, short)], "about", started)
                 return
+            none_why = self._why_none(scene, state, prefs) if "why_not" in prefs.acts and focus is None else None
+            if none_why is not None:
+                # "why no horror?": why the list has none of it; no new list, no new constraint
+                yield from self._answer(scene, session_id, message, state, none_why, [], "chat", started)
+                return
             about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
@@ -539,6 +545,63 @@ class Agent:
         said = reasons[0] if len(reasons) == 1 else "; and ".join(reasons)
         return item, f"{head} is left out because {said}.", ("left out: " + and_list(failed) if failed else
                                                             "left out")
+
+    def _why_none(self, scene: Scene, state: Any, prefs: Any) -> str | None:
+        """"Why no horror?", "how come nothing is from the 80s?": why the last list has none of
+        what the question names, one sentence for each: the person refused it; the list does have
+        some (which); nothing in the catalog is both it and what was asked; or it was not asked for
+        (and the words that ask for it). None before any list, or when the question names no value
+        (the turn then goes on as a request: "why no horror?" to start with shows horror)."""
+        asked = [(f, v) for group in (prefs.include_all, prefs.include_any) for f, vs in group.items() for v in vs]
+        if not state.last_shown or not (asked or prefs.ranges):
+            return None
+        cat = scene.index.catalog
+        shown = [cat.get(i) for i in state.last_shown if i in cat]
+        now = state.request().filters.model_copy(update={"exclude_ids": [], "only_ids": None})
+        labels = {chip.key: chip.label for chip in self.chips(state, scene.name)}
+        asked_for = [labels.get(c.key, c.describe()) for c in state.constraints()
+                     if c.kind in ("include", "include_any", "range", "trait")]
+        wishes = and_list(asked_for) if asked_for else ""
+        said: list[str] = []
+        nowhere: list[str] = []  # nothing in the catalog is both what was asked and this
+        unasked: list[tuple[str, str]] = []  # (label, words that ask for it)
+
+        def answer(label: str, words: str, refused: str | None, has: Callable[[Any], bool], both: SearchFilters) -> None:
+            having = [f"#{n} {it.title}" for n, it in enumerate(shown, 1) if has(it)]
+            if refused:
+                said.append(refused)
+            elif having:
+                said.append(f"{and_list(having)} {'is' if len(having) == 1 else 'are'} {label}.")
+            elif not any(both.matches(it, set()) for it in cat.items):
+                nowhere.append(label)
+            else:
+                unasked.append((label, words))
+
+        for f, v in asked:
+            refused = f"You said no {v}. Say “{v.lower()} is fine” to allow it again." if v in now.exclude.get(f, []) else None
+            both = now.model_copy(update={"include_all": {**now.include_all, f: [*now.include_all.get(f, []), v]}})
+            answer(v, v.lower(), refused, lambda it, f=f, v=v: v in it.categorical.get(f, ()), both)
+        for f, rng in prefs.ranges.items():
+            span = rng.describe()
+            label = span if span.startswith(("from", "up to")) else f"from {span}"
+            holes = [h for h in now.exclude_ranges.get(f, []) if h.intersect(rng) is not None]
+            refused = f"You said nothing from {and_list([h.describe() for h in holes])}." if holes else None
+            old = now.ranges.get(f)
+            common = rng.intersect(old) if old is not None else rng
+            if refused is None and common is None and old is not None:
+                refused = f"You asked for {labels.get(f'range:{f}', old.describe())}, so none is {label}."
+            both = now.model_copy(update={"ranges": {**now.ranges, f: common or rng}})
+            answer(label, prefs.evidence.get(f"range:{f}") or label, refused,
+                   lambda it, f=f, rng=rng: rng.contains(it.numeric.get(f)), both)
+        if nowhere:
+            said.append(f"Nothing in the catalog is both {wishes} and {or_list(nowhere)}." if wishes else
+                        f"Nothing in the catalog is {or_list(nowhere)}.")
+        if unasked:
+            hint = or_list([f"“{words}{' too' if wishes else ''}”" for _, words in unasked])
+            said.append((f"The picks follow what you asked for ({wishes}), and none of them is also "
+                         if wishes else "You didn't ask for ") + f"{or_list([label for label, _ in unasked])}. "
+                        f"Say {hint} to see some.")
+        return " ".join(said)
 
     # -- stages -----------------------------------------------------------------------------------
     def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any, message: str) -> ItemAbout | None:

@@ -59,7 +59,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from convrec.agent.respond import normalize_text
+from convrec.agent.respond import COMMON_WORDS, normalize_text
 from convrec.errors import ConvrecError
 
 # --- the format --------------------------------------------------------------------------------
@@ -598,7 +598,8 @@ class HallucinationCounter:
                 found += [
                     t for t in self.guard.violations(line, allowed)
                     if f" {normalize_text(t)} " not in said and not _only_function_words(t)
-                    and not set(normalize_text(t).split()) <= said_words  # the person's own words, re-ordered
+                    # the person's own words, re-ordered, with common ones ("from the 80s too")
+                    and not set(normalize_text(t).split()) - COMMON_WORDS <= said_words
                 ]
         return list(dict.fromkeys(found))
 

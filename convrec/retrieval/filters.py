@@ -60,6 +60,12 @@ class NumericRange(BaseModel):
             return False
         return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
+    def intersect(self, other: NumericRange) -> NumericRange | None:
+        """The values both ranges hold, or None when they share none."""
+        lo = max((x for x in (self.low, other.low) if x is not None), default=None)
+        hi = min((x for x in (self.high, other.high) if x is not None), default=None)
+        return None if lo is not None and hi is not None and lo > hi else NumericRange(low=lo, high=hi)
+
     def describe(self) -> str:
         """'1990–1999', '1990', 'from 1990', 'up to 1999'."""
         lo, hi = self.low, self.high
