@@ -357,6 +357,10 @@ def test_which_of_these_is_the_best(agent: Agent) -> None:
     assert [c.label for c in more.understood][-1] == f"like {reply.items[0].title}"
     fresh = agent.chat(agent.new_session(), "which one is the best?")  # nothing shown: the best rated
     assert fresh.items and all(i.why.startswith("Rated ") for i in fresh.items)
+    # naming something else is a request for the best of that, not a question about the list
+    horror = agent.chat(sid, "which is the best horror movie ever?")
+    assert horror.kind != "reordered" and all("Horror" in i.facts["genres"] for i in horror.items)
+    assert all("rated" in i.why for i in horror.items)
 
 
 def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:

@@ -682,7 +682,8 @@ def test_other_languages_decades_and_function_words(rules, text, genres, low) ->
 
 @pytest.mark.parametrize(("text", "act"), [
     ("which one is the best?", True), ("which of these is best", True), ("which should I watch?", True),
-    ("which of them do you recommend", True), ("what is the best comedy", False)])
+    ("which of them do you recommend", True), ("what is the best comedy", False), ("which is the best?", True),
+    ("what's the best one", True), ("what is the best of these?", True), ("which comedy is the best", False)])
 def test_which_of_the_shown_is_best(rules, text, act) -> None:
     assert ("best_of_shown" in rules.parse(text).acts) is act
 

@@ -79,7 +79,7 @@ STOPWORDS = set(
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
-    morning afternoon sunday saturday friday weekday rainy cozy help try trying
+    morning afternoon sunday saturday friday weekday rainy cozy help try trying ever
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -292,8 +292,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
     # a question about the list just shown, not a new request
     "best_of_shown": [
-        r"\bwhich (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))"
-        r"(?: \w+)? (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
+        r"\bwhich(?: (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
+        r" (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
+        r"\bwhat(?: s| is) the best (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
     ],

@@ -368,7 +368,9 @@ class Agent:
                 yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
                                         "about", started, cited=about.cited)
                 return
-            if "best_of_shown" in prefs.acts and state.last_shown:
+            # "which is the best horror movie ever?" names what it wants: a request for the best
+            names_more = bool(prefs.include_all or prefs.include_any or prefs.ranges or prefs.similar_to)
+            if "best_of_shown" in prefs.acts and state.last_shown and not names_more:
                 # "which of these is the best?": the same list, best rated first; it is the list now
                 ranked = best_of_shown(cat, state.last_shown, scene.quality)
                 state.record_shown([it.id for it in ranked.items])
