@@ -694,3 +694,18 @@ def test_a_foreign_language(rules, text) -> None:
     p = rules.parse(text)
     assert p.traits == {"language": "foreign"} and not p.unsupported and not p.exclude
     assert rules.parse("a French film").unsupported == {"countries of origin": "french film"}  # cannot be named
+
+
+@pytest.mark.parametrize(("text", "genre", "additive"), [
+    ("something lighter", "Comedy", True), ("something a bit sadder", "Drama", True),
+    ("something funnier", "Comedy", True), ("something light for tonight", "Comedy", False)])
+def test_mood_comparatives_add_to_what_was_asked(rules, text, genre, additive) -> None:
+    """'Something lighter' after a war film means a lighter war film (M*A*S*H): it was not
+    understood at all, and was matched against titles."""
+    p = rules.parse(text)
+    assert p.include_all == {"genres": [genre]} and p.additive is additive and not p.query
+
+
+def test_not_too_depressing_refuses_drama(rules) -> None:
+    p = rules.parse("a war movie but not too depressing")
+    assert p.include_all == {"genres": ["War"]} and p.exclude == {"genres": ["Drama"]}

@@ -220,6 +220,8 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
         r"|^(?:rocks|rocked|was my favou?rite)\b")),
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
 ]
+# Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
+COMPARATIVES = {"lighter", "darker", "sadder"}
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
@@ -1320,7 +1322,8 @@ class RuleParser:
             word = toks[m.end - 1].text
             before = toks[m.start - 1].text if m.start > 0 else ""
             after = toks[m.end].text if m.end < len(toks) else ""
-            if m.polarity == "want" and (word.endswith("ier") or before in {"more", "extra"} or after in {"one", "ones"}
+            if m.polarity == "want" and (word.endswith("ier") or word in COMPARATIVES or before in {"more", "extra"}
+                                         or after in {"one", "ones"}
                                          or work.words_at(max(0, m.start - 2), 2) == ("make", "it")):
                 prefs.additive = True
         self._apply_mentions(work, prefs, mentions)
