@@ -550,7 +550,8 @@ def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> Non
 @pytest.mark.parametrize(
     ("text", "label", "include"),
     [("a comedy under 90 minutes", "running times", {"Comedy"}), ("a 2 hour movie", "running times", set()),
-     ("something shorter", "running times", set()),
+     ("something shorter", "running times", set()), ("something short", "running times", set()),
+     ("a comedy, nothing too long", "running times", {"Comedy"}),
      ("something rated PG-13", "age ratings", set()),
      ("an R-rated comedy", "age ratings", {"Comedy"}), ("a dubbed thriller", "languages", {"Thriller"}),
      ("a French film", "countries of origin", set()), ("some Italian cinema, a comedy", "countries of origin", {"Comedy"}),
