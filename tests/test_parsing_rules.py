@@ -710,3 +710,23 @@ def test_mood_comparatives_add_to_what_was_asked(rules, text, genre, additive) -
 def test_not_too_depressing_refuses_drama(rules) -> None:
     p = rules.parse("a war movie but not too depressing")
     assert p.include_all == {"genres": ["War"]} and p.exclude == {"genres": ["Drama"]}
+
+
+@pytest.mark.parametrize(("text", "liked", "similar"), [
+    ("We watched Toy Story last night and loved it. Anything else like that but newer?", "Toy Story", "Toy Story"),
+    ("I saw Fargo yesterday with my wife, it was great", "Fargo", None),
+    ("We watched Toy Story and loved it", "Toy Story", None)])
+def test_it_means_the_title_just_named(rules, text, liked, similar) -> None:
+    """'We watched Toy Story and loved it' refused Toy Story ('watched') and liked the last list's
+    first pick ('it'); 'it' and 'that' mean the title the message named before them."""
+    p = rules.parse(text)
+    assert [r.title for r in p.liked] == [liked] and not p.rejected
+    assert [r.title for r in p.similar_to] == ([similar] if similar else [])
+
+
+def test_it_after_a_list_position_means_that_position(rules) -> None:
+    p = rules.parse("I saw #2, it was great")
+    assert [r.ordinal for r in p.liked] == [2] and not p.rejected
+    assert rules.parse("it was great").liked[0].pointer == "focus"  # nothing named: the item in focus
+    hated = rules.parse("I hated Titanic, give me a romance that's nothing like it")
+    assert [r.title for r in hated.disliked] == ["Titanic"] and not hated.rejected

@@ -79,7 +79,7 @@ STOPWORDS = set(
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
-    morning afternoon sunday saturday friday weekday rainy cozy help try trying ever
+    morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -566,6 +566,7 @@ class RuleParser:
             self._cued_titles(work, prefs, [key for _, key, _ in named])
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
+        self._bind_pronouns(work, prefs)
         self._bare_similar(work, prefs)
         self._quality(work, prefs)
         self._traits(work, prefs)
@@ -589,6 +590,36 @@ class RuleParser:
                 prefs.injection = True
                 prefs.evidence["injection"] = (prefs.evidence.get("injection", "") + " " + sentence[:200]).strip()
                 work.use(s, e)
+
+    @staticmethod
+    def _bind_pronouns(work: _Work, prefs: Preferences) -> None:
+        """"We watched Toy Story and loved it", "I saw #2, it was great": "it" and "that" mean the
+        title (or list position) the message named just before them, not the item in focus. Seen
+        and liked (or disliked) is liked (disliked)."""
+        def where(mention: str, last: bool) -> int:  # the mention's place in the message, as whole words
+            found = [m.start() for m in re.finditer(rf"(?<!\w){re.escape(mention)}(?!\w)", work.joined)]
+            return (found[-1] if last else found[0]) if found else -1
+
+        groups = (prefs.liked, prefs.disliked, prefs.rejected, prefs.similar_to)
+        titled = [(where(r.mention, False), r) for group in groups for r in group
+                  if (r.item_id or r.ordinal is not None) and r.mention]
+        if not titled:
+            return
+        titled.sort(key=lambda pair: pair[0])
+        for group in groups:
+            for i, ref in enumerate(group):
+                if ref.pointer != "focus" or not ref.mention:
+                    continue
+                at = where(ref.mention, True)
+                before = [r for pos, r in titled if 0 <= pos < at]
+                if before:
+                    group[i] = before[-1].model_copy(update={"mention": ref.mention})
+        felt = {(r.item_id, r.ordinal) for r in (*prefs.liked, *prefs.disliked)}
+        prefs.rejected[:] = [r for r in prefs.rejected if (r.item_id, r.ordinal) not in felt]
+        for group in groups:
+            seen: set[tuple[str | None, int | None]] = set()
+            group[:] = [r for r in group if r.pointer is not None
+                        or not ((r.item_id, r.ordinal) in seen or seen.add((r.item_id, r.ordinal)))]
 
     def _bare_similar(self, work: _Work, prefs: Preferences) -> None:
         """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
@@ -725,6 +756,7 @@ class RuleParser:
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
+            (r"\b(?P<it>it|that)(?= was )", True),  # "I saw Fargo, it was great": liked, by what follows
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):
