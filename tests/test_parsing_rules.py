@@ -730,3 +730,9 @@ def test_it_after_a_list_position_means_that_position(rules) -> None:
     assert rules.parse("it was great").liked[0].pointer == "focus"  # nothing named: the item in focus
     hated = rules.parse("I hated Titanic, give me a romance that's nothing like it")
     assert [r.title for r in hated.disliked] == ["Titanic"] and not hated.rejected
+
+
+def test_company_words_are_no_search_words(rules) -> None:
+    assert rules.parse("something to watch with friends").query == ""
+    assert rules.parse("My son loves dinosaurs").query == "dinosaurs"
+    assert rules.parse("a movie for a first date").include_all == {"genres": ["Romance"]}

@@ -65,7 +65,7 @@ STOPWORDS = set(
     been being am i me my mine we us our you your it its this that these those there here he she they them their
     what which who whom whose where when why how can could would should will shall may might must do does did done
     doing have has had having get got give gives gave show shows showed find looking look searching search want
-    wants wanted need needs like likes liked love prefer preferred would d ll ve re s t m im id ive please pls plz
+    wants wanted need needs like likes liked love loves prefer preferred would d ll ve re s t m im id ive please pls plz
     thanks thank thx ok okay yes yeah yep sure hey hi hello hmm um uh well just only also too very really quite
     know dunno decide unsure undecided think
     pretty bit little lot lots some any something anything someone one ones thing things kind sort type stuff
@@ -78,7 +78,8 @@ STOPWORDS = set(
     ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
     kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
-    grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues
+    grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
+    brother brothers sister sisters friend friends nephew niece nephews nieces
     morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
