@@ -736,3 +736,11 @@ def test_company_words_are_no_search_words(rules) -> None:
     assert rules.parse("something to watch with friends").query == ""
     assert rules.parse("My son loves dinosaurs").query == "dinosaurs"
     assert rules.parse("a movie for a first date").include_all == {"genres": ["Romance"]}
+
+
+def test_i_also_like_a_title_likes_it(rules) -> None:
+    """'I also like Alien' after 'I like Star Wars' was a comparison ('like Alien') that replaced
+    what the person liked; it is a second like now. 'I'd also like a comedy' still adds."""
+    assert [r.title for r in rules.parse("I also like Alien").liked] == ["Alien"]
+    assert [r.title for r in rules.parse("I also loved Heat and Fargo").liked] == ["Heat", "Fargo"]
+    assert rules.parse("I'd also like a comedy").additive

@@ -188,7 +188,8 @@ ROLE_CUES: dict[Role, list[str]] = {
     "liked": [
         "loved", "love", "i love", "i loved", "liked", "i liked", "i like", "enjoyed", "i enjoyed", "adored",
         "big fan of", "fan of", "favorite is", "favourite is", "favorite was", "a fan of", "really liked",
-        "really loved", "really enjoyed",
+        "really loved", "really enjoyed", "i also like", "i also love", "i also liked", "i also loved", "also liked",
+        "also loved", "also enjoyed", "i also enjoyed",
     ],
     "similar": [
         "like", "more like", "something like", "anything like", "similar to", "similar", "similar as",
@@ -321,7 +322,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"that will do|that ll do|i m done|i m good|all set)(?: (?:for now|then|thanks|thank you))?(?: [,.!])*$",
     ],
 }
-ADDITIVE = [r"\balso\b", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
+# "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
+ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
             r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
             r"\bon top of that\b", r"\bbit of\b",
