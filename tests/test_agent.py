@@ -564,6 +564,9 @@ def test_why_none_of_a_value_says_why(agent: Agent) -> None:
                           "asked for (Comedy), and none of them is also Horror. Say “horror too” to see some.")
     assert [c.label for c in reply.understood] == ["Comedy", "not Romance"]
     assert all("Horror" in i.facts["genres"] for i in agent.chat(sid, "horror too").items)
+    calm = agent.new_session()
+    agent.chat(calm, "a thriller, nothing violent")
+    assert agent.chat(calm, "why no horror?").text.startswith("You ruled out Horror (“violent”).")
     kids = agent.new_session()
     agent.chat(kids, "a horror film for kids")
     assert agent.chat(kids, "why no horror?").text == "Nothing in the catalog is both Children's and Horror."

@@ -580,7 +580,14 @@ class Agent:
                 unasked.append((label, words))
 
         for f, v in asked:
-            refused = f"You said no {v}. Say “{v.lower()} is fine” to allow it again." if v in now.exclude.get(f, []) else None
+            refused = None
+            if v in now.exclude.get(f, []):
+                origin = state.origins.get(f"exclude:{f}:{v}")
+                said_as = origin.evidence if origin is not None and origin.evidence else ""
+                # "nothing violent" refused Horror: say which words did
+                how = f"You said no {v}" if not said_as or said_as.casefold() == v.casefold() else \
+                    f"You ruled out {v} (“{said_as}”)"
+                refused = f"{how}. Say “{v.lower()} is fine” to allow it again."
             both = now.model_copy(update={"include_all": {**now.include_all, f: [*now.include_all.get(f, []), v]}})
             answer(v, v.lower(), refused, lambda it, f=f, v=v: v in it.categorical.get(f, ()), both)
         for f, rng in prefs.ranges.items():
