@@ -494,6 +494,19 @@ def test_relaxing_keeps_a_film_for_kids_for_kids(agent: Agent) -> None:
     assert all({"Animation", "Children's"} <= set(i.facts["genres"]) for i in scarier.items)
 
 
+def test_something_like_a_title_is_of_its_kind(agent: Agent) -> None:
+    """'Something like Toy Story' put Forrest Gump (Comedy, Romance, War: one genre in common)
+    among the picks; a pick now shares two genres with it, or is a one-genre film of one of them."""
+    toy = next(i for i in agent.scene().index.catalog if i.title == "Toy Story")
+    kinds = set(toy.categorical["genres"])
+    for ask in ("something like Toy Story", "something like Toy Story but newer"):
+        reply = agent.chat(agent.new_session(), ask)
+        assert len(reply.items) == 5
+        for pick in reply.items:
+            own = set(pick.facts["genres"])
+            assert len(own & kinds) >= min(2, len(own)), (ask, pick.title, own)
+
+
 def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "a western")
