@@ -230,7 +230,7 @@ BARE_SIMILAR = re.compile(
     r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)")
 # "why no horror?", "how come there's nothing from the 80s?", "why didn't you suggest any
 # comedies?": a question about the values after it, not a refusal of them (`RuleParser._why_none`;
-# a title after such words is a why-not question about that title, read before this)
+# a title after such words is a why-not question about that title, see `_cue_at`)
 _NONE_WORDS = r"(?:no|none|nothing|not one|not a single)(?: of (?:them|these|those|the picks))?"
 WHY_NONE = re.compile(
     rf"\b(?:why|how come)(?: (?:are|is|were|was) there| there (?:are|is|were|was|s)| s there)? {_NONE_WORDS}\b"

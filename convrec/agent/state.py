@@ -265,12 +265,8 @@ class DialogueState(BaseModel):
         # numeric ranges and relative moves
         for facet, rng in prefs.ranges.items():
             old = self.ranges.get(facet)
-            merged = rng
-            if old is not None and not prefs.replace:
-                lo = max((x for x in (old.low, rng.low) if x is not None), default=None)
-                hi = min((x for x in (old.high, rng.high) if x is not None), default=None)
-                if lo is None or hi is None or lo <= hi:
-                    merged = NumericRange(low=lo, high=hi)
+            # both, unless they share no value (then the new one replaces the old)
+            merged = rng if old is None or prefs.replace else (old.intersect(rng) or rng)
             if old is not None and merged != old and merged == rng:
                 change.notes.append(f"Replaced {old.describe()} with {merged.describe()}.")
             self.ranges[facet] = merged
