@@ -223,7 +223,7 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
 ]
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
-COMPARATIVES = {"lighter", "darker", "sadder"}
+COMPARATIVES = {"lighter", "sadder"}
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
