@@ -23,6 +23,16 @@ from convrec.agent.llm import ChatMessage, check_messages, cut_at_stops, validat
 from convrec.assets import DEFAULT_LLM, MODEL_MARK, llm_model_dir, publish_dir
 from convrec.errors import LLMError
 
+
+def _cache_argument() -> str:
+    """generate()'s name for a prompt cache: transformers 5.24 renamed `past_key_values` to `cache`
+    (the old name warns, and goes in 6)."""
+    import transformers
+    from packaging.version import Version
+
+    return "cache" if Version(transformers.__version__) >= Version("5.24") else "past_key_values"
+
+
 # Chosen by measurement on the 2-core CPU (bench/agent.py, one run, quiet machine; docs/llm.md):
 # bf16 decodes fastest on its own (13.1 tokens/s vs fp32 7.0, nf4 3.2, int8 3.1), but a reply's
 # real work also includes the prompt's prefill and prompt-lookup verification, which are
@@ -288,7 +298,8 @@ class LocalBackend:
                 return ids, None  # the template does not render the system turn as a prefix
             with torch.inference_mode():
                 out = self.model(input_ids=ids[:, : len(prefix)], use_cache=True)
-            entry = (prefix, out.past_key_values)
+            cache = getattr(out, "cache", None)  # transformers >= 5.24; `past_key_values` before
+            entry = (prefix, cache if cache is not None else out.past_key_values)
             self._prefixes[system] = entry
             if len(self._prefixes) > self.prompt_cache_size:
                 self._prefixes.popitem(last=False)
@@ -313,7 +324,7 @@ class LocalBackend:
             else min(self.stop_token_ids),
         }
         if past is not None:
-            kwargs["past_key_values"] = past
+            kwargs[_cache_argument()] = past
         if self.temperature > 0:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=0.95)
         else:
