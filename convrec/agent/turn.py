@@ -574,7 +574,7 @@ class Agent:
                 said.append(refused)
             elif having:
                 said.append(f"{and_list(having)} {'is' if len(having) == 1 else 'are'} {label}.")
-            elif not any(both.matches(it, set()) for it in cat.items):
+            elif not scene.index.columns.mask(both.normalized(cat.schema)).any():
                 nowhere.append(label)
             else:
                 unasked.append((label, words))
