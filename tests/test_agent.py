@@ -452,6 +452,10 @@ def test_words_a_catalog_without_descriptions_cannot_match_are_said(agent: Agent
     assert not agent.chat(agent.new_session(), "a film about World War 2").notice  # War, and no word left
     # a topic word is read as its genre, so its meeting only titles needs no notice
     assert not agent.chat(agent.new_session(), "a vampire movie").notice
+    # refused words too: "nothing with lawyers" can only push down titles with such words
+    refused = agent.chat(agent.new_session(), "a drama, nothing with lawyers")
+    assert "so for (lawyers) I could only move matching titles and listed details down the list" in refused.notice
+    assert refused.items and all("Drama" in genres(i) for i in refused.items)
 
 
 def test_free_words_that_single_items_out_lead_the_list(agent: Agent) -> None:

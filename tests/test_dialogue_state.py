@@ -92,6 +92,24 @@ def test_older_and_newer(rules, movielens) -> None:
     assert s.ranges["year"] == NumericRange(high=1994)
     # nothing to move from: the lexicon's "old"
     assert talk(rules, movielens, "older films").ranges["year"] == NumericRange(high=1979)
+    # a range in the same message says how far "older" goes: the 80s, not the 70s
+    for first in ("a comedy", "a comedy from the 90s"):
+        s = talk(rules, movielens, first, "something older, maybe 80s")
+        assert s.ranges["year"] == NumericRange(low=1980, high=1989)
+
+
+@pytest.mark.parametrize(("first", "then", "expected"), [
+    ("crime films from 1994", "what about the year before?", (1993, 1993)),
+    ("crime films from 1994", "and one year later", (1995, 1995)),
+    ("crime films from 1994", "the decade before", (1980, 1989)),
+    ("a drama from the 70s", "the next decade", (1980, 1989)),
+    ("a drama from the 70s", "the following year", (1980, 1980)),
+    ("a drama from the 70s", "the previous year", (1969, 1969)),
+])
+def test_the_year_or_decade_next_to_the_window(rules, movielens, first, then, expected) -> None:
+    # a named span ("year", "decade": the lexicon's spans for the year facet) next to the window
+    low, high = expected
+    assert talk(rules, movielens, first, then).ranges["year"] == NumericRange(low=low, high=high)
 
 
 def test_references_to_what_was_shown(rules, movielens) -> None:
@@ -109,6 +127,21 @@ def test_references_to_what_was_shown(rules, movielens) -> None:
     # "that" is the item the message singled out by position, not the top of the list
     s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), "the third one sounds good, more like that")
     assert s.liked == ["89"] and s.similar_to == ["89"]
+    # ... and in the next message, after a new list: what that message singled out and liked
+    new_list = ["1", "2", "3", "4", "5"]
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), ("the third one looks good", new_list), "more like it")
+    assert s.similar_to == ["89"]
+    s = talk(rules, movielens, ("I love Casablanca", new_list), "more like that")
+    assert s.similar_to == ["483"]
+    # only for one message, only for a wish; a refusal means the new list's top
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), ("the third one looks good", new_list), "not that one")
+    assert s.rejected == ["1"]
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), ("the third one looks good", new_list),
+             ("a comedy", ["7", "8"]), "more like it")
+    assert s.similar_to == ["7"]
+    # singled out without liking it ("not the third one"): the new top
+    s = talk(rules, movielens, ("sci-fi movies", SHOWN_SCIFI), ("not the third one", new_list), "more like that")
+    assert s.similar_to == ["1"]
 
 
 def test_unresolvable_reference_is_reported(rules) -> None:

@@ -267,7 +267,8 @@ def test_stepping_over_a_missing_title_keeps_facets_and_kinds(rules) -> None:
 
 @pytest.mark.parametrize(
     "text", ["top rated dramas", "the best movies of 1994", "critically acclaimed sci-fi", "a must-see western",
-             "highly-rated comedies", "the greatest war films", "an all-time classic"],
+             "highly-rated comedies", "the greatest war films", "an all-time classic",
+             "best musicals of all time", "westerns of all time", "the finest westerns ever made"],
 )
 def test_asking_for_the_best(rules, text) -> None:
     p = rules.parse(text)
@@ -467,6 +468,9 @@ def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
     path.write_text("not = [toml")
     with pytest.raises(CatalogError, match="TOML"):
         load_lexicon(SHOP, path=path)
+    path.write_text("[facets.price]\nspans = { dollar = -1 }\n")
+    with pytest.raises(CatalogError, match="spans.dollar must be a positive number"):
+        load_lexicon(SHOP, path=path)
     path.write_text("[unsupported.x]\npatterns = ['(unclosed']\n")
     with pytest.raises(CatalogError, match="Bad pattern"):
         load_lexicon(SHOP, path=path)
@@ -540,7 +544,9 @@ def test_one_relation_to_a_list_of_titles(rules) -> None:
      ("something with Tom Hanks", ["Tom Hanks"]), ("a comedy with Jim Carrey in it", ["Jim Carrey"]),
      ("a movie with New York flair", []), ("a movie with Fargo vibes", []),  # no full name ending the phrase
      ("a Spielberg movie", ["Spielberg"]), ("I love Kubrick's films", ["Kubrick"]),
-     ("a Western movie", []), ("a Christmas movie", []), ("a French film", [])],  # a genre; when; a country
+     ("a Western movie", []), ("a Christmas movie", []), ("a French film", []),  # a genre; when; a country
+     ("not Tarantino though", ["Tarantino"]), ("No Spielberg please", ["Spielberg"]),  # a refused name
+     ("not Titanic", []), ("no Star Wars please", []), ("not Horror though", []), ("Not tonight", [])],
 )
 def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
     # MovieLens' graph links directors and actors to films without naming them: the reply says so.

@@ -14,6 +14,7 @@ Where the words come from, later sources adding to earlier ones:
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 import unicodedata
@@ -84,6 +85,8 @@ class NumericFacet:
     phrases: dict[tuple[str, ...], NumericRange] = field(default_factory=dict)
     units: list[str] = field(default_factory=list)  # "$", "dollars" for amounts
     cues: list[tuple[str, ...]] = field(default_factory=list)  # words naming the facet ("price")
+    # named spans of the facet ("year" = 1, "decade" = 10): "the year before", "the next decade"
+    spans: dict[str, float] = field(default_factory=dict)
     low: float | None = None  # the catalog's observed range
     high: float | None = None
 
@@ -196,6 +199,7 @@ def schema_lexicon(schema: CatalogSchema) -> Lexicon:
             earlier=[words(w) for w in (["older", "earlier"] if is_year else ["cheaper", "lower", "less expensive"])],
             later=[words(w) for w in (["newer", "more recent", "later"] if is_year else ["pricier", "higher"])],
             units=list(CURRENCY) if is_money else [],
+            spans={"year": 1.0, "decade": 10.0} if is_year else {},
         )
     return lex
 
@@ -221,6 +225,16 @@ def _range(data: dict[str, Any], where: str) -> NumericRange:
         return NumericRange(low=data.get("low"), high=data.get("high"))
     except ValueError as exc:
         raise CatalogError(f"Bad range ({exc}).", where) from None
+
+
+def _positive(value: Any, label: str, key: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not (number > 0 and math.isfinite(number)):
+        raise CatalogError(f"{key} must be a positive number, got {value!r}.", label)
+    return number
 
 
 def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
@@ -274,6 +288,9 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
                 num.phrases[words(phrase)] = _range(rng, label)
             if conf.get("units"):
                 num.units = [normalize(u) for u in conf["units"]]
+            if "spans" in conf:
+                num.spans = {normalize(str(k)): _positive(v, label, f"facets.{facet}.spans.{k}")
+                             for k, v in (conf["spans"] or {}).items()}
             if conf.get("cues"):
                 num.cues = [words(c) for c in conf["cues"] if words(c)]
     stop = data.get("stopwords") or {}

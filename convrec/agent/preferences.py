@@ -92,7 +92,8 @@ class RelatedRef(BaseModel):
 
 
 class RangeShift(BaseModel):
-    """A relative move of a numeric facet: "older" is `direction=-1` on the year facet.
+    """A relative move of a numeric facet: "older" is `direction=-1` on the year facet, "the year
+    before" the same with `span=1` (after "1994": 1993; after "the 90s": 1989).
 
     `fallback` is the range to use when there is nothing to move from (no range yet, nothing
     shown), e.g. the catalog lexicon's reading of "old"."""
@@ -103,6 +104,7 @@ class RangeShift(BaseModel):
     direction: Literal[-1, 1]
     fallback: NumericRange | None = None
     step: float = 10.0  # how far to move a one-sided bound
+    span: float | None = None  # "the year before" (1): that span next to the window, not a move by its width
     mention: str = ""
 
 

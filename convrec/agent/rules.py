@@ -98,7 +98,8 @@ NEGATION_CUES = [
 # Asking for the best-liked: the picks then lean on how well people rated them.
 QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
            r"\bacclaimed\b", r"\bmasterpieces?\b", r"\bmust ?-?sees?\b", r"\ball ?-?time (?:greats?|classics?)\b",
-           r"\b(?:the )?(?:very )?best\b(?! friend)", r"\bgreatest\b", r"\btop ?-?notch\b"]
+           r"\b(?:the )?(?:very )?best\b(?! friend)", r"\b(?:greatest|finest)\b", r"\btop ?-?notch\b",
+           r"\bof all ?-?time\b", r"\bever made\b"]
 # How widely known the picks should be (`Preferences.traits["renown"]`). Lesser-known phrases are read
 # first, so "nothing too mainstream" is not read as "mainstream".
 _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
@@ -222,6 +223,12 @@ POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
         r"|^(?:rocks|rocked|was my favou?rite)\b")),
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
 ]
+# A named span of a numeric facet next to the window asked for ("the year before" after "1994"
+# is 1993; "the next decade" after "the 90s" is the 2000s); spans come from the lexicon
+SPAN_BEFORE = ("the {} before", "a {} before", "one {} before", "the {} earlier", "a {} earlier", "one {} earlier",
+               "the previous {}", "previous {}", "the {} prior", "the preceding {}")
+SPAN_AFTER = ("the {} after", "a {} after", "one {} after", "the {} later", "a {} later", "one {} later",
+              "the next {}", "the following {}", "following {}")
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
 COMPARATIVES = {"lighter", "sadder"}
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
@@ -355,6 +362,11 @@ PERSON_AFTER_CUE = re.compile(
 PERSON_AFTER_WITH = re.compile(
     rf"\b(?i:with)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{1,2}})"
     r"(?=\s*(?:$|[.,;:!?)]|(?i:in it|and|or|please|playing|as)\b))")
+# "not Tarantino though", "no Spielberg please": a refused capitalized name that the message ends on
+# (or a filler word after it); titles and facet values were read before and are not names here
+PERSON_REFUSED = re.compile(
+    rf"\b(?i:not|no|except|without)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
+    r"(?=\s*(?:$|[.,;:!?)]|(?i:though|please|thanks|this time|again|any ?more|films?|movies?|stuff)\b))")
 # "a Spielberg movie", "some Hitchcock films", "Kubrick's films": a name before an item noun
 # (checked against the lexicon), after a determiner or with a possessive
 PERSON_BEFORE_NOUN = re.compile(
@@ -422,8 +434,9 @@ NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("high_incl", re.compile(_V1 + r" ?(?:or earlier|and earlier|or before|and before|or older|and older)")),
     ("point", re.compile(r"(?:\b(?:in|from|of|released in|made in|around|circa|ca)(?: the)? )?" + _V1)),
 ]
+# "the previous year" alone is the year before the window asked for (`SPAN_BEFORE`), not the last one
 RELATIVE = re.compile(
-    r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
+    r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous(?! (?:year|decade)\b)) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
 # "any year is fine", "the decade doesn't matter": no limit on the year facet
 ANY_TIME = re.compile(
     r"\b(?:any|whatever|whichever) (?:year|decade|era|time period|period|release date)s?\b"
@@ -482,6 +495,7 @@ class _Mention:
     rng: NumericRange | None = None
     num: NumericFacet | None = None
     direction: int = 0
+    span: float | None = None  # "the year before": the span next to the window, not a move by its width
     polarity: Polarity = "want"
     soft: bool = False  # a refusal said as "less ..." / "not too ...": a milder one, not none
     text: str = ""
@@ -537,12 +551,17 @@ class RuleParser:
         # cue words carry no search meaning ("hate", "except", "skip", "don t"): never query text
         self._cue_tokens = {w for cues in (NEGATION_CUES, ALLOW_CUES, WITHDRAW_CUES, *ROLE_CUES.values())
                             for c in cues for w in words(c)} | CUE_WORDS
-        self._shift_phrases: dict[tuple[str, ...], tuple[NumericFacet, int]] = {}
+        # (facet, direction, span): "older" moves the window; "the year before" names a span
+        self._shift_phrases: dict[tuple[str, ...], tuple[NumericFacet, int, float | None]] = {}
         for num in self.lexicon.numeric.values():
             for p in num.earlier:
-                self._shift_phrases.setdefault(p, (num, -1))
+                self._shift_phrases.setdefault(p, (num, -1, None))
             for p in num.later:
-                self._shift_phrases.setdefault(p, (num, 1))
+                self._shift_phrases.setdefault(p, (num, 1, None))
+            for name, size in num.spans.items():
+                for direction, forms in ((-1, SPAN_BEFORE), (1, SPAN_AFTER)):
+                    for form in forms:
+                        self._shift_phrases.setdefault(words(form.format(name)), (num, direction, size))
         lengths = [self.lexicon.max_phrase, *(len(p) for p in self._shift_phrases),
                    *(len(p) for n in self.lexicon.numeric.values() for p in n.phrases)]
         self._max_phrase = max(lengths, default=1)
@@ -868,7 +887,8 @@ class RuleParser:
         graph links people to items without naming them. The reply then says it cannot look
         names up (and how to ask instead) rather than pass the name off as a search."""
         text = strip_markup(text)
-        found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text))]
+        found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text),
+                                           *PERSON_REFUSED.finditer(text))]
         found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
                   if m.group("noun") in self.lexicon.item_nouns]
         for name in found:
@@ -1291,8 +1311,8 @@ class RuleParser:
     # --- 5. phrases -----------------------------------------------------------------------------
     def _lookup(self, key: tuple[str, ...]) -> _Mention | list[Phrase] | None:
         if key in self._shift_phrases:
-            num, direction = self._shift_phrases[key]
-            return _Mention(0, 0, "shift", num=num, direction=direction)
+            num, direction, span = self._shift_phrases[key]
+            return _Mention(0, 0, "shift", num=num, direction=direction, span=span)
         for num in self.lexicon.numeric.values():
             if key in num.phrases:
                 return _Mention(0, 0, "numphrase", num=num, rng=num.phrases[key])
@@ -1435,7 +1455,7 @@ class RuleParser:
                 direction = -m.direction if m.polarity == "neg" else m.direction
                 prefs.shifts.append(RangeShift(facet=m.num.facet, direction=direction,  # type: ignore[arg-type]
                                                fallback=self._shift_fallback(m.num, direction), step=m.num.step,
-                                               mention=m.text))
+                                               span=m.span, mention=m.text))
                 continue
             if m.kind == "numphrase":
                 assert m.num is not None and m.rng is not None

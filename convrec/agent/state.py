@@ -21,6 +21,7 @@ state is a pydantic model: `to_json()` / `from_json()` persist it (e.g. in SQLit
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Collection, Mapping
 from typing import Literal
@@ -158,6 +159,9 @@ class DialogueState(BaseModel):
     shown: list[str] = Field(default_factory=list)
     last_shown: list[str] = Field(default_factory=list)
     focus: str | None = None
+    # what the person's last message liked or singled out ("the second one looks good"): "more like
+    # it" in the next message means it, though a new list was shown in between
+    subject: str | None = None
     acts: list[str] = Field(default_factory=list)  # the last message's acts
     count: int | None = None  # the last message's count
     quality: bool = False  # asked for the best rated, until starting over
@@ -181,7 +185,9 @@ class DialogueState(BaseModel):
         for item_id in ids:
             if item_id not in self.shown:
                 self.shown.append(item_id)
-        # "that one" now means the top of the new list until an item is singled out
+        # "that one" now means the top of the new list until an item is singled out; "more like
+        # it" may still mean what the message before the list singled out
+        self.subject = self.focus
         self.focus = None
 
     def apply(self, prefs: Preferences, catalog: Catalog | None = None) -> TurnChange:
@@ -310,17 +316,22 @@ class DialogueState(BaseModel):
                 key = exclude_range_key(facet, hole)
                 self._origin(key, prefs, key)
         for shift in prefs.shifts:
-            self._shift(shift, catalog, prefs)
+            if shift.facet not in prefs.ranges:  # "something older, maybe the 80s": the 80s say how much
+                self._shift(shift, catalog, prefs)
 
         # References. "That one" in a refusal means what was in focus before this message ("not
         # that one"); in a wish it may mean a title this message just named ("I love Casablanca.
         # More like that"), or an item it singled out by position ("the third one sounds good,
         # more like that").
         before = self.focus
+        subject, self.subject = self.subject, None  # for this message only
         named = [i for r in (*prefs.liked, *prefs.similar_to) if r.pointer is None for i in self._resolve(r)]
         resolved: dict[str, list[str]] = {}
         for name in ("similar_to", "liked", "disliked", "rejected"):
             self.focus = named[-1] if named and name in ("similar_to", "liked") else before
+            if name == "similar_to" and self.focus is None and subject in self.liked:
+                # "the third one looks good" → a new list → "more like it": the third one, not the new top
+                self.focus = subject
             ids: list[str] = []
             for ref in getattr(prefs, name):
                 got = self._resolve(ref)
@@ -549,7 +560,13 @@ class DialogueState(BaseModel):
         facet, d = shift.facet, shift.direction
         old = self.ranges.get(facet)
         new: NumericRange | None = None
-        if old is not None and old.low is not None and old.high is not None:
+        if shift.span and old is not None and old.low is not None and old.high is not None:
+            # the span-sized block next to the window, aligned to the span: the year before 1994 is
+            # 1993, the decade before 1994 the 1980s, the year after the 90s 2000
+            u = shift.span
+            low = (math.floor(old.low / u) - 1) * u if d < 0 else (math.floor(old.high / u) + 1) * u
+            new = NumericRange(low=low, high=low + u - 1 if u >= 1 else low + u)
+        elif old is not None and old.low is not None and old.high is not None:
             width = old.high - old.low + 1
             new = NumericRange(low=old.low - width, high=old.low - 1) if d < 0 else NumericRange(
                 low=old.high + 1, high=old.high + width)

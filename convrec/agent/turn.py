@@ -85,6 +85,8 @@ UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took fil
                      "here are in ({main:,} of the {known:,} with a language).")
 NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could only match ({words}) against their "
                    "titles and listed details.")
+NO_DESCRIPTIONS_AVOID = ("This catalog has no descriptions of its items, so for ({words}) I could only move matching "
+                         "titles and listed details down the list.")
 NO_GEMS = "None of the lesser-known ones that fit is rated above this catalog's average ({mean:.1f}), so these are the best of them."
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
@@ -409,11 +411,13 @@ class Agent:
                 # parentheses, not quotes: a quoted phrase reads as a title to the title guard
                 notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
             # "World War 2": War, and a stray 2; "vampires": Horror, and the word matched to titles
-            words = [w for w in prefs.query.split() if not w.isdigit() and w not in prefs.topics]
-            if words and not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
-                # "a sports movie" in a catalog of titles and genres (an unknown title or name has
-                # already been said to go by the words)
-                notice_bits.append(NO_DESCRIPTIONS.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
+            if not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
+                # "a sports movie", "nothing gory" in a catalog of titles and genres (an unknown
+                # title or name has already been said to go by the words)
+                for template, text in ((NO_DESCRIPTIONS, prefs.query), (NO_DESCRIPTIONS_AVOID, prefs.avoid)):
+                    words = [w for w in text.split() if not w.isdigit() and w not in prefs.topics]
+                    if words:
+                        notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
