@@ -738,10 +738,20 @@ def test_it_after_a_list_position_means_that_position(rules) -> None:
     assert [r.title for r in hated.disliked] == ["Titanic"] and not hated.rejected
 
 
+def test_what_is_it_about_asks_about_the_position_just_named(rules) -> None:
+    # "the 1st one, what's it about?" was a wish for films like #1
+    p = rules.parse("the 1st one, what's it about?")
+    assert p.acts == ["describe"] and p.focus is not None and p.focus.ordinal == 1 and not p.similar_to
+    assert rules.parse("what's it about?").focus.pointer == "focus"  # nothing named: the item in focus
+    liked = rules.parse("I like Fargo, what's it about")
+    assert liked.focus.title == "Fargo" and [r.title for r in liked.liked] == ["Fargo"]
+
+
 def test_company_words_are_no_search_words(rules) -> None:
     assert rules.parse("something to watch with friends").query == ""
     assert rules.parse("My son loves dinosaurs").query == "dinosaurs"
     assert rules.parse("a movie for a first date").include_all == {"genres": ["Romance"]}
+    assert rules.parse("a couple of westerns").query == ""
 
 
 def test_i_also_like_a_title_likes_it(rules) -> None:

@@ -139,7 +139,10 @@ def describe_item(
     lines: list[str] = []  # the points, one bullet each
     cited: list[str] = []
     if why:
-        lines.append(_sentence(f"I suggested it because: {why[0].lower() + why[1:]}"))
+        # "A crowd favourite" reads on in lower case; a facet value ("Sci-Fi; …") keeps its capital
+        names = {v for values in item.categorical.values() for v in values}
+        first = why if any(why.startswith(v) for v in names) else why[0].lower() + why[1:]
+        lines.append(_sentence(f"I suggested it because: {first}"))
     rated = quality.evidence(item_id) if quality is not None else None
     if good_asked:  # "is it any good?": the answer leads
         head += " " + rating_answer(item_id, quality)

@@ -80,7 +80,7 @@ STOPWORDS = set(
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
-    morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday
+    morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday couple
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -628,6 +628,14 @@ class RuleParser:
         if not titled:
             return
         titled.sort(key=lambda pair: pair[0])
+        asked = prefs.focus
+        if asked is not None and asked.pointer == "focus" and asked.mention:
+            # "the 1st one, what's it about?": a question about the title named first, which the
+            # naming alone ("the 1st one") does not make a wish for similar ones
+            before = [r for pos, r in titled if 0 <= pos < where(asked.mention, True)]
+            if before:
+                prefs.focus = before[-1].model_copy(update={"mention": asked.mention})
+                prefs.similar_to[:] = [r for r in prefs.similar_to if r is not before[-1]]
         for group in groups:
             for i, ref in enumerate(group):
                 if ref.pointer != "focus" or not ref.mention:
@@ -779,6 +787,7 @@ class RuleParser:
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
             (r"\b(?P<it>it|that)(?= was )", True),  # "I saw Fargo, it was great": liked, by what follows
+            (r"\bwhat(?: s| is| was) (?P<it>it|that)(?= (?:one |movie |film |book )?about\b)", False),  # "what's it about?"
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):

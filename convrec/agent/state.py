@@ -36,6 +36,7 @@ from convrec.agent.preferences import (
     exclude_range_key,
     trait_label,
 )
+from convrec.agent.lexicon import words as word_list
 from convrec.agent.respond import and_list
 from convrec.retrieval.catalog import Catalog
 from convrec.retrieval.filters import NumericRange, SearchFilters
@@ -146,6 +147,9 @@ class DialogueState(BaseModel):
     turn: int = 0
     query: str = ""
     avoid: str = ""
+    # words of names the catalog cannot look up ("John Wayne"): searched as words, but no reason
+    # claims that a pick matches them
+    names: list[str] = Field(default_factory=list)
     include_all: dict[str, list[str]] = Field(default_factory=dict)
     include_any: dict[str, list[str]] = Field(default_factory=dict)
     exclude: dict[str, list[str]] = Field(default_factory=dict)
@@ -379,6 +383,8 @@ class DialogueState(BaseModel):
         # search text
         if prefs.query:
             self.query = f"{self.query} {prefs.query}".strip() if prefs.additive else prefs.query
+        from_names = [w for name in prefs.unknown_people for w in word_list(name)]
+        self.names = [w for w in dict.fromkeys([*self.names, *from_names]) if w in self.query.split()]
         if prefs.avoid or milder:
             self.avoid = " ".join(dict.fromkeys(" ".join([prefs.avoid, *milder]).split()))
         self.previous = snapshot

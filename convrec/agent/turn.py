@@ -37,7 +37,7 @@ from convrec.agent.respond import (
     item_headline,
     or_list,
 )
-from convrec.agent.rules import NAMED_AWARD
+from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -410,12 +410,13 @@ class Agent:
             for label, mention in prefs.unsupported.items():
                 # parentheses, not quotes: a quoted phrase reads as a title to the title guard
                 notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
-            # "World War 2": War, and a stray 2; "vampires": Horror, and the word matched to titles
             if not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
                 # "a sports movie", "nothing gory" in a catalog of titles and genres (an unknown
                 # title or name has already been said to go by the words)
                 for template, text in ((NO_DESCRIPTIONS, prefs.query), (NO_DESCRIPTIONS_AVOID, prefs.avoid)):
-                    words = [w for w in text.split() if not w.isdigit() and w not in prefs.topics]
+                    # "World War 2", "two comedies and a drama": a number is no word to look for;
+                    # "vampires" is Horror (a topic), the word only ordering the horror films
+                    words = [w for w in text.split() if not (w.isdigit() or w in NUMBER_WORDS or w in prefs.topics)]
                     if words:
                         notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
             by_rating = request.quality and scene.quality is not None
@@ -436,7 +437,8 @@ class Agent:
                 picks=picks,
                 understood="; ".join([*joined_labels(self.chips(state, scene.name)),
                                       *(["well rated"] if by_rating else [])]),
-                query=request.query,
+                # a name the catalog cannot look up is searched as words, but no pick "fits" it
+                query=" ".join(w for w in request.query.split() if w not in state.names),
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
                 relaxed=relaxed,
