@@ -747,6 +747,24 @@ def test_what_is_it_about_asks_about_the_position_just_named(rules) -> None:
     assert liked.focus.title == "Fargo" and [r.title for r in liked.liked] == ["Fargo"]
 
 
+@pytest.mark.parametrize("text", ["who is in it?", "who's in it", "who directed that?", "what year is it from?"])
+def test_a_question_about_it_is_about_the_item_in_focus(rules, text) -> None:
+    # "who is in it?" after "Heat" was a new search for the words
+    p = rules.parse(text)
+    assert p.acts == ["describe"] and p.focus is not None and p.focus.pointer == "focus" and not p.query
+    assert rules.parse(f"the 2nd one, {text}").focus.ordinal == 2
+
+
+def test_too_much_of_a_mood_is_a_milder_one(rules) -> None:
+    # "that was too scary" asked for Horror
+    p = rules.parse("that was too scary, something gentler")
+    assert p.exclude == {"genres": ["Horror", "Action", "Crime", "War"]} and not p.include_all and not p.query
+    p = rules.parse("it was too violent")
+    assert set(p.exclude["genres"]) == {"Action", "Crime", "Horror", "War"} and p.softened
+    assert rules.parse("a comedy that isn't too silly").include_all == {"genres": ["Comedy"]}  # "not too": as before
+    assert rules.parse("I want horror too").include_all == {"genres": ["Horror"]}  # "too" after: also
+
+
 def test_company_words_are_no_search_words(rules) -> None:
     assert rules.parse("something to watch with friends").query == ""
     assert rules.parse("My son loves dinosaurs").query == "dinosaurs"

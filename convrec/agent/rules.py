@@ -129,7 +129,8 @@ FOREIGN = [r"\bforeign(?: ?-?language)?\b", r"\bnon ?-?english\b", r"\bnot in en
            r"\binternational (?:films?|movies?|cinema)\b"]
 NAMED_AWARD = re.compile(r"\b(?:oscars?|academy|globes?|baftas?|emmys?|palme)\b")
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
-SOFTENERS = {"less", "fewer"}
+SOFTENERS = {"less", "fewer", "too"}  # "too scary" (said of what was shown): less of it, not none
+NEGATION_WORDS = {"not", "t", "never", "nothing", "none"}  # before "too": "not too scary", "isn't too long"
 SOFTENED_NOT = {"too", "so", "overly", "as", "that"}
 # A "none" phrase said as "as well" ("an animated film adults will enjoy too", "even grown-ups")
 # refuses nothing: the person wants something for both.
@@ -788,6 +789,9 @@ class RuleParser:
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
             (r"\b(?P<it>it|that)(?= was )", True),  # "I saw Fargo, it was great": liked, by what follows
             (r"\bwhat(?: s| is| was) (?P<it>it|that)(?= (?:one |movie |film |book )?about\b)", False),  # "what's it about?"
+            # "who is in it?", "who directed that?", "what year is it from?": a question about it
+            (r"\b(?:who(?: s| is| was)? in|who (?:directed|made|wrote|stars in|starred in)|when was|when did"
+             r"|what year (?:is|was)|what genre is|how long is|how good is) (?P<it>it|that)\b", False),
         ]
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):
@@ -1404,6 +1408,8 @@ class RuleParser:
         if s > 0 and toks[s - 1].text == "non":  # "non-violent"
             toks[s - 1].used = True
             return "neg"
+        if s > 0 and toks[s - 1].text == "too" and (s < 2 or toks[s - 2].text not in NEGATION_WORDS):
+            return "neg"  # "that was too scary": a milder one (`_softened`); "not too scary" reads on below
         if end is not None and ALLOW_AFTER.search(work.span_text(end, min(len(toks), end + 4))):
             return "allow"
         j = s
