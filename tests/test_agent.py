@@ -568,6 +568,13 @@ def test_why_not_a_title_says_what_left_it_out(agent: Agent) -> None:
     gems = agent.new_session()  # a trait fails as retrieval applies it: "lesser known" leaves out the well known
     agent.chat(gems, "any hidden gems?")
     assert "does not fit what you asked for: lesser known" in agent.chat(gems, "why not Star Wars?").text
+    # the rest of its series that the list has is said ("why none of the Star Wars films?")
+    eighties = agent.new_session()
+    shown = agent.chat(eighties, "a sci-fi film from the 80s").items
+    jedi = next(n for n, i in enumerate(shown, 1) if i.title == "Return of the Jedi")
+    series = agent.chat(eighties, "why none of the Star Wars films?")
+    assert series.text.startswith("**Star Wars** (1977) is left out because it does not fit what you asked for: 1980–1989")
+    assert series.text.endswith(f"From the same series, #{jedi} Return of the Jedi is in the list above.")
 
 
 def test_why_none_of_a_value_says_why(agent: Agent) -> None:

@@ -641,7 +641,8 @@ def test_why_none_of_a_value_is_a_question_not_a_refusal(rules, text, genres, ye
 
 
 @pytest.mark.parametrize(("text", "title"), [("why no Star Wars?", "Star Wars"), ("how come there's no Fargo?", "Fargo"),
-                                             ("why is there no Heat?", "Heat")])
+                                             ("why is there no Heat?", "Heat"),
+                                             ("why none of the Star Wars films?", "Star Wars")])  # was War + "star"
 def test_why_none_of_a_title_asks_about_the_title(rules, text, title) -> None:
     p = rules.parse(text)
     assert p.acts == ["why_not"] and p.focus is not None and p.focus.title == title

@@ -248,7 +248,7 @@ WHY_NONE = re.compile(
     r"|(?:you|i) (?:didn t|don t|did not|do not|won t|wouldn t|couldn t|can t)) "
     r"(?:suggest|recommend|show|include|pick|give|get|find|offer)(?: me)?(?: (?:any|a|an|some|anything))?\b")
 TITLE_LEADS = ["the movie", "the film", "a movie called", "a film called", "the one called", "movies", "films",
-               "the book", "books"]
+               "the book", "books", "of the"]  # "why none of the Star Wars films?"
 
 # Injection: OVERRIDE tries to replace the instructions, REVEAL asks for the prompt, a format or
 # the system's internals. Either way the sentence is set aside.
@@ -1047,6 +1047,9 @@ class RuleParser:
                 prefs.unknown_titles.append(name)
 
     def _cue_at(self, work: _Work, pos: int) -> tuple[Role | None, int]:
+        for lo, hi in work.why_cues:  # "why none of the Star Wars films?": the question's whole cue
+            if pos == lo:
+                return "why_not", hi - lo
         for role, cue in self._role_cues:
             n = len(cue)
             # the words of a why-none question are used, but still the cue of a title after them

@@ -547,12 +547,17 @@ class Agent:
                            "those too")
         elif item.id in profile.liked and item.id not in state.similar_to:
             reasons.append("you told me you liked it, so I look for others like it")
+        # "why none of the Star Wars films?": the rest of its series that the list does have
+        series = [i for i in self._related_ids(scene, item.id, "same_series") or [] if i in state.last_shown]
+        listed = [f"#{state.last_shown.index(i) + 1} {cat.get(i).title}" for i in sorted(series, key=state.last_shown.index)]
+        also = (f" From the same series, {and_list(listed)} {'is' if len(listed) == 1 else 'are'} in the list above."
+                if listed else "")
         if not reasons:
             return item, (f"{head} fits what you asked for; I picked others first for you. Ask for more, or for "
-                          "more like it."), "fits, ranked below the picks"
+                          f"more like it.{also}"), "fits, ranked below the picks"
         said = reasons[0] if len(reasons) == 1 else "; and ".join(reasons)
-        return item, f"{head} is left out because {said}.", ("left out: " + and_list(failed) if failed else
-                                                            "left out")
+        return item, f"{head} is left out because {said}.{also}", ("left out: " + and_list(failed) if failed else
+                                                                  "left out")
 
     def _why_none(self, scene: Scene, state: Any, prefs: Any) -> str | None:
         """"Why no horror?", "how come nothing is from the 80s?": why the last list has none of
