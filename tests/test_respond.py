@@ -163,6 +163,12 @@ def test_fact_guard_keeps_what_the_facts_say(movielens) -> None:
     assert facts.unsupported("A gripping 80s horror film.", star_wars, line) == ["80s", "horror"]
     assert facts.unsupported("Like Fargo, it came out in 1977.", star_wars, line, ["Fargo"]) == ["1977"]
     assert facts.unsupported("Like Fargo, it mixes action and romance.", star_wars, line, ["Fargo"]) == []
+    # how well it was rated, and awards: only with the rating or the award counts in the facts
+    # ("583 people rated it" says how many, not how well)
+    assert facts.unsupported("A crowd favourite with a high rating.", star_wars, line) == ["high rating"]
+    assert facts.unsupported("Critically acclaimed and an Oscar winner.", star_wars, line) == ["critically acclaimed", "oscar"]
+    rated = line.replace("583 people rated it", "rated 4.4 on average by 583 people; won 7 awards")
+    assert facts.unsupported("Highly rated, and it won 7 awards.", star_wars, rated) == []
 
 
 def test_knowledge_graph_reasons_name_the_relation_and_rank_by_how_personal_it_is(movielens) -> None:

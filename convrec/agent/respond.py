@@ -274,13 +274,20 @@ class FactGuard:
       pick's own;
     - a sentence that names another title (an item the person referred to) may not state a year:
       the LLM was never given that item's year, so it is either the pick's year misattributed
-      ("Fargo was released in 1994") or outside knowledge.
+      ("Fargo was released in 1994") or outside knowledge;
+    - how well it was rated ("a high rating", "critically acclaimed") needs a rating in the facts
+      ("rated 4.1 on average"), and awards ("an Oscar winner") need the award counts: "a crowd
+      favourite (394 people rated it)" says how many rated it, not how well.
 
     A sentence with such a claim is dropped; the pick then keeps its other sentences or, with none
     left, its template reason. Dropping a true sentence costs a plainer reason; keeping a false
     one costs the person's trust."""
 
     _NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)('?s\b)?")
+    _RATING = re.compile(r"\b(?:(?:highly|high|well|top|best|critically)[- ](?:rated|ratings?|reviewed|acclaimed)"
+                         r"|(?:rave|great|glowing) reviews?|acclaimed|masterpiece|critics? (?:love|loved|praised))\b", re.I)
+    _AWARD = re.compile(r"\b(?:awards?|award-winning|oscars?|academy awards?|golden globes?|nominations?|nominated)\b",
+                        re.I)
 
     def __init__(self, facet_values: dict[str, Iterable[str]]) -> None:
         self._values = {k for values in facet_values.values() for k in map(normalize_text, values) if len(k) >= 3}
@@ -301,6 +308,10 @@ class FactGuard:
                     found.append(m.group(0))
             elif number not in given or (names_other and 1800 <= float(number) <= 2100):
                 found.append(number)
+        for pattern, needs in ((self._RATING, ("on average",)), (self._AWARD, ("award", "nomination"))):
+            claim = pattern.search(sentence)
+            if claim and not any(n in facts for n in needs):
+                found.append(claim.group(0).lower())
         words = plain.split()
         own = {normalize_text(v) for values in item.categorical.values() for v in values}
         for size in range(min(self._max_words, len(words)), 0, -1):
