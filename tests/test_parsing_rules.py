@@ -468,9 +468,13 @@ def test_a_lexicon_naming_unknown_values_is_refused(tmp_path: Path) -> None:
     path.write_text("not = [toml")
     with pytest.raises(CatalogError, match="TOML"):
         load_lexicon(SHOP, path=path)
-    path.write_text("[facets.price]\nspans = { dollar = -1 }\n")
-    with pytest.raises(CatalogError, match="spans.dollar must be a positive number"):
+    path.write_text("[facets.price]\nspans = 10\n")
+    with pytest.raises(CatalogError, match="spans must be a table"):
         load_lexicon(SHOP, path=path)
+    for bad in ("-1", "0.5", '"ten"'):
+        path.write_text(f"[facets.price]\nspans = {{ dollar = {bad} }}\n")
+        with pytest.raises(CatalogError, match="spans.dollar must be a whole number of at least 1"):
+            load_lexicon(SHOP, path=path)
     path.write_text("[unsupported.x]\npatterns = ['(unclosed']\n")
     with pytest.raises(CatalogError, match="Bad pattern"):
         load_lexicon(SHOP, path=path)

@@ -227,13 +227,14 @@ def _range(data: dict[str, Any], where: str) -> NumericRange:
         raise CatalogError(f"Bad range ({exc}).", where) from None
 
 
-def _positive(value: Any, label: str, key: str) -> float:
+def _whole_span(value: Any, label: str, key: str) -> float:
+    """A span of a numeric facet ("decade" = 10): a whole number of at least 1."""
     try:
         number = float(value)
     except (TypeError, ValueError):
         number = math.nan
-    if not (number > 0 and math.isfinite(number)):
-        raise CatalogError(f"{key} must be a positive number, got {value!r}.", label)
+    if not (math.isfinite(number) and number >= 1 and number.is_integer()):
+        raise CatalogError(f"{key} must be a whole number of at least 1, got {value!r}.", label)
     return number
 
 
@@ -289,7 +290,9 @@ def add_lexicon_file(lex: Lexicon, data: dict[str, Any], label: str) -> None:
             if conf.get("units"):
                 num.units = [normalize(u) for u in conf["units"]]
             if "spans" in conf:
-                num.spans = {normalize(str(k)): _positive(v, label, f"facets.{facet}.spans.{k}")
+                if not isinstance(conf["spans"], dict):
+                    raise CatalogError(f"facets.{facet}.spans must be a table such as {{ year = 1, decade = 10 }}.", label)
+                num.spans = {normalize(str(k)): _whole_span(v, label, f"facets.{facet}.spans.{k}")
                              for k, v in (conf["spans"] or {}).items()}
             if conf.get("cues"):
                 num.cues = [words(c) for c in conf["cues"] if words(c)]

@@ -571,7 +571,7 @@ class DialogueState(BaseModel):
             # 1993, the decade before 1994 the 1980s, the year after the 90s 2000
             u = shift.span
             low = (math.floor(old.low / u) - 1) * u if d < 0 else (math.floor(old.high / u) + 1) * u
-            new = NumericRange(low=low, high=low + u - 1 if u >= 1 else low + u)
+            new = NumericRange(low=low, high=low + u - 1)  # spans are whole units (the lexicon checks)
         elif old is not None and old.low is not None and old.high is not None:
             width = old.high - old.low + 1
             new = NumericRange(low=old.low - width, high=old.low - 1) if d < 0 else NumericRange(
