@@ -144,6 +144,18 @@ def test_references_to_what_was_shown(rules, movielens) -> None:
     assert s.similar_to == ["1"]
 
 
+def test_kids_join_the_wish_and_something_completely_different(rules, movielens) -> None:
+    s = talk(rules, movielens, "a comedy", "my kids are 5 and 8")
+    assert s.include_all == {"genres": ["Comedy", "Children's"]}  # was "Replaced Comedy with Children's"
+    s = talk(rules, movielens, ("a comedy", SHOWN_SCIFI), "I hated the last list")
+    assert s.rejected == SHOWN_SCIFI and s.include_all == {"genres": ["Comedy"]}
+    # starting over for something completely different shows none of what was shown again
+    s = talk(rules, movielens, ("a comedy", SHOWN_SCIFI), "something completely different")
+    assert not s.include_all and set(SHOWN_SCIFI) <= set(s.request().filters.exclude_ids)
+    s = talk(rules, movielens, ("a comedy", SHOWN_SCIFI), "not #2", "start over")
+    assert s.rejected == ["183"] and not s.shown  # a refused item stays refused; a plain start over shows again
+
+
 def test_unresolvable_reference_is_reported(rules) -> None:
     s = DialogueState()
     s.record_shown(["1", "2"])

@@ -770,6 +770,25 @@ def test_too_much_of_a_mood_is_a_milder_one(rules) -> None:
     assert rules.parse("I want horror too").include_all == {"genres": ["Horror"]}  # "too" after: also
 
 
+def test_favourites_hated_lists_and_ages(rules) -> None:
+    # "my favorite movie is The Matrix" said nothing about The Matrix missing
+    p = rules.parse("my favorite movie is The Matrix, recommend something similar")
+    assert p.unknown_titles == ["The Matrix"] and not p.query
+    p = rules.parse("My all-time favorite movie is Casablanca")
+    assert [r.title for r in p.liked] == ["Casablanca"] and not p.query
+    # "I hated the last list" was nothing understood
+    for text in ("I hated the last list", "I don't like any of these"):
+        p = rules.parse(text)
+        assert p.acts == ["something_else"] and [r.pointer for r in p.rejected] == ["all_shown"]
+    assert rules.parse("give me something completely different").acts == ["reset", "something_else"]
+    # "my kids are 5 and 8": ages, not the search words "5 8"
+    p = rules.parse("my kids are 5 and 8")
+    assert p.include_all == {"genres": ["Children's"]} and not p.query and p.count is None
+    # who the film is for (a value the lexicon keeps till last) adds to the wishes
+    assert p.additive and rules.parse("for kids").additive
+    assert not rules.parse("a comedy for kids").additive and not rules.parse("for kids instead").additive
+
+
 def test_company_words_are_no_search_words(rules) -> None:
     assert rules.parse("something to watch with friends").query == ""
     assert rules.parse("My son loves dinosaurs").query == "dinosaurs"

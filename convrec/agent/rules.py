@@ -191,7 +191,9 @@ ROLE_CUES: dict[Role, list[str]] = {
         "loved", "love", "i love", "i loved", "liked", "i liked", "i like", "enjoyed", "i enjoyed", "adored",
         "big fan of", "fan of", "favorite is", "favourite is", "favorite was", "a fan of", "really liked",
         "really loved", "really enjoyed", "i also like", "i also love", "i also liked", "i also loved", "also liked",
-        "also loved", "also enjoyed", "i also enjoyed",
+        "also loved", "also enjoyed", "i also enjoyed", "favorite movie is", "favourite movie is", "favorite film is",
+        "favourite film is", "favorite book is", "favourite book is", "favorite movie was", "favourite movie was",
+        "favorite film was", "favourite film was",
     ],
     "similar": [
         "like", "more like", "something like", "anything like", "similar to", "similar", "similar as",
@@ -277,7 +279,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bclear (?:all|everything|the filters|filters|my filters|it all)\b",
         r"\bforget (?:all of |about )?(?:that|this|everything|it all|what i said|all that|my preferences|all of it)\b",
         r"\bnever ?mind (?:everything|all that|all of that|all of it)\b", r"\bbegin again\b",
-        r"\bfresh start\b", r"\bdifferent search\b", r"\bsomething completely different\b",
+        r"\bfresh start\b", r"\bdifferent search\b",
     ],
     "undo": [r"\bundo(?: that| the last| it)?\b", r"\bscratch that\b", r"\btake that back\b",
              r"\bcancel that\b", r"\brevert\b", r"\bgo back to (?:what i had|before|the previous)\b"],
@@ -294,6 +296,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bnone of (?:these|those|them|the above|that)\b", r"\bnot (?:these|those)(?: ones)?\b",
         r"\b(?:i ve |i have )?(?:seen|watched) (?:all of )?(?:these|those|them)(?: all| already)?\b",
         r"\bsomething new\b", r"\bothers\b", r"\bnot what i (?:want|wanted|meant|m looking for)\b",
+        r"\b(?:i )?(?:hated|disliked|didn t like|don t like|did not like|do not like|can t stand) (?:the (?:last )?list"
+        r"|that list|this list|those|these|them(?: all)?|any of (?:them|these|those|the above))\b",
+        r"\bsomething completely different\b",
     ],
     "show_more": [
         r"\bshow (?:me )?more\b(?! like)(?! of)", r"\bmore (?:please|results|options|suggestions|picks|titles|ideas|recommendations)\b",
@@ -338,11 +343,13 @@ ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
             r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
             r"\bof (?:those|these|them)\b"]
+ALL_TIME = re.compile(r"\ball ?-?time(?= favou?rites?\b)")
 # A capitalized name after a comparison, a like or a dislike ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
     r"(?<!\bd )(?<!\bwould )(?<!\b[Ii]'d )(?<!\b[Ii]’d )"  # "I'd like", "would like": wanting, not comparing
-    r"\b(?P<cue>(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked))\s+"
+    r"\b(?P<cue>(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked"
+    r"|favou?rite (?:movie |film |book )?(?:is|was)))\s+"
     r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
 NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
@@ -352,7 +359,7 @@ TITLE_BEFORE_VIBE = re.compile(
     r"(?P<name>\b[A-Z0-9][\w'’:!.]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.]*))*)"
     r"(?:\s+|\s*-\s*)(?i:vibes?|feel|feeling|energy|style|esque|type|kind)\b")
 NAMED_CUE_ROLE = {"loved": "liked", "liked": "liked", "enjoyed": "liked", "adored": "liked", "hated": "disliked",
-                  "disliked": "disliked"}  # any other cue compares: "similar"
+                  "disliked": "disliked"}  # any other cue compares: "similar"; "my favourite film is" likes
 # A person's name after "by", "starring", "featuring", "directed by" ("something by Tarantino").
 _NAME = r"[A-Z][\w’'-]*[a-z][\w’'-]*"  # a capitalized word (not an acronym such as "TV")
 PERSON_AFTER_CUE = re.compile(
@@ -378,7 +385,10 @@ NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
               "august", "september", "october", "november", "december", "the", "a", "an", "i"}
 # "my 8 year old", "kids aged 6 and 9": ages
 AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= years? olds?\b)"
-                         r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b")
+                         r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b"
+                         # "my kids are 5 and 8", "she's 7": only the numbers are the age (`age` group)
+                         r"|\b(?:kids|children|son|daughter|boys|girls|nephew|niece|grandkids|he|she|they)"
+                         r" (?:are|is|s|re) (?P<age>\d{1,2}(?: (?:and|or|to) \d{1,2})?)\b")
 # "a Stephen King novel", "some Agatha Christie books": a capitalized name before a kind of item
 NAME_BEFORE_NOUN = re.compile(r"(?P<name>\b[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){1,3})(?:['’]s)?\s+(?P<noun>[a-z]+)\b")
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
@@ -599,8 +609,18 @@ class RuleParser:
         self._numbers(work, prefs)
         self._phrases(work, prefs)
         leftover = self._query(work, prefs)
+        self._audience_adds(prefs)
         prefs.clean()
         return RuleReading(prefs=prefs, leftover=leftover, text=text)
+
+    def _audience_adds(self, prefs: Preferences) -> None:
+        """"A comedy", then "my kids are 5 and 8": a message that only wants values the lexicon
+        keeps till last (who the film is for: Children's) adds them to the wishes instead of
+        replacing the comedy."""
+        kept = self.lexicon.last_to_drop
+        wanted = [(f, v) for group in (prefs.include_all, prefs.include_any) for f, vs in group.items() for v in vs]
+        if wanted and not prefs.replace and all(v in kept.get(f, ()) for f, v in wanted):
+            prefs.additive = True
 
     # --- 1. injection ---------------------------------------------------------------------------
     def _injection(self, work: _Work, prefs: Preferences) -> None:
@@ -720,8 +740,13 @@ class RuleParser:
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]
                     chunk = work.span_text(s, e)
-                    if act == "something_else" and re.search(r"none of|not (?:these|those)|seen|watched", chunk):
+                    if act == "something_else" and re.search(
+                            r"none of|not (?:these|those)|seen|watched|hated|dislike|like|can t stand", chunk):
                         prefs.rejected.append(ItemRef(pointer="all_shown", mention=chunk))
+                    if act == "something_else" and "completely" in chunk and "reset" not in prefs.acts:
+                        prefs.acts.insert(0, "reset")  # all new wishes, and none of what was shown
+        for s, e, _m in work.finditer(ALL_TIME):
+            work.use(s, e)  # "my all-time favourite is Casablanca": no search words (cue words would be)
         for pattern in ADDITIVE:
             for s, e, _m in work.finditer(pattern):
                 if not work.any_used(s, e):
@@ -1005,7 +1030,8 @@ class RuleParser:
         its words, the cue's role), one per list entry. They are the titles the catalog may lack."""
         out: list[tuple[str, tuple[str, ...], Role]] = []
         for m in NAMED_AFTER_CUE.finditer(text):
-            role: Role = NAMED_CUE_ROLE.get(m.group("cue").casefold(), "similar")  # type: ignore[assignment]
+            cue = m.group("cue").casefold()
+            role: Role = "liked" if cue.startswith("favo") else NAMED_CUE_ROLE.get(cue, "similar")  # type: ignore[assignment]
             after = re.match(r"\s*([\w'’-]+)", text[m.end():])
             noun_after = bool(after and words(after.group(1)) and words(after.group(1))[0] in self.lexicon.item_nouns)
             entries = re.split(r"\s+(?:and|or|&)\s+", _first_sentence(m.group("name")))
@@ -1186,7 +1212,9 @@ class RuleParser:
 
     # --- 4. numbers -----------------------------------------------------------------------------
     def _numbers(self, work: _Work, prefs: Preferences) -> None:
-        for s, e, _ in work.finditer(AGE_NUMBERS):
+        for s, e, m in work.finditer(AGE_NUMBERS):
+            if m.group("age"):
+                s, e = work.tok_range(m.start("age"), m.end("age"))
             work.use(s, e)  # "my 8 year old": an age, no search word ("year old" is the lexicon's)
         year = self.lexicon.year_facet
         if year is not None:

@@ -206,7 +206,8 @@ class DialogueState(BaseModel):
                 setattr(self, name, getattr(restored, name))
             change.notes.append("Undid the last change.")
         if "reset" in acts:
-            self._reset()
+            # "something completely different": start over, but with none of what was shown
+            self._reset(keep_shown="something_else" in acts)
             change.notes.append("Started over.")
         self.turn += 1
         self.acts = acts
@@ -532,8 +533,11 @@ class DialogueState(BaseModel):
             del self.exclude_ranges[facet]
         self.origins.pop(exclude_range_key(facet, hole), None)
 
-    def _reset(self) -> None:
-        keep = {"liked": self.liked, "disliked": self.disliked, "turn": self.turn}
+    def _reset(self, keep_shown: bool = False) -> None:
+        """Forget the wishes; keep what the person said of items (liked, disliked, refused)."""
+        keep = {"liked": self.liked, "disliked": self.disliked, "rejected": self.rejected, "turn": self.turn}
+        if keep_shown:
+            keep["shown"] = self.shown
         fresh = DialogueState(**keep)
         for name in type(self).model_fields:
             setattr(self, name, getattr(fresh, name))
