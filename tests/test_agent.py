@@ -444,6 +444,15 @@ def test_a_foreign_film_by_the_graphs_languages(agent: Agent) -> None:
     assert "no countries of origin" in french.notice and "ask for a foreign film" in french.notice
 
 
+def test_years_counted_from_the_catalogs_end_are_said(agent: Agent) -> None:
+    # "anything from this year?" showed 1998 films without saying why
+    reply = agent.chat(agent.new_session(), "anything from this year?")
+    assert reply.items and all(i.facts["year"] == 1998 for i in reply.items)
+    assert reply.notice == "This catalog's newest titles are from 1998, so I read (this year) as counted back from 1998."
+    assert "counted back" in agent.chat(agent.new_session(), "comedies from the last 5 years").notice
+    assert not agent.chat(agent.new_session(), "a comedy from the 90s").notice
+
+
 def test_words_a_catalog_without_descriptions_cannot_match_are_said(agent: Agent) -> None:
     """MovieLens has titles and genres but no plots: 'a sports movie' can only meet titles, and
     the reply says so instead of passing off crowd favourites as sports films."""

@@ -15,6 +15,7 @@ when it is created or switched per request.
 
 from __future__ import annotations
 
+import datetime
 import re
 import threading
 import time
@@ -87,6 +88,9 @@ NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could on
                    "titles and listed details.")
 NO_DESCRIPTIONS_AVOID = ("This catalog has no descriptions of its items, so for ({words}) I could only move matching "
                          "titles and listed details down the list.")
+# Year words counted from "now", which for a catalog that ends years ago is its newest year
+NOW_WORDS = re.compile(r"\b(?:last|past|previous|ago|this year|this decade|right now|these days|nowadays|lately"
+                       r"|new releases|latest|newest|recent|brand new)\b")
 NO_GEMS = "None of the lesser-known ones that fit is rated above this catalog's average ({mean:.1f}), so these are the best of them."
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
@@ -419,6 +423,7 @@ class Agent:
                     words = [w for w in text.split() if not (w.isdigit() or w in NUMBER_WORDS or w in prefs.topics)]
                     if words:
                         notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
+            notice_bits += self._counted_from_the_end(scene, prefs)
             by_rating = request.quality and scene.quality is not None
             if request.quality and not by_rating:
                 notice_bits.append(NO_RATINGS)
@@ -500,6 +505,20 @@ class Agent:
                                                   understood=self.chips(state, scene.name), catalog=scene.name,
                                                   timings={"total": round(time.perf_counter() - started, 4)},
                                                   cited=list(cited)))
+
+    @staticmethod
+    def _counted_from_the_end(scene: Scene, prefs: Any) -> list[str]:
+        """"Anything from this year?", "comedies from the last 5 years": years counted back from
+        the catalog's newest item, not from today, which the reply says when the catalog ends
+        before last year (MovieLens 100K ends in 1998)."""
+        lexicon = getattr(scene.parser, "lexicon", None)
+        year = lexicon.year_facet if lexicon is not None else None
+        if year is None or year.high is None or year.high >= datetime.date.today().year - 1:
+            return []
+        said = prefs.evidence.get(f"range:{year.facet}", "")
+        if not NOW_WORDS.search(said):
+            return []
+        return [f"This catalog's newest titles are from {year.high:g}, so I read ({said}) as counted back from {year.high:g}."]
 
     def _why_not(self, scene: Scene, record: Any, state: Any, prefs: Any) -> tuple[Any, str, str] | None:
         """"Why not Star Wars?": the item, why the picks left it out (every reason that holds: what
