@@ -787,6 +787,17 @@ def test_favourites_hated_lists_and_ages(rules) -> None:
     # who the film is for (a value the lexicon keeps till last) adds to the wishes
     assert p.additive and rules.parse("for kids").additive
     assert not rules.parse("a comedy for kids").additive and not rules.parse("for kids instead").additive
+    # a child's age is what "kids" means here; an adult's is only no search word
+    son = rules.parse("my son is 7, he loves dinosaurs")
+    assert son.include_all == {"genres": ["Children's"]} and son.query == "dinosaurs"
+    assert not rules.parse("he is 30").model_dump(exclude_defaults=True) and not rules.parse("my daughter is 15").include_all
+
+
+def test_a_refused_name_is_refused_whole(rules) -> None:
+    # "a comedy not Jim Carrey" refused "jim" and searched "carrey"
+    p = rules.parse("a comedy not Jim Carrey")
+    assert p.avoid == "jim carrey" and not p.query and p.unknown_people == ["Jim Carrey"]
+    assert rules.parse("something with Tom Hanks").query == "tom hanks"
 
 
 def test_company_words_are_no_search_words(rules) -> None:

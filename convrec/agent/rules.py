@@ -389,6 +389,7 @@ AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= ye
                          # "my kids are 5 and 8", "she's 7": only the numbers are the age (`age` group)
                          r"|\b(?:kids|children|son|daughter|boys|girls|nephew|niece|grandkids|he|she|they)"
                          r" (?:are|is|s|re) (?P<age>\d{1,2}(?: (?:and|or|to) \d{1,2})?)\b")
+CHILD_AGE = 12  # "my son is 7", "she's 10": a film for a child
 # "a Stephen King novel", "some Agatha Christie books": a capitalized name before a kind of item
 NAME_BEFORE_NOUN = re.compile(r"(?P<name>\b[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){1,3})(?:['’]s)?\s+(?P<noun>[a-z]+)\b")
 # "the director of Fargo", "the actors from Heat", "the writer behind Se7en"; "the same … as"
@@ -940,6 +941,7 @@ class RuleParser:
                 continue  # "by Sunday", "by Christmas": when, not who
             if name not in prefs.unknown_people:
                 prefs.unknown_people.append(name)
+            work.names.append(span)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]
@@ -1214,7 +1216,13 @@ class RuleParser:
     def _numbers(self, work: _Work, prefs: Preferences) -> None:
         for s, e, m in work.finditer(AGE_NUMBERS):
             if m.group("age"):
+                said = work.span_text(s, e)
                 s, e = work.tok_range(m.start("age"), m.end("age"))
+                if all(int(n) <= CHILD_AGE for n in re.findall(r"\d+", m.group("age"))):
+                    # "my son is 7": what "kids" means in this catalog (MovieLens: Children's)
+                    for p in self.lexicon.phrases.get(("kids",), []):
+                        if p.mode != "none":
+                            prefs.add_include(p.facet, list(p.values), p.mode, said, inferred=True)
             work.use(s, e)  # "my 8 year old": an age, no search word ("year old" is the lexicon's)
         year = self.lexicon.year_facet
         if year is not None:
@@ -1589,7 +1597,9 @@ class RuleParser:
                 continue
             if len(tok.text) == 1 and not tok.text.isdigit():
                 continue
-            (avoid if self._polarity(work, i, []) == "neg" else keep).append(tok.text)
+            # a name is one phrase: "not Jim Carrey" refuses both words, not "jim" alone
+            first = next((lo for lo, hi in work.names if lo <= i < hi), i)
+            (avoid if self._polarity(work, first, []) == "neg" else keep).append(tok.text)
             if tok.topic:
                 prefs.topics.append(tok.text)
         prefs.query = " ".join(keep)
@@ -1664,6 +1674,7 @@ class _Work:
         self._starts = [t.start for t in self.toks]
         self.why_cues: list[tuple[int, int]] = []  # the words of why-none questions ("why no")
         self.asking: list[tuple[int, int]] = []  # and the tokens each asks about
+        self.names: list[tuple[int, int]] = []  # people's names the catalog cannot look up: one phrase each
 
     @staticmethod
     def tokenize(text: str, keep_punct: bool = False) -> list[str]:
