@@ -697,6 +697,12 @@ def test_a_person_by_name_is_said_to_be_unknown(agent: Agent) -> None:
         reply = agent.chat(sid, text)
         assert reply.items and not any("wayne" in i.why.casefold() for i in reply.items)
     assert agent.sessions.get(sid).state["query"] == "john wayne"  # still searched
+    # "more from him" after a list: the director of the film in focus (the list's first here)
+    sid = agent.new_session()
+    first = agent.chat(sid, "what do you have from Hitchcock?")
+    assert first.notice.startswith("I can't look up Hitchcock by name here")
+    more = agent.chat(sid, "more from him")
+    assert [c.label for c in more.understood] == [f"by the director of {first.items[0].title}"] and more.items
 
 
 def test_what_the_catalog_has_no_data_on_is_said(agent: Agent) -> None:

@@ -98,6 +98,17 @@ def test_older_and_newer(rules, movielens) -> None:
         assert s.ranges["year"] == NumericRange(low=1980, high=1989)
 
 
+def test_a_titles_year_as_a_bound(rules, movielens) -> None:
+    # "after Star Wars" was War plus the word "star"; "newer than Toy Story" moved by a decade
+    s = talk(rules, movielens, "a sci-fi movie that came out after Star Wars")
+    assert s.include_all == {"genres": ["Sci-Fi"]} and s.ranges["year"] == NumericRange(low=1978) and not s.query
+    assert talk(rules, movielens, "something older than Titanic").ranges["year"] == NumericRange(high=1996)
+    s = talk(rules, movielens, "a comedy from the 80s", "newer than Back to the Future")  # within the 80s
+    assert s.ranges["year"] == NumericRange(low=1986, high=1989)
+    assert talk(rules, movielens, "a horror film made after Scream in the 90s").ranges["year"] == NumericRange(low=1997, high=1999)
+    assert talk(rules, movielens, "comedies after the 90s").ranges["year"] == NumericRange(low=2000)  # a decade, as before
+
+
 @pytest.mark.parametrize(("first", "then", "expected"), [
     ("crime films from 1994", "what about the year before?", (1993, 1993)),
     ("crime films from 1994", "and one year later", (1995, 1995)),

@@ -550,7 +550,9 @@ def test_one_relation_to_a_list_of_titles(rules) -> None:
      ("a Spielberg movie", ["Spielberg"]), ("I love Kubrick's films", ["Kubrick"]),
      ("a Western movie", []), ("a Christmas movie", []), ("a French film", []),  # a genre; when; a country
      ("not Tarantino though", ["Tarantino"]), ("No Spielberg please", ["Spielberg"]),  # a refused name
-     ("not Titanic", []), ("no Star Wars please", []), ("not Horror though", []), ("Not tonight", [])],
+     ("not Titanic", []), ("no Star Wars please", []), ("not Horror though", []), ("Not tonight", []),
+     ("what do you have from Hitchcock?", ["Hitchcock"]), ("anything from France?", []),  # a place
+     ("something from Disney", []), ("anything from the 80s?", [])],  # a studio; years
 )
 def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
     # MovieLens' graph links directors and actors to films without naming them: the reply says so.
@@ -791,6 +793,12 @@ def test_favourites_hated_lists_and_ages(rules) -> None:
     son = rules.parse("my son is 7, he loves dinosaurs")
     assert son.include_all == {"genres": ["Children's"]} and son.query == "dinosaurs"
     assert not rules.parse("he is 30").model_dump(exclude_defaults=True) and not rules.parse("my daughter is 15").include_all
+
+
+def test_more_from_him_is_the_director_of_the_film_in_focus(rules) -> None:
+    p = rules.parse("the 2nd one is great, more from him")
+    assert [(r.relation, r.ref.pointer) for r in p.related] == [("directed_by", "focus")]
+    assert [r.ordinal for r in p.liked] == [2] and not p.query
 
 
 def test_a_refused_name_is_refused_whole(rules) -> None:

@@ -105,6 +105,7 @@ class RangeShift(BaseModel):
     fallback: NumericRange | None = None
     step: float = 10.0  # how far to move a one-sided bound
     span: float | None = None  # "the year before" (1): that span next to the window, not a move by its width
+    anchor: ItemRef | None = None  # "after Star Wars": from the year after that item's, not a move
     mention: str = ""
 
 
@@ -336,7 +337,8 @@ class Preferences(BaseModel):
         parts = [filters.describe()] if not filters.is_empty() else []
         parts = [p for p in parts if p and p != "no filters"]
         for shift in self.shifts:
-            parts.append(f"{shift.facet} {'earlier' if shift.direction < 0 else 'later'}")
+            than = f" than {shift.anchor.describe()}" if shift.anchor is not None else ""
+            parts.append(f"{shift.facet} {'earlier' if shift.direction < 0 else 'later'}{than}")
         for label, refs in (("like", self.similar_to), ("liked", self.liked), ("disliked", self.disliked),
                             ("not", self.rejected)):
             if refs:

@@ -232,6 +232,9 @@ SPAN_BEFORE = ("the {} before", "a {} before", "one {} before", "the {} earlier"
                "the previous {}", "previous {}", "the {} prior", "the preceding {}")
 SPAN_AFTER = ("the {} after", "a {} after", "one {} after", "the {} later", "a {} later", "one {} later",
               "the next {}", "the following {}", "following {}")
+# A title's year as a bound ("a sci-fi movie that came out after Star Wars", "older than Titanic")
+TITLE_BOUND_CUES = [("before", -1), ("earlier than", -1), ("older than", -1), ("prior to", -1),
+                    ("after", 1), ("later than", 1), ("newer than", 1), ("more recent than", 1)]
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
 COMPARATIVES = {"lighter", "sadder"}
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
@@ -375,6 +378,11 @@ PERSON_AFTER_WITH = re.compile(
 PERSON_REFUSED = re.compile(
     rf"\b(?i:not|no|except|without)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
     r"(?=\s*(?:$|[.,;:!?)]|(?i:though|please|thanks|this time|again|any ?more|films?|movies?|stuff)\b))")
+MORE_FROM_THEM = r"\b(?:more|anything else|something else|other (?:films|movies)) (?:from|by) (?:him|her)\b"
+# "what do you have from Hitchcock?", "anything from Kubrick": a name the question ends on
+PERSON_AFTER_FROM = re.compile(
+    rf"\b(?i:anything|something|stuff|movies?|films?|have|got|else) (?i:from)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
+    r"(?=\s*(?:$|[.,;:!?)]|(?i:please|then)\b))")
 # "a Spielberg movie", "some Hitchcock films", "Kubrick's films": a name before an item noun
 # (checked against the lexicon), after a determiner or with a possessive
 PERSON_BEFORE_NOUN = re.compile(
@@ -382,7 +390,13 @@ PERSON_BEFORE_NOUN = re.compile(
     rf"|\b(?P<owner>{_NAME}(?:\s+{_NAME})?)['’]s)\s+(?P<noun>[a-z]+)\b")
 NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tonight", "tomorrow",
               "christmas", "halloween", "easter", "january", "february", "march", "april", "may", "june", "july",
-              "august", "september", "october", "november", "december", "the", "a", "an", "i"}
+              "august", "september", "october", "november", "december", "the", "a", "an", "i",
+              # places: "anything from France?" asks for no person
+              "france", "italy", "germany", "spain", "japan", "china", "india", "korea", "russia", "england",
+              "britain", "ireland", "sweden", "denmark", "mexico", "iran", "europe", "asia", "africa", "america",
+              "hollywood", "bollywood", "canada", "australia", "hong",
+              # studios: no person either
+              "disney", "pixar", "dreamworks", "miramax", "warner", "universal", "paramount", "netflix"}
 # "my 8 year old", "kids aged 6 and 9": ages
 AGE_NUMBERS = re.compile(r"\b(?:aged? )?\d{1,2}(?: (?:and|or|to) \d{1,2})?(?= years? olds?\b)"
                          r"|\baged? \d{1,2}(?: (?:and|or|to) \d{1,2})?\b"
@@ -593,9 +607,11 @@ class RuleParser:
         self._acts(work, prefs)
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
+            self._more_from_them(work, prefs)
         self._ordinals(work, prefs)
         self._quoted_titles(work, prefs)
         if self.titles:
+            self._title_bounds(work, prefs)  # before the other titles: "after Star Wars" is a year
             named = self._named(strip_markup(text[:MAX_CHARS]))
             self._cued_titles(work, prefs, [key for _, key, _ in named])
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
@@ -876,6 +892,18 @@ class RuleParser:
                 end = span[1]
             work.use(start, end)
 
+    def _more_from_them(self, work: _Work, prefs: Preferences) -> None:
+        """'The 2nd one is great, more from him': "him"/"her" after "more from/by" is the person
+        behind the film in focus, read as its director (the chip says so and can be removed)."""
+        relation = next((r for r, keys in self.lexicon.relations.items() if ("director",) in keys), None)
+        if relation is None:
+            return
+        for s, e, _ in work.finditer(MORE_FROM_THEM):
+            if not work.any_used(s, e):
+                prefs.related.append(RelatedRef(relation=relation, noun="director",
+                                                ref=ItemRef(pointer="focus", mention=work.span_text(s, e))))
+                work.use(s, e)
+
     def _relation_ref(self, work: _Work, p: int) -> tuple[ItemRef, int, int] | None:
         """What the relation noun at token p points at, with the tokens that say so [first, end):
         "Fargo's director", "the Star Wars series", "its director" / "the same director", "the
@@ -927,7 +955,7 @@ class RuleParser:
         names up (and how to ask instead) rather than pass the name off as a search."""
         text = strip_markup(text)
         found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text),
-                                           *PERSON_REFUSED.finditer(text))]
+                                           *PERSON_REFUSED.finditer(text), *PERSON_AFTER_FROM.finditer(text))]
         found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
                   if m.group("noun") in self.lexicon.item_nouns]
         for name in found:
@@ -942,6 +970,27 @@ class RuleParser:
             if name not in prefs.unknown_people:
                 prefs.unknown_people.append(name)
             work.names.append(span)
+
+    def _title_bounds(self, work: _Work, prefs: Preferences) -> None:
+        """'A sci-fi movie that came out after Star Wars', 'something older than Titanic': the year
+        facet bounded by a title's year (the state looks the year up). Only a title (strictly
+        matched) after the cue: "after the 90s" and "before 1980" are read as years later."""
+        year = self.lexicon.year_facet
+        if year is None:
+            return
+        for cue, direction in TITLE_BOUND_CUES:
+            for s, e, _ in work.finditer(rf"\b{cue}\b"):
+                if work.any_used(s, e):
+                    continue
+                start = self._skip_leads(work, e)
+                hit = self._title_span(work, start, "liked")  # strict: a title, not a loose match
+                if hit is None:
+                    continue
+                item_id, end = hit
+                mention = work.span_text(s, end)
+                ref = ItemRef(item_id=item_id, title=self.titles[item_id], mention=mention)
+                prefs.shifts.append(RangeShift(facet=year.facet, direction=direction, anchor=ref, mention=mention))  # type: ignore[arg-type]
+                work.use(s, end)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]

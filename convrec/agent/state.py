@@ -321,7 +321,8 @@ class DialogueState(BaseModel):
                 key = exclude_range_key(facet, hole)
                 self._origin(key, prefs, key)
         for shift in prefs.shifts:
-            if shift.facet not in prefs.ranges:  # "something older, maybe the 80s": the 80s say how much
+            # "something older, maybe the 80s": the 80s say how much ("after Star Wars" still bounds them)
+            if shift.anchor is not None or shift.facet not in prefs.ranges:
                 self._shift(shift, catalog, prefs)
 
         # References. "That one" in a refusal means what was in focus before this message ("not
@@ -570,7 +571,15 @@ class DialogueState(BaseModel):
         facet, d = shift.facet, shift.direction
         old = self.ranges.get(facet)
         new: NumericRange | None = None
-        if shift.span and old is not None and old.low is not None and old.high is not None:
+        if shift.anchor is not None:
+            # "after Star Wars": from the year after its year, within what was asked before
+            item = catalog.get(str(shift.anchor.item_id)) if catalog is not None and shift.anchor.item_id in catalog else None
+            value = item.numeric.get(facet) if item is not None else None
+            if value is None:
+                return
+            bound = NumericRange(high=value - 1) if d < 0 else NumericRange(low=value + 1)
+            new = (old.intersect(bound) if old is not None else None) or bound
+        elif shift.span and old is not None and old.low is not None and old.high is not None:
             # the span-sized block next to the window, aligned to the span: the year before 1994 is
             # 1993, the decade before 1994 the 1980s, the year after the 90s 2000
             u = shift.span
