@@ -107,6 +107,8 @@ def test_a_titles_year_as_a_bound(rules, movielens) -> None:
     assert s.ranges["year"] == NumericRange(low=1986, high=1989)
     assert talk(rules, movielens, "a horror film made after Scream in the 90s").ranges["year"] == NumericRange(low=1997, high=1999)
     assert talk(rules, movielens, "comedies after the 90s").ranges["year"] == NumericRange(low=2000)  # a decade, as before
+    s = talk(rules, movielens, "something like Before and After")  # a title that starts with the cue
+    assert s.similar_to == ["1284"] and not s.ranges
 
 
 @pytest.mark.parametrize(("first", "then", "expected"), [

@@ -980,8 +980,8 @@ class RuleParser:
             return
         for cue, direction in TITLE_BOUND_CUES:
             for s, e, _ in work.finditer(rf"\b{cue}\b"):
-                if work.any_used(s, e):
-                    continue
+                if work.any_used(s, e) or self._title_span(work, s, "liked") is not None:
+                    continue  # the cue starts a title itself: "Before the Rain", "Before and After"
                 start = self._skip_leads(work, e)
                 hit = self._title_span(work, start, "liked")  # strict: a title, not a loose match
                 if hit is None:
