@@ -318,27 +318,37 @@ def _check_sha256(asset: LLMAsset, actual: str) -> None:
         )
 
 
-def llm_model_dir(name: str | LLMAsset, models_dir: Path, log: Callable[[str], None] | None = None) -> Path:
+def llm_model_dir(
+    name: str | LLMAsset, models_dir: Path, log: Callable[[str], None] | None = None, gguf: Path | None = None
+) -> Path:
     """A folder with `name` as safetensors + tokenizer, loadable by `from_pretrained` in ~1 s.
 
     Built on first use: assemble and verify the GGUF, load it with transformers (which
     dequantizes, ~40 s for the 0.5B model), save a bf16 safetensors copy, and rename it into place
     (so a killed conversion leaves nothing half-written; concurrent builders race harmlessly).
+    `gguf` is the whole GGUF file brought by hand (a machine that cannot install the packages, such
+    as a GPU box with no registry): it must have the packaged checksum, and is converted the same way.
     """
     asset = name if isinstance(name, LLMAsset) else llm_asset(name)
     target = models_dir / asset.name
     if _is_cached(target, asset):
         return target
-    gguf_part_files(asset)  # fail early, with the pip command, if packages are missing
+    if gguf is not None:
+        if not gguf.is_file():
+            raise AssetError(f"No GGUF file at {gguf}.")
+        if sha256_file(gguf) != asset.sha256:
+            raise AssetError(f"{gguf} is not the packaged {asset.hf_name} GGUF (its sha256 differs from {asset.sha256[:16]}…).")
+    else:
+        gguf_part_files(asset)  # fail early, with the pip command, if packages are missing
     if log:
         log(f"Preparing {asset.hf_name} (first use only; this takes a minute)…")
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=f".build-{asset.name}-") as tmp:
         tmp_path = Path(tmp)
-        if asset.gguf_relpath is not None:  # a single file: check it where it lies
+        if gguf is None and asset.gguf_relpath is not None:  # a single file: check it where it lies
             gguf = gguf_part_files(asset)[0]
             _check_sha256(asset, sha256_file(gguf))
-        else:
+        elif gguf is None:
             gguf = assemble_gguf(asset, tmp_path / "gguf")
         out = tmp_path / "model"
         _convert_gguf(gguf, out)

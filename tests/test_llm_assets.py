@@ -80,3 +80,32 @@ def test_cached_copy_is_reused_and_reloads_fast(llm_models_dir: Path, local_llm)
     # About a second on an idle 2-core machine; generous here because tests share the CPU.
     assert elapsed < 15, f"reloading the cached model took {elapsed:.1f}s"
     assert again.name == local_llm.name
+
+
+def test_hand_brought_gguf_with_another_checksum_is_refused_in_one_sentence(tmp_path: Path) -> None:
+    # A machine without the packages (a GPU box with no registry) brings the GGUF file itself.
+    asset = llm_asset("smollm2-135m")
+    brought = tmp_path / "brought.gguf"
+    brought.write_bytes(gguf_part_files(asset)[0].read_bytes()[:-1])  # one byte short
+    models = tmp_path / "models"
+    with pytest.raises(AssetError) as caught:
+        llm_model_dir(asset, models, gguf=brought)
+    message = str(caught.value)
+    assert message.startswith(f"{brought} is not the packaged {asset.hf_name} GGUF")
+    assert asset.sha256[:16] in message and message.endswith(".") and "\n" not in message
+    assert not models.exists()  # refused before anything was written
+
+    with pytest.raises(AssetError, match="^No GGUF file at .*missing.gguf"):
+        llm_model_dir(asset, models, gguf=tmp_path / "missing.gguf")
+
+
+def test_hand_brought_gguf_needs_no_packages_and_converts_like_the_packaged_one(tmp_path: Path) -> None:
+    packaged = llm_asset("smollm2-135m")
+    brought = tmp_path / "smollm2.gguf"
+    brought.write_bytes(gguf_part_files(packaged)[0].read_bytes())
+    # Same model and checksum, but its package is "not installed": only the file is used.
+    absent = dataclasses.replace(packaged, parts=("convrec-test-absent-part1",))
+    folder = llm_model_dir(absent, tmp_path / "models", gguf=brought)
+    assert folder == tmp_path / "models" / "smollm2-135m"
+    assert (folder / MODEL_MARK).exists() and list(folder.glob("*.safetensors"))
+    assert [p.name for p in (tmp_path / "models").iterdir()] == ["smollm2-135m"]  # no build folder left
