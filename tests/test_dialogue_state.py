@@ -287,3 +287,19 @@ def test_letting_go_of_years_and_widening_them(rules, movielens) -> None:
     assert not s.exclude_ranges and not s.ranges  # welcome again, not required
     s = talk(rules, movielens, "a drama from the 90s", "forget the year limit")
     assert not s.ranges
+
+
+@pytest.mark.parametrize("follow_up", ["with sharks", "but with sharks", "ok, with sharks", "preferably with sharks"])
+def test_a_reply_opening_with_with_adds_its_words(rules, movielens, follow_up) -> None:
+    # Before, "with sharks" replaced the ocean: Swimming with Sharks, then crowd favourites.
+    assert talk(rules, movielens, "a movie about the ocean", follow_up).query == "ocean sharks"
+    assert talk(rules, movielens, "a movie about the ocean", "sharks").query == "sharks"  # a new subject replaces
+    s = talk(rules, movielens, "a comedy about the ocean", "with some romance")
+    assert s.include_all == {"genres": ["Comedy", "Romance"]} and s.query == "ocean"
+
+
+def test_habit_and_time_fillers_are_no_search_words(rules) -> None:
+    # "usually" matched The Usual Suspects by its title; "ago" was searched for.
+    assert not rules.parse("something different from what I usually watch").query
+    assert not rules.parse("not so long ago, 80s maybe").query
+    assert rules.parse("something like the usual suspects").similar_to  # the title itself still resolves

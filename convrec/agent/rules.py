@@ -81,6 +81,7 @@ STOPWORDS = set(
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
     morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday couple
+    usually normally typically generally often ago
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
     senza per voglio di da""".split()
@@ -345,7 +346,9 @@ ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)
             r"\bon top of that\b", r"\bbit of\b",
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
             r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
-            r"\bof (?:those|these|them)\b"]
+            r"\bof (?:those|these|them)\b",
+            # a reply that opens with "with": "a movie about the ocean" → "with sharks" wants both
+            r"^(?:(?:and|but|ok|okay|now|so|hmm|maybe|ideally|preferably)[ ,]+)*with\b"]
 ALL_TIME = re.compile(r"\ball ?-?time(?= favou?rites?\b)")
 # A capitalized name after a comparison, a like or a dislike ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
