@@ -49,10 +49,16 @@ def test_training_fits_and_saves_weights(ml_index, trained) -> None:
         assert weights["kg"] == 0.0, "the graph is there for its reasons; its score did not earn a weight"
         assert saved["info"]["validation"]["weights_fit"][bucket]["ndcg_at_10"] > 0.05
     assert saved["semantic_weight"] == ranker.semantic_weight
+    # The request match is weighed per bucket: the short-history parts weigh far more together.
+    semantic = saved["info"]["validation"]["semantic"]
+    assert set(ranker.semantic_weights) == {"short", "long"}
+    for bucket in ("short", "long"):
+        assert semantic[bucket]["requests"] > 0
+        assert ranker.semantic_weights[bucket] == semantic[bucket]["semantic_weight"] > 0
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")], "no temporary folders left"
     # Loading gives the same ranker: same weights, same ranking.
     loaded = load_ranker(ml_index)
-    assert loaded.weights == ranker.weights
+    assert loaded.weights == ranker.weights and loaded.semantic_weights == ranker.semantic_weights
     profile = UserProfile("196", liked={"50": 1.0})
     cands = [(it.id, 0.5) for it in ml_index.catalog.items[:100]]
     a, b = ranker.rank(profile, cands), loaded.rank(profile, cands)
@@ -292,3 +298,24 @@ def test_item_renown_splits_the_long_tail_at_half_the_interactions() -> None:
     assert renown is not None and renown.well_known == {"a", "b"} and renown.min_count == 20 and renown.people == 50
     assert renown.lesser_known("t3") and renown.lesser_known("never-seen") and not renown.lesser_known("a")
     assert ItemRenown.from_interactions(Interactions.empty()) is None
+
+
+def test_one_saved_semantic_weight_serves_both_buckets(ml_index, trained, tmp_path) -> None:
+    """A ranker saved before the per-bucket fit holds one number; it loads for both buckets, and a
+    per-bucket weight changes only its own bucket's ranking."""
+    ranker, path, _ = trained
+    spec = json.loads((path / "ranker.json").read_text())
+    spec["semantic_weight"] = 2.0
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "ranker.json").write_text(json.dumps(spec))
+    (folder / "parts").symlink_to(path / "parts", target_is_directory=True)
+    old = HybridRanker.load(folder, ranker.data)
+    assert old.semantic_weights == {"short": 2.0, "long": 2.0} and old.semantic_weight == 2.0
+    cands = [(it.id, float(k % 7)) for k, it in enumerate(ml_index.catalog.items[:60])]
+    new_person, known = UserProfile(None, liked={"50": 1.0}), UserProfile("196")
+    before = [[r.item_id for r in old.rank(p, cands)] for p in (new_person, known)]
+    old.semantic_weights["short"] = 40.0
+    after = [[r.item_id for r in old.rank(p, cands)] for p in (new_person, known)]
+    assert after[0] != before[0] and after[1] == before[1]
+    assert old.semantic_weight == {"short": 40.0, "long": 2.0}

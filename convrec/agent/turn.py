@@ -674,7 +674,9 @@ class Agent:
         index = scene.index
         vectors = []
         text = request.query.strip()
-        if not text:
+        if not text and not request.similar_to:
+            # Facet names only when nothing better is asked: next to a film to be like, they would
+            # pull the search toward the genre's name (the filters already hold the genre).
             wanted = [v for vs in (*request.filters.include_all.values(), *request.filters.include_any.values()) for v in vs]
             text = " ".join(wanted)
         if text:
@@ -869,13 +871,6 @@ class Agent:
             return False
         return cls._names_facets(request) or not profile.liked
 
-    @classmethod
-    def _no_wish(cls, request: Any, profile: Any) -> bool:
-        """Nothing asked and nothing liked ("recommend me a film" from someone new or known only
-        by their history)."""
-        words = request.query.strip() or request.avoid or request.similar_to
-        return not (words or cls._names_facets(request) or profile.liked)
-
     def _profile_candidates(
         self, scene: Scene, profile: Any, filters: SearchFilters, query: np.ndarray, seen: set[str]
     ) -> list[SearchHit]:
@@ -933,9 +928,12 @@ class Agent:
         director of Fargo") with the items sharing it: a pick among them names that relation."""
         if not hits:
             return []
-        if self._no_wish(request, profile):
-            # The search ran on a stock phrase: its scores carry no wish, so the ranker gets bare
-            # ids and ranks by the person (history, popularity) alone.
+        if not (request.query.strip() or request.similar_to or request.avoid):
+            # No words (wanted or refused) and no film to be like: the search ran on facet names (which every
+            # candidate already has: the filters hold them), on what the person liked (which the
+            # ranker's own parts weigh) or on a stock phrase. Its scores add no wish, so the
+            # ranker gets bare ids and ranks by the person (history, popularity) alone; the
+            # request's match is weighed only where there is a request to match.
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
         else:
             ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])

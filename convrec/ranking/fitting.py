@@ -7,8 +7,8 @@ user's training items removed (the offline protocol, on the validation part):
 - `tune_regmf`: the text weight β of the regularized MF, then its cold-item scale.
 - `fit_weights`: coordinate ascent over the hybrid's part weights, separately for short-history
   and long-history users; then the offset for items without interactions.
-- `fit_semantic_weight`: the weight of the request match, on simulated requests (the text of a
-  held-out item with its title removed, candidates retrieved by embedding similarity).
+- `fit_semantic_weight`: the weight of the request match, per bucket, on simulated requests (the
+  text of a held-out item with its title removed, candidates retrieved by embedding similarity).
 
 Cold items trade against warm ones: showing an item nobody has interacted with takes a slot from
 one the CF model is sure about. The rule is explicit: pick the most cold-friendly setting whose
@@ -34,7 +34,8 @@ from convrec.ranking.paradigms.regmf import TextRegularizedMFPart
 
 WEIGHT_GRID = (-0.5, -0.1, 0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 UNSEEN_GRID = (-3.0, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0)
-SEMANTIC_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+# Up to 32: the short-history parts weigh up to ~10 together (popularity alone 8).
+SEMANTIC_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 16.0, 24.0, 32.0)
 COLD_SCALE_GRID = (0.75, 1.0, 1.1, 1.2, 1.3, 1.4, 1.5, 1.75, 2.0)
 
 
@@ -400,28 +401,53 @@ def fit_semantic_weight(
     log: Log = _quiet,
     max_requests: int = 300,
 ) -> dict[str, Any]:
-    """Fit `ranker.semantic_weight` on simulated requests (see the module docstring).
+    """Fit the ranker's semantic weight of each history bucket on simulated requests (see the
+    module docstring), up to `max_requests` users per bucket.
 
-    `requests[j]` is the request text for catalog item j. Without an embedder the weight stays
-    at its default and the report says so."""
+    Per bucket because the parts' weights differ in scale between them: for people with a short
+    history popularity weighs about eight times what the long-history parts weigh together, so
+    one shared weight let the request's words barely count for them ("a christmas movie" from a
+    new person gave Toy Story before The Nightmare Before Christmas). `requests[j]` is the request
+    text for catalog item j. Without an embedder the weights stay at their defaults and the report
+    says so."""
     if embed is None:
         return {"note": "no embedder; semantic weight left at its default", "semantic_weight": ranker.semantic_weight}
     rng = np.random.default_rng(ranker.data.seed)
-    rows = val.users("warm")
-    if len(rows) > max_requests:
-        rows = np.sort(rng.choice(rows, max_requests, replace=False))
+    warm = val.users("warm")
+    sizes = val.history[warm]
+    report: dict[str, Any] = {}
+    for bucket in BUCKETS:
+        rows = warm[np.array([ranker.bucket(int(s)) == bucket for s in sizes], bool)]
+        if len(rows) > max_requests:
+            rows = np.sort(rng.choice(rows, max_requests, replace=False))
+        table = _semantic_table(ranker, val, rows, bucket, requests, embed, n_candidates, rng) if len(rows) else {}
+        if not table:
+            report[bucket] = {"note": "no simulated request found its target", "semantic_weight": ranker.semantic_weights[bucket]}
+            continue
+        found = table.pop("requests")
+        best = max(table, key=table.__getitem__)  # the smallest weight among equals (the grid ascends)
+        ranker.semantic_weights[bucket] = float(best)
+        log(f"  semantic weight, {bucket} histories: {best:g} (simulated requests: {found}; "
+            f"NDCG@10 among candidates {table[best]:.4f})")
+        report[bucket] = {"requests": found, "semantic_weight": best,
+                          "ndcg_at_10_by_weight": {str(k): round(v, 5) for k, v in table.items()}}
+    report["semantic_weight"] = ranker.semantic_weight
+    return report
+
+
+def _semantic_table(
+    ranker: HybridRanker, val: Validation, rows: np.ndarray, bucket: str, requests: list[str],
+    embed: Callable[[list[str]], np.ndarray], n_candidates: int, rng: np.random.Generator,
+) -> dict[Any, float]:
+    """NDCG@10 among each request's candidates by semantic weight, for `rows` of one bucket
+    (plus "requests": how many found their target among the candidates); {} if none did."""
     targets = np.array([rng.choice(val.warm.indices[val.warm.indptr[r] : val.warm.indptr[r + 1]]) for r in rows])
     texts = sorted({requests[t] for t in targets})
     vectors = embed(texts)
     text_row = {t: i for i, t in enumerate(texts)}
     emb = np.asarray(ranker.data.embeddings, np.float32)
     z = ranker.part_matrices(rows)
-    base = np.zeros((len(rows), ranker.data.n_items), np.float32)
-    sizes = val.history[rows]
-    for bucket in BUCKETS:
-        mask = np.array([ranker.bucket(int(s)) == bucket for s in sizes])
-        if mask.any():
-            base[mask] = ranker.combine_matrix(rows[mask], {k: v[mask] for k, v in z.items()}, ranker.weights[bucket])
+    base = ranker.combine_matrix(rows, z, ranker.weights[bucket])
     # All simulated requests at once: similarity of each request to every item, seen items out.
     query = vectors[[text_row[requests[t]] for t in targets]]
     sims = query @ emb.T
@@ -437,7 +463,7 @@ def fit_semantic_weight(
     rel = np.take_along_axis(relevant, top, axis=1)
     keep = rel.any(axis=1)
     if not keep.any():
-        return {"note": "no simulated request found its target", "semantic_weight": ranker.semantic_weight}
+        return {}
     base_c = np.take_along_axis(base, top, axis=1)[keep]
     sem, rel = sem[keep], rel[keep]
     disc = 1.0 / np.log2(np.arange(2, 12))
@@ -449,13 +475,4 @@ def fit_semantic_weight(
         hits = np.take_along_axis(rel, order, axis=1)
         return float(np.mean((hits * disc[: hits.shape[1]]).sum(axis=1) / ideal))
 
-    cands = np.flatnonzero(keep)
-    table = {w: ndcg(w) for w in SEMANTIC_GRID}
-    best = max(table, key=table.__getitem__)
-    ranker.semantic_weight = float(best)
-    log(f"  semantic weight {best:g} (simulated requests: {len(cands)}; NDCG@10 among candidates {table[best]:.4f})")
-    return {
-        "requests": len(cands),
-        "semantic_weight": best,
-        "ndcg_at_10_by_weight": {str(k): round(v, 5) for k, v in table.items()},
-    }
+    return {"requests": int(keep.sum()), **{w: ndcg(w) for w in SEMANTIC_GRID}}

@@ -11,8 +11,8 @@
   may compete, and the offset says how much (tuned; see `fitting.py`).
 
 Weights come in two sets, for people with a short history (≤ `short_history` liked items: most
-chat users, and users the data barely knows) and for the rest; both are fitted on a validation
-split and saved (see `convrec.ranking.fitting`). `rank` returns each part's contribution
+chat users, and users the data barely knows) and for the rest, each with its own semantic weight
+(the parts' scales differ between the sets); all are fitted on a validation split and saved (see `convrec.ranking.fitting`). `rank` returns each part's contribution
 (weight × standardized score, adding up to the total) and grounded evidence for the reply stage.
 """
 
@@ -98,7 +98,7 @@ class HybridRanker:
         parts: dict[str, ScorePart],
         data: RankingData,
         weights: dict[str, Weights] | None = None,
-        semantic_weight: float = 1.0,
+        semantic_weight: float | dict[str, float] = 1.0,
         short_history: int = SHORT_HISTORY,
         info: RankerInfo | None = None,
     ) -> None:
@@ -108,6 +108,7 @@ class HybridRanker:
         self.data = data
         default = Weights({name: 1.0 for name in parts}, HIDDEN if not self.scores_cold_items else 0.0)
         self.weights = weights or {b: Weights(dict(default.parts), default.unseen) for b in BUCKETS}
+        self.semantic_weights: dict[str, float] = {}
         self.semantic_weight = semantic_weight
         self.short_history = short_history
         self.info = info or RankerInfo()
@@ -128,6 +129,21 @@ class HybridRanker:
         self.content_ = EmbeddingProfilePart(center=True)
         self.content_.bind(self.data)
         self.item_csc_ = self.data.train.matrix.tocsc()
+
+    @property
+    def semantic_weight(self) -> float | dict[str, float]:
+        """The request match's weight: one number when both buckets share it, else per bucket."""
+        values = set(self.semantic_weights.values())
+        return next(iter(values)) if len(values) == 1 else dict(self.semantic_weights)
+
+    @semantic_weight.setter
+    def semantic_weight(self, value: float | dict[str, float]) -> None:
+        """One number for every bucket, or {bucket: weight} (files saved before the per-bucket
+        fit hold one number)."""
+        if isinstance(value, dict):
+            self.semantic_weights = {b: float(value[b]) for b in BUCKETS}
+        else:
+            self.semantic_weights = dict.fromkeys(BUCKETS, float(value))
 
     @property
     def scores_cold_items(self) -> bool:
@@ -283,14 +299,15 @@ class HybridRanker:
         if not ids:
             return []
         items = np.asarray(positions, np.int64)
-        weights = self.weights[self.bucket(state.history_size)].parts
+        bucket = self.bucket(state.history_size)
+        weights = self.weights[bucket].parts
         z = self._part_scores(state, items, skip=[name for name in self.parts if weights.get(name, 0.0) == 0.0])
         contrib = self.combine_one(state, items, z)
         sem = np.asarray(semantic, np.float32)
         if has_semantic:
             std = float(sem.std())
             sem_z = (sem - float(sem.mean())) / std if std > 1e-9 else np.zeros(len(sem), np.float32)
-            contrib = {"semantic": self.semantic_weight * sem_z, **contrib}
+            contrib = {"semantic": self.semantic_weights[bucket] * sem_z, **contrib}
         total = np.zeros(len(items), np.float32)
         for values in contrib.values():
             total += values
@@ -520,7 +537,7 @@ class HybridRanker:
             parts,
             data,
             weights={b: Weights(**w) for b, w in spec["weights"].items()},
-            semantic_weight=float(spec["semantic_weight"]),
+            semantic_weight=spec["semantic_weight"],
             short_history=int(spec.get("short_history", SHORT_HISTORY)),
             info=RankerInfo(**spec.get("info", {})),
         )
