@@ -821,3 +821,23 @@ def test_i_also_like_a_title_likes_it(rules) -> None:
     assert [r.title for r in rules.parse("I also like Alien").liked] == ["Alien"]
     assert [r.title for r in rules.parse("I also loved Heat and Fargo").liked] == ["Heat", "Fargo"]
     assert rules.parse("I'd also like a comedy").additive
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("Die Hard", "Die Hard"), ("the godfather", "The Godfather"), ("Fargo?", "Fargo"),
+    ("die hard movies", "Die Hard"), ("Casablanca please", "Casablanca"), ("maybe fargo", "Fargo"),
+])
+def test_a_message_that_is_only_a_title_asks_for_more_like_it(rules, text, title) -> None:
+    # Before, the words were searched for: "Die Hard" read as 'hard' ("die" is a German stop word).
+    p = rules.parse(text)
+    assert [r.title for r in p.similar_to] == [title] and not p.query
+
+
+@pytest.mark.parametrize(("text", "genres", "query"), [
+    ("aliens", ["Sci-Fi"], "aliens"),  # a subject of its genre, not the film Aliens
+    ("westerns", ["Western"], ""), ("a comedy", ["Comedy"], ""),
+])
+def test_a_bare_facet_word_or_subject_is_no_title(rules, text, genres, query) -> None:
+    p = rules.parse(text)
+    assert not p.similar_to and p.include_all.get("genres", p.include_any.get("genres")) == genres and p.query == query
+    assert not rules.parse("a movie like Die Hard but funnier").query  # cued titles are read as before

@@ -619,6 +619,7 @@ class RuleParser:
             self._cued_titles(work, prefs, [key for _, key, _ in named])
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
+            self._bare_title(work, prefs)
         self._bind_pronouns(work, prefs)
         self._bare_similar(work, prefs)
         self._quality(work, prefs)
@@ -691,6 +692,28 @@ class RuleParser:
             seen: set[tuple[str | None, int | None]] = set()
             group[:] = [r for r in group if r.pointer is not None
                         or not ((r.item_id, r.ordinal) in seen or seen.add((r.item_id, r.ordinal)))]
+
+    def _bare_title(self, work: _Work, prefs: Preferences) -> None:
+        """A message that is only a title ("Die Hard", "the godfather", "Fargo?"): more like it.
+        Before, its words were searched for ("die" is a German stop word: Hard Eight and Hard
+        Target came with Die Hard). Only an exact title, and not a facet value or a subject
+        ("aliens" stays the Sci-Fi subject); nothing else may be in the message."""
+        if prefs.acts or any((prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected, prefs.related)):
+            return
+        toks = work.toks
+        content = [i for i, t in enumerate(toks) if t.word]
+        if not content or any(toks[i].used for i in content):
+            return
+        for start in content:  # past leading fillers ("maybe Fargo"), but "Die Hard" from "die"
+            span = None if self._phrase_at(work, start) else self._title_span(work, start, "liked")  # strict
+            if span is not None and all(toks[i].text in self._stop for i in content if i >= span[1]):
+                item_id, end = span  # only fillers after it ("Die Hard movies", "Casablanca please")
+                self._add_ref(prefs, "similar", ItemRef(item_id=item_id, title=self.titles[item_id],
+                                                        mention=work.span_text(start, end)))
+                work.use(start, end)
+                return
+            if toks[start].text not in self._stop:
+                return
 
     def _bare_similar(self, work: _Work, prefs: Preferences) -> None:
         """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
