@@ -302,4 +302,6 @@ def test_habit_and_time_fillers_are_no_search_words(rules) -> None:
     # "usually" matched The Usual Suspects by its title; "ago" was searched for.
     assert not rules.parse("something different from what I usually watch").query
     assert not rules.parse("not so long ago, 80s maybe").query
+    # contractions split into "haven t": the stem was searched for ("To Have, or Not" fit 'haven')
+    assert not rules.parse("only ones I haven't seen").query and not rules.parse("ones I havent watched").query
     assert rules.parse("something like the usual suspects").similar_to  # the title itself still resolves
