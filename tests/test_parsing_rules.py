@@ -841,3 +841,12 @@ def test_a_bare_facet_word_or_subject_is_no_title(rules, text, genres, query) ->
     p = rules.parse(text)
     assert not p.similar_to and p.include_all.get("genres", p.include_any.get("genres")) == genres and p.query == query
     assert not rules.parse("a movie like Die Hard but funnier").query  # cued titles are read as before
+
+
+@pytest.mark.parametrize(("text", "low", "high"), [
+    ("from the 90s only", 1990, 1999), ("comedies from the 90s only", 1990, 1999),  # "on" of "only" is no "from … on"
+    ("from 1990 on", 1990, None), ("1990+", 1990, None), ("from the 80s on, only comedies", 1980, None),
+])
+def test_open_year_cues_end_at_a_word_boundary(rules, text, low, high) -> None:
+    r = rules.parse(text).ranges["year"]
+    assert (r.low, r.high) == (low, high)

@@ -458,10 +458,10 @@ NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("high_excl", re.compile(r"\b(?:before|earlier than|older than|prior to|pre)(?: the)? " + _V1)),
     ("high_incl", re.compile(r"\b(?:up to|until|till|through|thru|no later than|not after|at the latest|at most)(?: the)? " + _V1)),
     ("low_excl", re.compile(r"\b(?:after|later than|newer than|post|more recent than|younger than)(?: the)? " + _V1)),
-    ("low_incl", re.compile(r"\b(?:since|starting(?: in| from| with)?|as of|no earlier than|not before|from|at least)(?: the)? " + _V1 + r" ?(?:on|onwards|onward|and later|or later|and newer|or newer|and up|\+|forward)")),
+    ("low_incl", re.compile(r"\b(?:since|starting(?: in| from| with)?|as of|no earlier than|not before|from|at least)(?: the)? " + _V1 + r" ?(?:on|onwards|onward|and later|or later|and newer|or newer|and up|\+|forward)(?!\w)")),  # not "only"
     ("low_incl", re.compile(r"\b(?:since|starting(?: in| from| with)?|as of|no earlier than|not before)(?: the)? " + _V1)),
-    ("low_incl", re.compile(_V1 + r" ?(?:onwards|onward|and later|or later|and newer|or newer|and up|\+|or after|and after|or more recent|forward)")),
-    ("high_incl", re.compile(_V1 + r" ?(?:or earlier|and earlier|or before|and before|or older|and older)")),
+    ("low_incl", re.compile(_V1 + r" ?(?:onwards|onward|and later|or later|and newer|or newer|and up|\+|or after|and after|or more recent|forward)(?!\w)")),
+    ("high_incl", re.compile(_V1 + r" ?(?:or earlier|and earlier|or before|and before|or older|and older)(?!\w)")),
     ("point", re.compile(r"(?:\b(?:in|from|of|released in|made in|around|circa|ca)(?: the)? )?" + _V1)),
 ]
 # "the previous year" alone is the year before the window asked for (`SPAN_BEFORE`), not the last one
