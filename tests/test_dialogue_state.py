@@ -305,3 +305,13 @@ def test_habit_and_time_fillers_are_no_search_words(rules) -> None:
     # contractions split into "haven t": the stem was searched for ("To Have, or Not" fit 'haven')
     assert not rules.parse("only ones I haven't seen").query and not rules.parse("ones I havent watched").query
     assert rules.parse("something like the usual suspects").similar_to  # the title itself still resolves
+
+
+def test_more_like_it_after_a_list_keeps_the_film_the_person_named(rules, movielens) -> None:
+    """"The godfather" → a list → "anything else like it?": The Godfather still (before, the list's
+    first: The Godfather: Part II), while "more like #3" names its own."""
+    godfather = next(i.id for i in movielens if i.title == "The Godfather")
+    s = talk(rules, movielens, ("the godfather", ["1", "2", "3"]), "anything else like it?")
+    assert s.similar_to == [godfather]
+    s = talk(rules, movielens, ("the godfather", ["1", "2", "3"]), "more like #3")
+    assert s.similar_to == ["3"]

@@ -335,8 +335,11 @@ class DialogueState(BaseModel):
         resolved: dict[str, list[str]] = {}
         for name in ("similar_to", "liked", "disliked", "rejected"):
             self.focus = named[-1] if named and name in ("similar_to", "liked") else before
-            if name == "similar_to" and self.focus is None and subject in self.liked:
-                # "the third one looks good" → a new list → "more like it": the third one, not the new top
+            if name == "similar_to" and self.focus is None and subject is not None and (
+                    subject in self.liked or subject in self.similar_to):
+                # "the third one looks good" → a new list → "more like it": the third one, not the
+                # new top; "the godfather" (like The Godfather) → a list → "anything else like
+                # it?": The Godfather still, not the list's first
                 self.focus = subject
             ids: list[str] = []
             for ref in getattr(prefs, name):
