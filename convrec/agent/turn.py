@@ -929,9 +929,9 @@ class Agent:
         if not hits:
             return []
         if not (request.query.strip() or request.similar_to or request.avoid):
-            # No words (wanted or refused) and no film to be like: the search ran on facet names (which every
-            # candidate already has: the filters hold them), on what the person liked (which the
-            # ranker's own parts weigh) or on a stock phrase. Its scores add no wish, so the
+            # No words (wanted or refused) and no film to be like: the search ran on facet names
+            # (which every candidate has: the filters hold them), on what the person liked (which
+            # the ranker's own parts weigh) or on a stock phrase. Its scores add no wish, so the
             # ranker gets bare ids and ranks by the person (history, popularity) alone; the
             # request's match is weighed only where there is a request to match.
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])

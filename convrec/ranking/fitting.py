@@ -422,7 +422,8 @@ def fit_semantic_weight(
             rows = np.sort(rng.choice(rows, max_requests, replace=False))
         table = _semantic_table(ranker, val, rows, bucket, requests, embed, n_candidates, rng) if len(rows) else {}
         if not table:
-            report[bucket] = {"note": "no simulated request found its target", "semantic_weight": ranker.semantic_weights[bucket]}
+            report[bucket] = {"note": "no simulated request found its target",
+                              "semantic_weight": ranker.semantic_weights[bucket]}
             continue
         found = table.pop("requests")
         best = max(table, key=table.__getitem__)  # the smallest weight among equals (the grid ascends)

@@ -12,8 +12,9 @@
 
 Weights come in two sets, for people with a short history (≤ `short_history` liked items: most
 chat users, and users the data barely knows) and for the rest, each with its own semantic weight
-(the parts' scales differ between the sets); all are fitted on a validation split and saved (see `convrec.ranking.fitting`). `rank` returns each part's contribution
-(weight × standardized score, adding up to the total) and grounded evidence for the reply stage.
+(the parts' scales differ between the sets); all are fitted on a validation split and saved (see
+`convrec.ranking.fitting`). `rank` returns each part's contribution (weight × standardized score,
+adding up to the total) and grounded evidence for the reply stage.
 """
 
 from __future__ import annotations
