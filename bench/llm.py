@@ -367,6 +367,49 @@ def prompt_lookup_effect(backend: LocalBackend, n_tokens: int = 64, lookup: int 
             "speedup": on / off, "same_text": runs["on"][0]["text"] == runs["off"][0]["text"]}
 
 
+def continuous_batching_effect(backend: LocalBackend, n_requests: int = 4, n_tokens: int = 48, rounds: int = 2) -> dict[str, Any]:
+    """Tokens/s for `n_requests` grounded replies asked at once: one after another (what the local
+    backend does: one lock serialises generations) against transformers' continuous batching
+    (`generate_batch` with paged attention), round-robin; greedy both, so every text must match."""
+    import torch
+    from transformers import GenerationConfig
+
+    model, tok = backend.model, backend.tokenizer
+    prompts = []
+    for i in range(n_requests):
+        request = PARSE_REQUESTS[i % len(PARSE_REQUESTS)]
+        user = REPLY_USER.replace("light-hearted space adventure", request)
+        prompts.append(backend.prompt_ids([{"role": "system", "content": REPLY_SYSTEM}, {"role": "user", "content": user}]))
+    config = GenerationConfig(max_new_tokens=n_tokens, do_sample=False, eos_token_id=sorted(backend.stop_token_ids),
+                              pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id)
+    runs: dict[str, list[float]] = {"sequential": [], "batched": []}
+    texts: dict[str, list[str]] = {}
+    previous = model.config._attn_implementation
+    for _ in range(rounds):
+        started, n, out_texts = time.perf_counter(), 0, []
+        with torch.inference_mode():
+            for ids in prompts:
+                out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), generation_config=config)
+                n += out.shape[1] - ids.shape[1]
+                out_texts.append(tok.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+        runs["sequential"].append(n / (time.perf_counter() - started))
+        texts["sequential"] = out_texts
+        model.set_attn_implementation("paged|" + previous)
+        try:
+            started = time.perf_counter()
+            with torch.inference_mode():
+                outs = model.generate_batch([ids[0].tolist() for ids in prompts], generation_config=config, progress_bar=False)
+            elapsed = time.perf_counter() - started
+        finally:
+            model.set_attn_implementation(previous)
+        ordered = [outs[k] for k in sorted(outs, key=lambda k: int(str(k).rsplit("_", 1)[-1]))]
+        runs["batched"].append(sum(len(o.generated_tokens) for o in ordered) / elapsed)
+        texts["batched"] = [tok.decode(o.generated_tokens, skip_special_tokens=True) for o in ordered]
+    seq, batched = _median(runs["sequential"]), _median(runs["batched"])
+    return {"requests": n_requests, "max_new_tokens": n_tokens, "tok_s_sequential": seq, "tok_s_batched": batched,
+            "speedup": batched / seq, "same_text": sorted(texts["batched"]) == sorted(texts["sequential"])}
+
+
 def prompt_length_effect(backend: LocalBackend, rounds: int = 2) -> dict[str, Any]:
     """Prefill time against prompt length (what a shorter prompt saves per uncached call)."""
     filler = " Answer briefly and only from the facts you are given; never invent titles."
@@ -507,6 +550,7 @@ def markdown(data: dict[str, Any]) -> str:
             )
         out.append("")
     speed = data.get("speedups") or {}
+    batching = data.get("batching") or {}
     if speed:
         cache, lookup, length = speed.get("prompt_cache", {}), speed.get("prompt_lookup", {}), speed.get("prompt_length", {})
         out += ["| speed-up | without | with | ratio | kept |", "|---|---|---|---|---|"]
@@ -529,6 +573,12 @@ def markdown(data: dict[str, Any]) -> str:
                 f"{_f(pts[-1]['first_token_s'])} | {_f(pts[0]['first_token_s'])} | "
                 f"{_f(pts[-1]['first_token_s'] / pts[0]['first_token_s'])}× | "
                 f"{_f(length['s_per_100_prompt_tokens'])} s per 100 prompt tokens |"
+            )
+        if batching:
+            out.append(
+                f"| continuous batching (transformers `generate_batch`) of {batching['requests']} replies asked at once: "
+                f"tokens/s | {_f(batching['tok_s_sequential'])} | {_f(batching['tok_s_batched'])} | "
+                f"{_f(batching['speedup'])}× (same text: {_f(batching['same_text'])}) | no: generations are serialised |"
             )
         out.append("")
     gpu = data.get("gpu") or {}
@@ -555,7 +605,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved repetitions per measurement")
     parser.add_argument("--tokens", type=int, default=32, help="tokens per timed generation")
     parser.add_argument("--requests", type=int, default=len(PARSE_REQUESTS), help="structured requests per decoder")
-    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization default overhead decoders speedups gpu")
+    parser.add_argument("--skip", nargs="*", default=[], help="parts to skip: quantization default overhead decoders speedups batching gpu")
     parser.add_argument("--render", action="store_true", help="print the markdown tables of --out and exit")
     parser.add_argument("--update", action="store_true", help="keep the sections of --out that this run skips")
     args = parser.parse_args(argv)
@@ -624,6 +674,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "prompt_length": prompt_length_effect(backend, rounds=args.rounds),
         }
         print(json.dumps(_round(results["speedups"]), indent=1))
+        save()
+    if "batching" not in args.skip:
+        print("continuous batching:")
+        results["batching"] = continuous_batching_effect(backend, n_tokens=args.tokens + 16, rounds=max(1, args.rounds - 1))
+        print(json.dumps(_round(results["batching"]), indent=1))
         save()
     if "gpu" not in args.skip:
         results["gpu"] = gpu_benchmark(models_dir)
