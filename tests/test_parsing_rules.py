@@ -850,3 +850,20 @@ def test_a_bare_facet_word_or_subject_is_no_title(rules, text, genres, query) ->
 def test_open_year_cues_end_at_a_word_boundary(rules, text, low, high) -> None:
     r = rules.parse(text).ranges["year"]
     assert (r.low, r.high) == (low, high)
+
+
+def test_a_title_after_isnt_is_refused_not_read_as_a_genre(rules) -> None:
+    # Before: "isn't Star Wars" wanted War (from "Wars") and searched 'star'.
+    p = rules.parse("a sci-fi film that isn't Star Wars")
+    assert [r.title for r in p.rejected] == ["Star Wars"] and p.include_all == {"genres": ["Sci-Fi"]} and not p.query
+    assert [r.title for r in rules.parse("sci-fi movies that aren't Star Wars").rejected] == ["Star Wars"]
+    assert rules.parse("a comedy that isn't romantic").exclude == {"genres": ["Romance"]}  # values as before
+
+
+@pytest.mark.parametrize(("text", "count"), [
+    ("5 good comedies", 5), ("3 westerns", 3), ("just one good western", 1), ("only one western", 1),
+    ("10 horror movies from the 80s", 10), ("one of the best westerns", None), ("2 hours of drama", None),
+])
+def test_a_number_before_a_facet_value_is_how_many(rules, text, count) -> None:
+    p = rules.parse(text)
+    assert p.count == count and not any(ch.isdigit() for ch in p.query)  # before: '5' was a search word

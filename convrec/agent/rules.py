@@ -182,7 +182,7 @@ ROLE_CUES: dict[Role, list[str]] = {
         "anything except", "seen", "watched", "saw", "i ve seen", "ive seen", "i have seen", "already seen",
         "seen already", "already watched", "i ve watched", "i have watched", "i ve already seen",
         "i have already seen", "i already saw", "not that", "don t show", "do not show", "never show",
-        "get rid of", "cross off",
+        "get rid of", "cross off", "isn t", "is not", "aren t", "are not",  # "a sci-fi film that isn't Star Wars"
     ],
     "disliked": [
         "hated", "hate", "i hate", "didn t like", "did not like", "don t like", "do not like", "dont like",
@@ -484,6 +484,8 @@ COUNT = re.compile(
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
     rf"|\btop (?P<n3>{_NUMW})\b"
     rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))")
+# Words between a number and a facet value that make it no count ("one of the westerns", "2 or 3 hours of drama").
+COUNT_BREAKS = {"of", "or", "and", "to", "than", "more", "from", "in", "hours", "hour", "minutes", "stars", "years"}
 AMOUNT_HIGH = r"(?:under|below|less than|cheaper than|at most|up to|max|maximum|no more than|not more than|within|< ?=?|lower than)"
 AMOUNT_LOW = r"(?:over|above|more than|at least|min|minimum|no less than|> ?=?|higher than|upwards of)"
 
@@ -630,6 +632,7 @@ class RuleParser:
             self._people(text[:MAX_CHARS], work, prefs)
         self._numbers(work, prefs)
         self._phrases(work, prefs)
+        self._counted_values(work, prefs)
         leftover = self._query(work, prefs)
         self._audience_adds(prefs)
         prefs.clean()
@@ -1335,6 +1338,25 @@ class RuleParser:
             if value and 1 <= value <= 50:
                 prefs.count = value
                 work.use(ns, ne)  # only the number: "3 funny movies" still says funny
+
+    def _counted_values(self, work: _Work, prefs: Preferences) -> None:
+        """"5 good comedies", "just one western", "3 westerns": a number before a facet value
+        (one or two words apart) is how many to show. `COUNT` knows item words ("5 movies"); the
+        values are only known once the facets are read. Before, the number became a search word."""
+        if prefs.count is not None:
+            return
+        toks = work.toks
+        for i, t in enumerate(toks):
+            value = NUMBER_WORDS.get(t.text) or (int(t.text) if t.text.isdigit() and len(t.text) <= 2 else None)
+            if t.used or not value or not 1 <= value <= 50:
+                continue
+            for j in range(i + 1, min(i + 4, len(toks))):
+                if toks[j].used and self._phrase_at(work, j):
+                    prefs.count = value
+                    work.use(i, i + 1)
+                    return
+                if toks[j].used or not toks[j].word or toks[j].text in COUNT_BREAKS:
+                    break
 
     def _relative_years(self, work: _Work, prefs: Preferences, year: NumericFacet) -> None:
         for s, e, _ in work.finditer(ANY_TIME):
