@@ -826,6 +826,7 @@ def test_i_also_like_a_title_likes_it(rules) -> None:
 @pytest.mark.parametrize(("text", "title"), [
     ("Die Hard", "Die Hard"), ("the godfather", "The Godfather"), ("Fargo?", "Fargo"),
     ("die hard movies", "Die Hard"), ("Casablanca please", "Casablanca"), ("maybe fargo", "Fargo"),
+    ("Titanic but less sad", "Titanic"), ("Fargo, but funnier", "Fargo"),  # a title, "but" and the changes
 ])
 def test_a_message_that_is_only_a_title_asks_for_more_like_it(rules, text, title) -> None:
     # Before, the words were searched for: "Die Hard" read as 'hard' ("die" is a German stop word).

@@ -698,10 +698,10 @@ class RuleParser:
                         or not ((r.item_id, r.ordinal) in seen or seen.add((r.item_id, r.ordinal)))]
 
     def _bare_title(self, work: _Work, prefs: Preferences) -> None:
-        """A message that is only a title ("Die Hard", "the godfather", "Fargo?"): more like it.
-        Before, its words were searched for ("die" is a German stop word: Hard Eight and Hard
-        Target came with Die Hard). Only an exact title, and not a facet value or a subject
-        ("aliens" stays the Sci-Fi subject); nothing else may be in the message."""
+        """A message that is only a title ("Die Hard", "the godfather", "Fargo?"), or opens with
+        one and "but" ("Titanic but less sad"): more like it. Before, its words were searched for
+        ("die" is a German stop word: Hard Eight and Hard Target came with Die Hard). Only an exact
+        title, and not a facet value or a subject ("aliens" stays the Sci-Fi subject)."""
         if prefs.acts or any((prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected, prefs.related)):
             return
         toks = work.toks
@@ -710,8 +710,11 @@ class RuleParser:
             return
         for start in content:  # past leading fillers ("maybe Fargo"), but "Die Hard" from "die"
             span = None if self._phrase_at(work, start) else self._title_span(work, start, "liked")  # strict
-            if span is not None and all(toks[i].text in self._stop for i in content if i >= span[1]):
-                item_id, end = span  # only fillers after it ("Die Hard movies", "Casablanca please")
+            after = [i for i in content if i >= span[1]] if span is not None else []
+            # only fillers after it ("Die Hard movies", "Casablanca please"), or "but" and the
+            # changes ("Titanic but less sad": like Titanic, less sad)
+            if span is not None and (all(toks[i].text in self._stop for i in after) or toks[after[0]].text == "but"):
+                item_id, end = span
                 self._add_ref(prefs, "similar", ItemRef(item_id=item_id, title=self.titles[item_id],
                                                         mention=work.span_text(start, end)))
                 work.use(start, end)
