@@ -484,6 +484,12 @@ COUNT = re.compile(
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
     rf"|\btop (?P<n3>{_NUMW})\b"
     rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))")
+def _count_value(raw: str) -> int | None:
+    """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
+    value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
+    return value if value is not None and 1 <= value <= 50 else None
+
+
 # Words between a number and a facet value that make it no count ("one of the westerns", "2 or 3 hours of drama").
 COUNT_BREAKS = {"of", "or", "and", "to", "than", "more", "from", "in", "hours", "hour", "minutes", "stars", "years"}
 AMOUNT_HIGH = r"(?:under|below|less than|cheaper than|at most|up to|max|maximum|no more than|not more than|within|< ?=?|lower than)"
@@ -1336,9 +1342,8 @@ class RuleParser:
             ns, ne = work.tok_range(m.start(group), m.end(group))
             if work.any_used(ns, ne):
                 continue
-            raw = m.group(group)
-            value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
-            if value and 1 <= value <= 50:
+            value = _count_value(m.group(group))
+            if value:
                 prefs.count = value
                 work.use(ns, ne)  # only the number: "3 funny movies" still says funny
 
@@ -1350,8 +1355,8 @@ class RuleParser:
             return
         toks = work.toks
         for i, t in enumerate(toks):
-            value = NUMBER_WORDS.get(t.text) or (int(t.text) if t.text.isdigit() and len(t.text) <= 2 else None)
-            if t.used or not value or not 1 <= value <= 50:
+            value = None if t.used or (t.text.isdigit() and len(t.text) > 2) else _count_value(t.text)
+            if not value:
                 continue
             for j in range(i + 1, min(i + 4, len(toks))):
                 if toks[j].used and self._phrase_at(work, j):
