@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
@@ -54,16 +56,14 @@ JSON_TOKENS = 256
 
 
 def machine() -> dict[str, Any]:
+    """`bench/llm.py`'s machine record, plus the GPU, CUDA, Python and bitsandbytes."""
     import torch
-    import transformers
+    from llm import machine as base_machine
 
     info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
+        **base_machine(),
         "python": platform.python_version(),
-        "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "transformers": transformers.__version__,
         "device": torch.cuda.get_device_name(0),
         "gpu_memory_gb": round(torch.cuda.get_device_properties(0).total_memory / 1e9, 1),
     }
@@ -125,10 +125,7 @@ def _free_port() -> int:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+    return round(float(np.percentile(values, 100 * q)), 3) if values else None
 
 
 def server(model: str, home: Path, requests_per_level: int = 32, device: str = "cuda",
