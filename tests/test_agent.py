@@ -392,6 +392,43 @@ def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     assert few.items and few.notice.startswith("None of the lesser-known ones that fit is rated above")
 
 
+def test_something_unlike_what_i_usually_watch(agent: Agent) -> None:
+    """'Something different from what I usually watch' used to give new picks under the same
+    wishes, 'usually' searched for (The Usual Suspects). It leans away from the genres of the
+    person's own history, well rated first, each pick naming the genre it rarely has, with the
+    real counts; a person with no history is told so rather than given the crowd favourites as
+    "different"."""
+    import re
+    from collections import Counter
+
+    scene = agent.scene()
+    cat = scene.index.catalog
+    history = sorted(set(scene.ranker.history("13")))
+    usual = Counter(g for i in history for g in cat.get(i).categorical["genres"])
+
+    def usualness(items) -> float:
+        return sum(sum(usual[g] for g in i.facts["genres"]) / len(i.facts["genres"]) for i in items) / len(items)
+
+    reply = agent.chat(agent.new_session(user_id="13"), "something different from what I usually watch")
+    assert [c.label for c in reply.understood] == ["a change from your usual"] and len(reply.items) == 5
+    for item in reply.items:
+        said = re.search(r"(?:only (\d+)|none) of the ([\d,]+) you've rated or liked (?:is|are) ([\w'-]+)", item.why, re.I)
+        assert said, item.why
+        assert said[3] in item.facts["genres"] and usual[said[3]] == int(said[1] or 0)
+        assert int(said[2].replace(",", "")) == len(history)
+    plain = agent.chat(agent.new_session(user_id="13"), "recommend me a film")
+    assert usualness(reply.items) < 0.5 * usualness(plain.items)
+    with_comedy = agent.chat(agent.new_session(user_id="13"), "get me out of my comfort zone, a comedy")
+    assert all("Comedy" in i.facts["genres"] for i in with_comedy.items)
+    assert [c.label for c in with_comedy.understood] == ["Comedy", "a change from your usual"]
+    new = agent.chat(agent.new_session(), "something different from what I usually watch")
+    assert new.notice.startswith("I don't know your usual picks yet") and not new.understood and new.items
+    sid = agent.new_session()  # five liked in the chat are a history to step away from
+    agent.chat(sid, "I loved Fargo, Heat, Casino, GoodFellas and The Godfather")
+    away = agent.chat(sid, "now something different from what I usually watch")
+    assert not away.notice and all("none of the 5 you've rated or liked" in i.why.lower() for i in away.items)
+
+
 def test_is_it_any_good(agent: Agent) -> None:
     sid = agent.new_session()
     first = agent.chat(sid, "the most popular comedy").items

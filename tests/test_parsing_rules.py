@@ -312,6 +312,22 @@ def test_awards(rules, text, awards) -> None:
         assert not {"oscar", "award", "winning", "winner", "nominated"} & set(p.query.split())
 
 
+@pytest.mark.parametrize("text,unfamiliar", [
+    ("something different from what I usually watch", True), ("Something I wouldn't normally pick", True),
+    ("get me out of my comfort zone", True), ("not my usual stuff please", True), ("a change of pace", True),
+    ("I want to expand my horizons", True), ("not what I usually go for", True), ("nothing like the usual", True),
+    ("something different", False), ("something else", False), ("nothing like the usual suspects", False),
+])
+def test_away_from_the_usual(rules, text, unfamiliar) -> None:
+    """'Something different from what I usually watch' used to be "something different" (new
+    picks, same wishes), with 'usually' searched for; it asks to lean away from the person's
+    history. 'Something different' alone still asks for new picks."""
+    p = rules.parse(text)
+    assert (p.traits.get("familiarity") == "unfamiliar") is unfamiliar
+    assert ("something_else" in p.acts) is (text.startswith("something ") and not unfamiliar)
+    assert not p.query or text.endswith("suspects")
+
+
 def test_a_title_with_an_ampersand_said_with_and(rules) -> None:
     # "Oscar and Lucinda" used to be two unknown titles, Oscar and Lucinda
     assert [r.title for r in rules.parse("I loved Oscar and Lucinda").liked] == ["Oscar & Lucinda"]

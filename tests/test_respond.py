@@ -91,6 +91,9 @@ def test_guard_allows_candidates_and_referenced_items(movielens, guard) -> None:
     assert guard.violations("Just like Fargo, it is darkly funny.", allowed) == ["fargo"]
     assert guard.violations("- Rated 4.2 on average by 508 people.", allowed) == []  # a bullet starts a sentence
     assert guard.violations("- Also by its director: Raising Arizona.", allowed) == ["raising arizona"]
+    # a count in a reason is no title ("Only 13 of the 636 you've rated or liked are Western")
+    assert guard.violations("1. Unforgiven — Only 13 of the 636 you've rated or liked are Western.", ["Unforgiven"]) == []
+    assert "apollo 13" in guard.violations("Fans of Apollo 13 will love it.", allowed)
 
 
 def test_llm_never_sees_the_raw_message_and_titles_come_from_us(movielens, guard) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from convrec.agent.habits import unfamiliar_phrase
 from convrec.ranking.paradigms.kg import PERSONAL_RELATIONS, RELATION_PHRASES
 from convrec.retrieval.catalog import Item
 
@@ -109,9 +110,10 @@ def _evidence_phrase(pick: Pick, ctx: ReplyContext) -> str:
     by_kind: dict[str, dict[str, Any]] = {}
     for ev in pick.evidence:
         by_kind.setdefault(str(ev.get("kind")), ev)
-    # present when the best rated, hidden gems or award winners were asked for, or free words
-    # single the item out
-    asked = [phrase(by_kind[kind]) for kind, phrase in (("rated", rated_phrase), ("awards", awards_phrase),
+    # present when the best rated, hidden gems, award winners or a change from the person's usual
+    # were asked for, or free words single the item out
+    asked = [phrase(by_kind[kind]) for kind, phrase in (("unfamiliar", unfamiliar_phrase), ("rated", rated_phrase),
+                                                        ("awards", awards_phrase),
                                                         ("matches_words", lambda _: f"a close match for “{ctx.query}”"))
              if kind in by_kind and (kind != "matches_words" or ctx.query)]
     if asked:
@@ -248,8 +250,8 @@ class TitleGuard:
             n = normalize_text(span)
             if not n or n in allowed or n in self._vocab:
                 continue
-            if all(w in self._vocab or w in COMMON_WORDS for w in n.split()):
-                continue
+            if all(w in self._vocab or w in COMMON_WORDS or w.isdigit() for w in n.split()):
+                continue  # "Only 13 of the 636 …" (a count) is no title
             found.append(n)
         return list(dict.fromkeys(found))
 
@@ -333,7 +335,7 @@ COMMON_WORDS = {
     "i", "you", "we", "it", "this", "that", "these", "here", "there", "they", "he", "she", "my", "your",
     "the", "a", "an", "of", "and", "in", "on", "to", "for", "with", "as", "its", "if", "also", "both",
     "pick", "picks", "film", "films", "movie", "movies", "book", "books", "classic", "great", "enjoy",
-    "is", "too", "fine", "from", "replaced", "dropped", "kept", "added",
+    "is", "too", "fine", "from", "replaced", "dropped", "kept", "added", "only", "none",
 }
 
 

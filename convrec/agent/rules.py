@@ -129,6 +129,25 @@ AWARD_WON = [rf"\b{_AWARD} ?-?(?:winning|winners?|laden|decorated)\b",
 FOREIGN = [r"\bforeign(?: ?-?language)?\b", r"\bnon ?-?english\b", r"\bnot in english\b",
            r"\b(?:with )?subtitles\b", r"\bsubtitled\b", r"\bworld cinema\b",
            r"\binternational (?:films?|movies?|cinema)\b"]
+# Away from the person's own history (`Preferences.traits["familiarity"]`), read before the dialogue
+# acts so "something different from what I usually watch" is not "something different" (new picks
+# under the same wishes).
+_HABITUAL = r"(?:usually|normally|typically|generally|often|always|tend to|would normally|would usually|d normally|d usually)"
+_PICK = r"(?:watch|see|like|pick|choose|read|go for|enjoy|get)"
+_HABIT_NOUN = (r"(?:usual(?! suspects)|normal|typical|regular|comfort zone|go ?-?tos?|habits?|routine)"
+               r"(?: (?:stuff|fare|picks|taste|genres?|choices|things|movies|films|books|ones|viewing|reading))?")
+UNFAMILIAR = [
+    rf"\b(?:different|away|a break|a departure|a change) from (?:what|the (?:stuff|things?|movies?|films?|books?|genres?"
+    rf"|kind of (?:stuff|things?|movies?|films?|books?))(?: that)?) (?:i|we) {_HABITUAL} {_PICK}\b",
+    rf"\b(?:not|nothing like|unlike|outside(?: of)?|beyond|break(?:ing)? (?:out of|from)|away from|other than"
+    rf"|different from|a change from|a break from) (?:my|our|the) {_HABIT_NOUN}\b",
+    r"\bout(?:side)? of (?:my|our) comfort zones?\b",
+    r"\b(?:expand|broaden|widen|stretch) (?:my|our) (?:horizons?|tastes?|range)\b",
+    rf"\b(?:not|nothing) (?:what|the (?:kind|sort|type) of (?:thing|stuff|movie|film|book)s?(?: that)?) (?:i|we) {_HABITUAL} {_PICK}\b",
+    r"\b(?:something|anything|one|a (?:movie|film|book)) (?:that )?(?:i|we) (?:wouldn t|would not|d never|would never|don t|do not"
+    r"|never) (?:normally |usually |typically |ever )?(?:watch|pick|choose|go for|read|think of)\b",
+    r"\b(?:a )?change of pace\b", r"\b(?:mix|shake) (?:it|things) up\b", r"\bnew (?:genres?|territory|ground) for (?:me|us)\b",
+]
 NAMED_AWARD = re.compile(r"\b(?:oscars?|academy|globes?|baftas?|emmys?|palme)\b")
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer", "too"}  # "too scary" (said of what was shown): less of it, not none
@@ -616,6 +635,7 @@ class RuleParser:
         self._injection(work, prefs)
         self._unsupported(work, prefs)
         self._why_none(work, prefs)  # before the acts: "why are none of these comedies?" refuses nothing
+        self._unfamiliar(work, prefs)  # before the acts: "something different from what I usually watch"
         self._acts(work, prefs)
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
@@ -758,6 +778,18 @@ class RuleParser:
             work.asking.append((e, end))
             if "why_not" not in prefs.acts:
                 prefs.acts.append("why_not")
+
+    @staticmethod
+    def _unfamiliar(work: _Work, prefs: Preferences) -> None:
+        """"Something different from what I usually watch", "out of my comfort zone", "a change of
+        pace": picks away from the person's own history (the turn leans on it; see
+        `convrec.agent.habits`)."""
+        for pattern in UNFAMILIAR:
+            for s, e, _ in work.finditer(pattern):
+                if not work.any_used(s, e):
+                    prefs.traits.setdefault("familiarity", "unfamiliar")
+                    prefs.evidence.setdefault("trait:familiarity", work.span_text(s, e))
+                    work.use(s, e)
 
     def _quality(self, work: _Work, prefs: Preferences) -> None:
         """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import (
@@ -71,6 +72,9 @@ OBSCURITY_WEIGHT = 0.5  # against the number of ratings: gems that fewer people 
 # the words' match far below popularity for someone it knows little of (its short-history weights
 # come from predicting what people rate, with no request), so Scream came before any Dracula.
 WORDS_WEIGHT = 1.0
+# "Something different from what I usually watch": how usual a candidate is for the person (see
+# `habits`) counts against it twice as much as the ranker's fit, which leans toward their habits.
+UNFAMILIAR_WEIGHT = 2.0
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 # "is it any good?", "is #2 worth watching?": a question about how well people rated it
 GOOD = re.compile(r"\b(?:any good|(?:is|was) (?:it|that|this|#\s?\d+)(?: \w+)?? good|good one|worth (?:it|watching|seeing|a "
@@ -95,6 +99,8 @@ NO_GEMS = "None of the lesser-known ones that fit is rated above this catalog's 
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
 HISTORY_RELAXED = "hiding what you have already rated"
+NO_HABITS = ("I don't know your usual picks yet (I go by at least {n} you rated or liked), so these aren't steered "
+             "away from them. Tell me a few you liked, and ask again.")
 INJECTION_NOTICE = "I can only help you find things in this catalog, so I ignored the instructions in your message."
 
 
@@ -139,6 +145,8 @@ class Scene:
 
     def knows(self, trait: str) -> bool:
         """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
+        if trait == "familiarity":  # the person's own history: whether it is long enough is said per turn
+            return True
         return {"renown": self.renown, "awards": self.awards, "language": self.foreign}[trait] is not None
 
     def introduction(self) -> str:
@@ -400,10 +408,15 @@ class Agent:
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            picks = self._rank(scene, profile, request, hits, related.asked)
+            habits = (Habits.of([*scene.ranker.history(profile.user_id), *profile.liked], cat, scene.index)
+                      if "familiarity" in request.traits else None)
+            picks = self._rank(scene, profile, request, hits, related.asked, habits)
             timings["rank"] = time.perf_counter() - t0
 
             notice_bits = list(related.notes)
+            if "familiarity" in request.traits and habits is None:  # said, and not kept as understood
+                notice_bits.append(NO_HABITS.format(n=MIN_HISTORY))
+                state.drop("trait:familiarity")
             if prefs.injection:
                 notice_bits.append(INJECTION_NOTICE)
             if prefs.unknown_titles:
@@ -923,9 +936,10 @@ class Agent:
         return hits
 
     def _rank(self, scene: Scene, profile: Any, request: Any, hits: list[SearchHit],
-              asked: Sequence[tuple[dict[str, Any], set[str]]] = ()) -> list[Pick]:
+              asked: Sequence[tuple[dict[str, Any], set[str]]] = (), habits: Habits | None = None) -> list[Pick]:
         """The picks, best first. `asked` pairs the evidence of each relation asked for ("by the
-        director of Fargo") with the items sharing it: a pick among them names that relation."""
+        director of Fargo") with the items sharing it: a pick among them names that relation.
+        `habits` (the person's, when they asked for something unlike their usual) is leaned away from."""
         if not hits:
             return []
         if not (request.query.strip() or request.similar_to or request.avoid):
@@ -937,7 +951,7 @@ class Agent:
             ranked = scene.ranker.rank(profile, [h.item.id for h in hits])
         else:
             ranked = scene.ranker.rank(profile, [(h.item.id, h.score) for h in hits])
-        ranked = self._lean_on(ranked, self._leaning(scene, request))
+        ranked = self._lean_on(ranked, self._leaning(scene, request, habits))
         n = request.count or DEFAULT_PICKS
         cat = scene.index.catalog
         chosen: list[Any] = []
@@ -965,7 +979,7 @@ class Agent:
         return picks
 
     @staticmethod
-    def _leaning(scene: Scene, request: Any) -> list[Lean]:
+    def _leaning(scene: Scene, request: Any, habits: Habits | None = None) -> list[Lean]:
         """What the order leans on beyond the ranker's fit, from the request:
         - "the best", "top rated" and "hidden gems": how well people rated each candidate (the
           shrunk mean rating, `QUALITY_WEIGHT`); each pick's reason then gives its rating;
@@ -974,7 +988,10 @@ class Agent:
         - "award-winning" ("award nominated"): the awards the graph counts for each candidate (the
           log of the number won, or of nominations), with the count as the reason;
         - free words ("about dracula"): whether a candidate's text is a close match for them alone
-          (not blended with a referenced item), so what the words single out leads, and says so."""
+          (not blended with a referenced item), so what the words single out leads, and says so;
+        - "something different from what I usually watch": against how usual a candidate is for the
+          person (`UNFAMILIAR_WEIGHT`; see `habits`), and for its rating, so the step away is a
+          well-liked one; a pick whose genre the person rarely picks says so."""
         leans: list[Lean] = []
         words = request.query.strip()
         if words:
@@ -991,7 +1008,10 @@ class Agent:
                               if (s := closeness(i)) >= CLOSE_SIMILARITY else None))
         quality = scene.quality
         hidden = request.traits.get("renown") == "lesser_known"
-        if (request.quality or hidden) and quality is not None:
+        if habits is not None:
+            cat = scene.index.catalog
+            leans.append(Lean(-UNFAMILIAR_WEIGHT, lambda i: habits.usualness(cat.get(i)), lambda i: habits.evidence(cat.get(i))))
+        if (request.quality or hidden or habits is not None) and quality is not None:
             leans.append(Lean(QUALITY_WEIGHT, quality.of, quality.evidence))
             if hidden:
                 leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
