@@ -392,6 +392,23 @@ def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     assert few.items and few.notice.startswith("None of the lesser-known ones that fit is rated above")
 
 
+def test_the_worst_rated_and_back_to_the_best(agent: Agent) -> None:
+    """'The highest rated war movie', then 'and the worst?': the worst rated war films, each with
+    its rating as the reason (the word 'worst' was searched for under "well rated"); 'actually the
+    best' turns back."""
+    quality = agent.scene().quality
+    sid = agent.new_session()
+    best = agent.chat(sid, "what's the highest rated war movie?")
+    worst = agent.chat(sid, "and the worst?")
+    assert [c.label for c in worst.understood] == ["War", "worst rated"] and len(worst.items) == 5
+    assert all("War" in i.facts["genres"] and "on average by" in i.why for i in worst.items)
+    assert max(quality.of(i.id) for i in worst.items) < min(quality.of(i.id) for i in best.items)
+    assert max(quality.of(i.id) for i in worst.items) < quality.prior_mean
+    again = agent.chat(sid, "actually the best")
+    assert [c.label for c in again.understood] == ["War"] and "well rated" in again.text
+    assert min(quality.of(i.id) for i in again.items) > quality.prior_mean
+
+
 def test_something_unlike_what_i_usually_watch(agent: Agent) -> None:
     """'Something different from what I usually watch' used to give new picks under the same
     wishes, 'usually' searched for (The Usual Suspects). It leans away from the genres of the

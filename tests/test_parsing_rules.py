@@ -312,6 +312,19 @@ def test_awards(rules, text, awards) -> None:
         assert not {"oscar", "award", "winning", "winner", "nominated"} & set(p.query.split())
 
 
+@pytest.mark.parametrize("text,worst", [
+    ("the worst war movies", True), ("the lowest rated horror films", True), ("a so bad it's good sci-fi movie", True),
+    ("a poorly rated comedy", True), ("and the worst?", True), ("worst case, a comedy", False),
+    ("I had the worst day, cheer me up", False), ("the best war movies", False),
+])
+def test_the_worst_rated(rules, text, worst) -> None:
+    """'And the worst?' after 'the highest rated war movie' used to search 'worst' under "well
+    rated"; it is the worst rated (the turn leans against the rating)."""
+    p = rules.parse(text)
+    assert (p.traits.get("rating") == "worst") is worst and not (worst and p.quality)
+    assert not worst or "worst" not in p.query.split()
+
+
 @pytest.mark.parametrize("text,unfamiliar", [
     ("something different from what I usually watch", True), ("Something I wouldn't normally pick", True),
     ("get me out of my comfort zone", True), ("not my usual stuff please", True), ("a change of pace", True),

@@ -38,12 +38,15 @@ ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "u
 #   knowledge graph's award triples (catalogs with one);
 # - "language": "foreign" ("a foreign film", "with subtitles"): in none of the language most items
 #   share, by the knowledge graph's language triples;
+# - "rating": "worst" ("the worst war movies", "lowest rated", "so bad it's good"): the worst
+#   rated first, from the ratings (`convrec.ranking.quality.ItemQuality`; "the best" is `quality`);
 # - "familiarity": "unfamiliar" ("something different from what I usually watch", "out of my
 #   comfort zone"): away from the person's own history (`convrec.agent.habits`).
 TRAITS: dict[str, dict[str, str]] = {
     "renown": {"lesser_known": "lesser known", "well_known": "well known"},
     "awards": {"won": "award winner", "nominated": "award nominated"},
     "language": {"foreign": "foreign language"},
+    "rating": {"worst": "worst rated"},
     "familiarity": {"unfamiliar": "a change from your usual"},
 }
 
@@ -146,8 +149,8 @@ class Preferences(BaseModel):
     - `traits`: wishes about what convrec knows of an item beyond its facets (see `TRAITS`):
       `renown` "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
       "well_known" ("something popular"); `awards` "won" ("award-winning", "an Oscar winner")
-      or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film"); `familiarity`
-      "unfamiliar" ("something different from what I usually watch");
+      or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film"); `rating` "worst"
+      ("the lowest rated"); `familiarity` "unfamiliar" ("something different from what I usually watch");
     - `topics`: words of `query` that a lexicon topic phrase also read as a value ("vampires":
       Horror), so no one needs telling they were only matched against titles;
     - `unknown_titles`: names compared with or liked that match no catalog title ("like The

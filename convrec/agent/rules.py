@@ -148,6 +148,10 @@ UNFAMILIAR = [
     r"|never) (?:normally |usually |typically |ever )?(?:watch|pick|choose|go for|read|think of)\b",
     r"\b(?:a )?change of pace\b", r"\b(?:mix|shake) (?:it|things) up\b", r"\bnew (?:genres?|territory|ground) for (?:me|us)\b",
 ]
+# The worst rated (`Preferences.traits["rating"]`); "the best" is `Preferences.quality`.
+WORST = [r"\b(?:the )?worst(?: ?-?(?:rated|reviewed))?\b(?! (?:case|part|thing|of it|that could|day|days|week|year|night|time|mood))",
+         r"\b(?:lowest|poorly|badly|terribly) ?-?(?:rated|reviewed)\b", r"\bso bad (?:it|they) (?:s|is|are|re) good\b",
+         r"\bmost (?:hated|panned|disliked)\b"]
 NAMED_AWARD = re.compile(r"\b(?:oscars?|academy|globes?|baftas?|emmys?|palme)\b")
 # Negations that ask for less of something, not none of it ("less silly", "not too violent").
 SOFTENERS = {"less", "fewer", "too"}  # "too scary" (said of what was shown): less of it, not none
@@ -808,7 +812,7 @@ class RuleParser:
         for a trait decides it."""
         for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
                                        ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON),
-                                       ("language", "foreign", FOREIGN)):
+                                       ("language", "foreign", FOREIGN), ("rating", "worst", WORST)):
             for pattern in patterns:
                 for s, e, _ in work.finditer(pattern):
                     if not work.any_used(s, e):

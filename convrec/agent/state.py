@@ -212,6 +212,11 @@ class DialogueState(BaseModel):
         self.turn += 1
         self.acts = acts
         self.count = prefs.count
+        # "the best" and "the worst" replace each other ("the highest rated war movie", "and the worst?")
+        if prefs.traits.get("rating") == "worst":
+            self.quality = False
+        elif prefs.quality:
+            self.traits.pop("rating", None)
         self.quality = self.quality or prefs.quality
         for trait, value in prefs.traits.items():
             self.traits[trait] = value

@@ -75,6 +75,9 @@ WORDS_WEIGHT = 1.0
 # "Something different from what I usually watch": how usual a candidate is for the person (see
 # `habits`) counts against it twice as much as the ranker's fit, which leans toward their habits.
 UNFAMILIAR_WEIGHT = 2.0
+# "The worst rated": against the rating, outweighing the ranker's fit (popularity, for someone new,
+# which the well liked lead).
+WORST_WEIGHT = 2.0
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 # "is it any good?", "is #2 worth watching?": a question about how well people rated it
 GOOD = re.compile(r"\b(?:any good|(?:is|was) (?:it|that|this|#\s?\d+)(?: \w+)?? good|good one|worth (?:it|watching|seeing|a "
@@ -85,7 +88,7 @@ CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 # What each trait needs, named as the catalog's missing data ("This catalog has no awards").
 TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser known", "awards": "awards",
-              "language": "languages"}
+              "language": "languages", "rating": "ratings to rank by"}
 UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took films not in the language most films "
                      "here are in ({main:,} of the {known:,} with a language).")
 NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could only match ({words}) against their "
@@ -147,7 +150,8 @@ class Scene:
         """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
         if trait == "familiarity":  # the person's own history: whether it is long enough is said per turn
             return True
-        return {"renown": self.renown, "awards": self.awards, "language": self.foreign}[trait] is not None
+        return {"renown": self.renown, "awards": self.awards, "language": self.foreign,
+                "rating": self.quality}[trait] is not None
 
     def introduction(self) -> str:
         """What convrec is and what it knows here, from this catalog's data ("what can you do?",
@@ -989,6 +993,7 @@ class Agent:
           log of the number won, or of nominations), with the count as the reason;
         - free words ("about dracula"): whether a candidate's text is a close match for them alone
           (not blended with a referenced item), so what the words single out leads, and says so;
+        - "the worst rated": against the rating (`WORST_WEIGHT`), with the rating as the reason;
         - "something different from what I usually watch": against how usual a candidate is for the
           person (`UNFAMILIAR_WEIGHT`; see `habits`), and for its rating, so the step away is a
           well-liked one; a pick whose genre the person rarely picks says so."""
@@ -1011,7 +1016,9 @@ class Agent:
         if habits is not None:
             cat = scene.index.catalog
             leans.append(Lean(-UNFAMILIAR_WEIGHT, lambda i: habits.usualness(cat.get(i)), lambda i: habits.evidence(cat.get(i))))
-        if (request.quality or hidden or habits is not None) and quality is not None:
+        if request.traits.get("rating") == "worst" and quality is not None:
+            leans.append(Lean(-WORST_WEIGHT, quality.of, quality.evidence))
+        elif (request.quality or hidden or habits is not None) and quality is not None:
             leans.append(Lean(QUALITY_WEIGHT, quality.of, quality.evidence))
             if hidden:
                 leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
