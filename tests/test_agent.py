@@ -392,6 +392,25 @@ def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     assert few.items and few.notice.startswith("None of the lesser-known ones that fit is rated above")
 
 
+def test_older_when_the_decade_before_is_used_up(agent: Agent) -> None:
+    """All five 80s romantic comedies were shown; 'no, something older' after the 90s moved to the
+    80s and, finding nothing new, showed those five again. It goes further back instead, and says
+    so; 'newer' than the 90s (the catalog ends in 1998) keeps the 90s rather than dropping the
+    year."""
+    sid = agent.new_session()
+    eighties = {i.id for i in agent.chat(sid, "a romantic comedy from the 80s").items}
+    agent.chat(sid, "actually make it the 90s")
+    older = agent.chat(sid, "no, something older")
+    assert older.notice.startswith("Nothing new fits 1980–1989, so I went further back: up to 1989.")
+    assert len(older.items) == 5 and not eighties & {i.id for i in older.items}
+    assert all(i.facts["year"] < 1980 and {"Romance", "Comedy"} <= set(i.facts["genres"]) for i in older.items)
+    sid = agent.new_session()
+    agent.chat(sid, "a sci-fi movie from the 90s")
+    newer = agent.chat(sid, "newer")
+    assert "so I kept 1990–1999" in newer.notice and not newer.relaxed
+    assert len(newer.items) == 5 and all(1990 <= i.facts["year"] <= 1999 for i in newer.items)
+
+
 def test_the_worst_rated_and_back_to_the_best(agent: Agent) -> None:
     """'The highest rated war movie', then 'and the worst?': the worst rated war films, each with
     its rating as the reason (the word 'worst' was searched for under "well rated"); 'actually the

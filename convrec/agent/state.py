@@ -8,7 +8,8 @@
 - a numeric range narrows an earlier one it overlaps ("90s" then "after 1995" → 1996–1999) and
   replaces one it does not overlap or when the message overrides ("make it 80s instead");
 - "older"/"newer" move the year window (a decade window moves by its width; otherwise the bound
-  moves below/above what was shown, or the catalog's reading of "old"/"recent" applies);
+  moves below/above what was shown, or the catalog's reading of "old"/"recent" applies); the turn
+  opens a moved window's far side when nothing new is left in it (`TurnChange.moved`);
 - "the second one", "that one", "#2" resolve against the last list shown; titles are already ids;
 - "start over" clears every constraint, reference and the shown list (taste feedback stays);
   "undo" restores the state before the previous message;
@@ -139,6 +140,11 @@ class TurnChange(BaseModel):
 
     notes: list[str] = Field(default_factory=list)
     unresolved: list[str] = Field(default_factory=list)  # references that matched nothing shown
+    # facets whose window "older"/"newer" moved by its width this turn -> the direction (-1, 1),
+    # and the window before: when nothing new is left there, retrieval opens the far side
+    # ("further back"), or, with nothing there either, keeps the window before
+    moved: dict[str, int] = Field(default_factory=dict)
+    moved_from: dict[str, NumericRange | None] = Field(default_factory=dict)
 
 
 class DialogueState(BaseModel):
@@ -328,7 +334,11 @@ class DialogueState(BaseModel):
         for shift in prefs.shifts:
             # "something older, maybe the 80s": the 80s say how much ("after Star Wars" still bounds them)
             if shift.anchor is not None or shift.facet not in prefs.ranges:
+                before_shift = self.ranges.get(shift.facet)
                 self._shift(shift, catalog, prefs)
+                if shift.anchor is None and shift.span is None and self.ranges.get(shift.facet) != before_shift:
+                    change.moved[shift.facet] = shift.direction
+                    change.moved_from[shift.facet] = before_shift
 
         # References. "That one" in a refusal means what was in focus before this message ("not
         # that one"); in a wish it may mean a title this message just named ("I love Casablanca.

@@ -408,7 +408,7 @@ class Agent:
             t0 = time.perf_counter()
             related = self._related_pool(scene, state)
             profile = self._profile(scene, record, state, state.request())
-            request, hits, relaxed = self._retrieve(scene, state, profile, related.pool, related.unrelated)
+            request, hits, relaxed = self._retrieve(scene, state, profile, related.pool, related.unrelated, change)
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
@@ -779,14 +779,18 @@ class Agent:
         return [cat.items[int(r)].id for r in rows if cat.items[int(r)].id != item_id]
 
     def _retrieve(self, scene: Scene, state: Any, profile: Any, pool: list[str] | None = None,
-                  unrelated: Sequence[str] = ()) -> tuple[Any, list[SearchHit], list[str]]:
+                  unrelated: Sequence[str] = (), change: Any = None) -> tuple[Any, list[SearchHit], list[str]]:
         """Candidates under the conversation's hard filters: the semantic search for the request
         (every match, up to `WHOLE_POOL_CANDIDATES`, when it has nothing to embed), plus items close
         to what the person liked (so feedback can surface items the words alone would not). What
         the person disliked (in any of their sessions) is never offered; what they already know
         (their catalog history, what they liked) is left out unless they ask for it ("even ones
-        I've seen"), or nothing else matches. If nothing matches, relax the softest constraints one
-        at a time (for good), saying which."""
+        I've seen"), or nothing else matches. A window "older" or "newer" just moved (`change.moved`)
+        with nothing new in it opens on its far side ("no, something older" after the 90s, when
+        every 80s romantic comedy was shown: before 1990), or, with nothing there either ("newer"
+        than the 90s in a catalog that ends in 1998), goes back to the window it moved from;
+        either is said in `change.notes`. If nothing matches, relax the softest constraints one at
+        a time (for good), saying which."""
         cat = scene.index.catalog
 
         def with_twins(ids: Iterable[str]) -> list[str]:
@@ -830,7 +834,29 @@ class Agent:
             if hits:
                 request = shown_again
                 relaxed.append(HISTORY_RELAXED)
+        for facet, direction in (change.moved.items() if change is not None and not hits else ()):
+            window = state.ranges.get(facet)
+            if window is None:
+                continue
+            trial = state.model_copy(deep=True)
+            trial.ranges[facet] = window.model_copy(update={"low": None} if direction < 0 else {"high": None})
+            request = current(st=trial)
+            hits = scene.index.search(vec, k=k, filters=request.filters)
+            if hits:
+                state.ranges[facet] = trial.ranges[facet]
+                change.notes.append(f"Nothing new fits {window.describe()}, so I went further "
+                                    f"{'back' if direction < 0 else 'forward'}: {trial.ranges[facet].describe()}.")
+                break
+            before = change.moved_from.get(facet)
+            if before is not None:
+                state.ranges[facet] = before
+                change.notes.append(f"Nothing new here is {'older' if direction < 0 else 'newer'} than "
+                                    f"{before.describe()}, so I kept {before.describe()}.")
+                request = current()
+                hits = scene.index.search(vec, k=k, filters=request.filters)
+                break
         if not hits:
+            request = current()
             last_to_drop = scene.last_to_drop
             relaxations = state.relaxations(last_to_drop)
             # A message that narrows ("just the comedies" after a short list) would rather see
