@@ -370,6 +370,11 @@ def test_which_of_these_is_the_best(agent: Agent) -> None:
     horror = agent.chat(sid, "which is the best horror movie ever?")
     assert horror.kind != "reordered" and all("Horror" in i.facts["genres"] for i in horror.items)
     assert all("rated" in i.why for i in horror.items)
+    # the worst of the list: the same items, worst rated first (it used to start a new list)
+    worst = agent.chat(sid, "which of these is the worst?")
+    assert worst.kind == "reordered" and {i.id for i in worst.items} == {i.id for i in horror.items}
+    assert [i.id for i in worst.items] == sorted((i.id for i in horror.items), key=quality.of)
+    assert worst.text.startswith(f"Of these, the worst rated is **{worst.items[0].title}** (rated ")
 
 
 def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:

@@ -731,6 +731,15 @@ def test_which_of_the_shown_is_best(rules, text, act) -> None:
     assert ("best_of_shown" in rules.parse(text).acts) is act
 
 
+@pytest.mark.parametrize(("text", "act"), [
+    ("which of these is the worst?", True), ("which one is the weakest", True), ("what's the worst of these?", True),
+    ("which is the worst comedy", True), ("the worst comedies", False)])
+def test_which_of_the_shown_is_worst(rules, text, act) -> None:
+    p = rules.parse(text)
+    assert ("worst_of_shown" in p.acts) is act and "best_of_shown" not in p.acts
+    assert act or p.traits.get("rating") == "worst"
+
+
 @pytest.mark.parametrize("text", ["a foreign film", "a foreign-language drama", "a thriller with subtitles",
                                   "something not in English", "some world cinema", "a subtitled comedy"])
 def test_a_foreign_language(rules, text) -> None:

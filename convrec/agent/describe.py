@@ -198,20 +198,22 @@ class ShownRanked:
     why: list[str]
 
 
-def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None) -> ShownRanked:
+def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None, worst: bool = False) -> ShownRanked:
     """'Which of these is the best?': the items just shown, ordered by how well people rated them
-    (the catalog's ratings, shrunk toward its mean so a few ratings prove little). Without ratings,
-    the list keeps its order and the answer says why."""
+    (the catalog's ratings, shrunk toward its mean so a few ratings prove little); with `worst`
+    ("which of these is the worst?"), the worst rated first. Without ratings, the list keeps its
+    order and the answer says why."""
     items = [catalog.get(i) for i in shown if i in catalog]
+    side = "worst" if worst else "best"
     if quality is None:
-        text = "This catalog has no ratings, so I can't tell which is best; here they are in the order I'd pick them."
+        text = f"This catalog has no ratings, so I can't tell which is {side}; here they are in the order I'd pick them."
         return ShownRanked(text, items, [""] * len(items))
-    items.sort(key=lambda it: -quality.of(it.id))
+    items.sort(key=lambda it: quality.of(it.id) if worst else -quality.of(it.id))
     why = []
     for it in items:
         rated = quality.evidence(it.id)
         why.append(rated_phrase(rated).capitalize() if rated else "Not rated here yet")
-    lead = f"Of these, the best rated is **{items[0].title}** ({why[0][0].lower() + why[0][1:]})."
+    lead = f"Of these, the {side} rated is **{items[0].title}** ({why[0][0].lower() + why[0][1:]})."
     rest = [f"**{it.title}**" for it in items[1:3]]
     text = lead + (f" Then {and_list(rest)}." if rest else "")
     return ShownRanked(text, items, why)

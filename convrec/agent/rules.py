@@ -343,6 +343,11 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
     ],
+    "worst_of_shown": [
+        r"\bwhich(?: (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
+        r" (?:is|s|are|re|was|would be) (?:the )?(?:worst|weakest|lowest rated|worst rated|least popular)\b",
+        r"\bwhat(?: s| is) the worst (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
+    ],
     # the whole message greets ("hi, a comedy please" is a request)
     "greet": [r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hi there|hello there|hey there)"
               r"(?: (?:there|convrec|bot|again|everyone))?(?: [,.!])*$"],

@@ -388,15 +388,18 @@ class Agent:
                 return
             # "which is the best horror movie ever?" names what it wants: a request for the best
             names_more = bool(prefs.include_all or prefs.include_any or prefs.ranges or prefs.similar_to)
-            if "best_of_shown" in prefs.acts and state.last_shown and not names_more:
+            of_shown = {"best_of_shown", "worst_of_shown"} & set(prefs.acts)
+            if of_shown and state.last_shown and not names_more:
                 # "which of these is the best?": the same list, best rated first; it is the list now
-                ranked = best_of_shown(cat, state.last_shown, scene.quality)
+                ranked = best_of_shown(cat, state.last_shown, scene.quality, worst="worst_of_shown" in of_shown)
                 state.record_shown([it.id for it in ranked.items])
                 yield from self._answer(scene, session_id, message, state, ranked.text,
                                         list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
                 return
             if "best_of_shown" in prefs.acts:  # nothing shown yet: the best rated, as "the best" asks
                 prefs.quality = True
+            if "worst_of_shown" in prefs.acts:  # ... and the worst rated, as "the worst" asks
+                prefs.traits["rating"] = "worst"
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts in (["thanks"], ["greet"], ["help"]):
