@@ -377,6 +377,32 @@ def test_which_of_these_is_the_best(agent: Agent) -> None:
     assert worst.text.startswith(f"Of these, the worst rated is **{worst.items[0].title}** (rated ")
 
 
+def test_why_these_and_questions_about_it(agent: Agent) -> None:
+    """'Why these?', 'tell me more about it' and 'why did you pick it?' after a list each started
+    a new list. 'Why these?' says what the list fits and what ordered it for this person, with each
+    pick's reason as the list gave it; 'it' is the item in focus (the list's first); '#2' before
+    any list, or '#7' after five, is said rather than passed over."""
+    sid = agent.new_session(user_id="13")
+    first = agent.chat(sid, "a thriller like Fargo")
+    why = agent.chat(sid, "why these?")
+    assert why.kind == "about" and [i.id for i in why.items] == [i.id for i in first.items]
+    assert [i.why for i in why.items] == [i.why for i in first.items]
+    rated = len(set(agent.scene().ranker.history("13")))
+    assert why.text.startswith("Each one fits what you asked for (Thriller; like Fargo). I ordered them by how close "
+                               f"each is to Fargo, what people who rated like you ({rated:,} ratings) also liked")
+    again = agent.chat(sid, "why did you pick them?")
+    assert again.kind == "about" and again.text == why.text
+    new = agent.new_session()
+    agent.chat(new, "a comedy")
+    assert "since I don't know your taste yet" in agent.chat(new, "why these?").text
+    about = agent.chat(new, "tell me more about it")
+    assert about.kind == "about" and len(about.items) == 1
+    assert agent.chat(new, "why did you pick it?").items[0].id == about.items[0].id
+    assert agent.chat(new, "more like #7").notice.startswith("I couldn't tell what you meant by #7: the last list had 5 picks.")
+    early = agent.chat(agent.new_session(), "more like the second one")
+    assert early.notice.startswith("I couldn't tell what you meant by #2: I haven't shown anything yet.")
+
+
 def test_hidden_gems_are_the_lesser_known_well_rated(agent: Agent) -> None:
     """'Hidden gems' used to show the crowd favourites (the words matched nothing); they now come
     from the long tail, well rated first, each with its rating as the reason. 'Something popular'

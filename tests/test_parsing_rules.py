@@ -732,6 +732,14 @@ def test_which_of_the_shown_is_best(rules, text, act) -> None:
 
 
 @pytest.mark.parametrize(("text", "act"), [
+    ("why these?", True), ("so why those?", True), ("why did you pick these?", True), ("why did you recommend them", True),
+    ("how did you choose these?", True), ("why did you pick #2?", False), ("why these genres", True),
+    ("why not these", False), ("why is it a comedy", False)])
+def test_why_these(rules, text, act) -> None:
+    assert ("why_shown" in rules.parse(text).acts) is act
+
+
+@pytest.mark.parametrize(("text", "act"), [
     ("which of these is the worst?", True), ("which one is the weakest", True), ("what's the worst of these?", True),
     ("which is the worst comedy", True), ("the worst comedies", False)])
 def test_which_of_the_shown_is_worst(rules, text, act) -> None:

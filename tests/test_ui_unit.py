@@ -65,7 +65,7 @@ def test_status_line_says_what_the_turn_gave() -> None:
                   timings={"total": 1.5})
     assert status_line(about).startswith(r"Answered about B\*A\*P\*S in 1.5 s.")
     assert status_line(Reply(session_id="s", text="", kind="reordered", items=picks)).startswith(
-        "The same 3 picks, best rated first.")
+        "The same 3 picks, by rating.")
     assert status_line(Reply(session_id="s", text="", kind="chat")) == "Answered."
     assert status_line(Reply(session_id="s", text="", items=[])) == "0 picks."
 

@@ -26,11 +26,13 @@ Act = Literal[
     "greet",  # "hi!", "hello there": the whole message is a greeting; nothing to search
     "best_of_shown",  # "which of these is the best?": the last list, best rated first; nothing new
     "worst_of_shown",  # "which of these is the worst?": the last list, worst rated first
+    "why_shown",  # "why these?": what the last list was picked for and how it was ordered; nothing new
     "help",  # "what can you do?", "are you an AI?", "how many movies do you have?": about convrec itself
     "why_not",  # "why not Star Wars?": why the picks left out the item in `focus`
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
-                         "best_of_shown", "worst_of_shown", "help", "why_not")
+                         "best_of_shown", "worst_of_shown", "why_shown", "help",
+                         "why_not")
 # Traits of an item that are not catalog facets but come from what convrec knows about it, each
 # with its values and their chip labels:
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the

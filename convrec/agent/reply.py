@@ -34,7 +34,7 @@ class Reply(BaseModel):
     kind: Literal["picks", "about", "reordered", "chat"] = Field(
         default="picks",
         description="What the turn gave: new picks; an answer about one shown item ('tell me more about #2'), "
-        "its card in `items`; the list just shown, reordered ('which one is the best?'); or a word with no "
+        "its card in `items` (or, for 'why these?', the list's cards); the list just shown, reordered ('which one is the best?'); or a word with no "
         "list ('thanks', 'hi', an empty message).",
     )
     items: list[RecommendedItem] = Field(default_factory=list)

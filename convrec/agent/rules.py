@@ -343,6 +343,12 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
     ],
+    "why_shown": [
+        r"^(?:so |but |and |ok |okay )?why (?:these|those|them|this list|that list|these ones|those ones|these picks|those picks)\b",
+        r"\bwhy (?:did|do|would) you (?:pick|choose|suggest|recommend|show|give|include)(?: me)? (?:these|those|them|this list"
+        r"|that list|all (?:these|those|of them|of these|of those))\b",
+        r"\bhow did you (?:pick|choose|come up with|decide on|rank|order|sort) (?:these|those|them|this list|that list)\b",
+    ],
     "worst_of_shown": [
         r"\bwhich(?: (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
         r" (?:is|s|are|re|was|would be) (?:the )?(?:worst|weakest|lowest rated|worst rated|least popular)\b",
@@ -911,6 +917,9 @@ class RuleParser:
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
             (r"\b(?P<it>it|that)(?= was )", True),  # "I saw Fargo, it was great": liked, by what follows
             (r"\bwhat(?: s| is| was) (?P<it>it|that)(?= (?:one |movie |film |book )?about\b)", False),  # "what's it about?"
+            # "tell me more about it", "why did you pick it?": a question about the item in focus
+            (r"\b(?:tell me (?:a (?:bit|little) )?(?:more )?about|more about|info on|details (?:on|about)|describe|explain"
+             r"|why did you (?:pick|choose|suggest|recommend|include)) (?P<it>it|that)\b", False),
             # "who is in it?", "who directed that?", "what year is it from?": a question about it
             (r"\b(?:who(?: s| is| was)? in|who (?:directed|made|wrote|stars in|starred in)|when was|when did"
              r"|what year (?:is|was)|what genre is|how long is|how good is) (?P<it>it|that)\b", False),

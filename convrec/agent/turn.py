@@ -396,6 +396,11 @@ class Agent:
                 yield from self._answer(scene, session_id, message, state, ranked.text,
                                         list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
                 return
+            if "why_shown" in prefs.acts and state.last_shown and not names_more:
+                # "why these?": what the list was picked for and how it was ordered; no new list
+                said, cards = self._why_shown(scene, record, session_id, state)
+                yield from self._answer(scene, session_id, message, state, said, cards, "about", started)
+                return
             if "best_of_shown" in prefs.acts:  # nothing shown yet: the best rated, as "the best" asks
                 prefs.quality = True
             if "worst_of_shown" in prefs.acts:  # ... and the worst rated, as "the worst" asks
@@ -421,6 +426,10 @@ class Agent:
             timings["rank"] = time.perf_counter() - t0
 
             notice_bits = list(related.notes)
+            if change.unresolved:  # "more like #2" before any list, "#7" after five
+                shown = len(state.last_shown)
+                notice_bits.append(f"I couldn't tell what you meant by {and_list(change.unresolved)}: " + (
+                    f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
             if "familiarity" in request.traits and habits is None:  # said, and not kept as understood
                 notice_bits.append(NO_HABITS.format(n=MIN_HISTORY))
                 state.drop("trait:familiarity")
@@ -597,6 +606,39 @@ class Agent:
         said = reasons[0] if len(reasons) == 1 else "; and ".join(reasons)
         return item, f"{head} is left out because {said}.{also}", ("left out: " + and_list(failed) if failed else
                                                                   "left out")
+
+    def _why_shown(self, scene: Scene, record: Any, session_id: str, state: Any) -> tuple[str, list[tuple[Any, str]]]:
+        """"Why these?": what the last list was picked for (the constraints in force), what ordered
+        it for this person (their words or reference, their ratings or likes, and how many people
+        liked each), and each pick's reason as the list gave it."""
+        cat = scene.index.catalog
+        items = [cat.get(i) for i in state.last_shown if i in cat]
+        reasons: dict[str, str] = {}
+        for m in self.sessions.messages(session_id):  # the latest reason given for each item
+            reasons.update({str(i.get("id")): str(i.get("why", "")) for i in m.items})
+        labels = [chip.label for chip in self.chips(state, scene.name)]
+        request = state.request()
+        profile = self._profile(scene, record, state, request)
+        rated = len(set(scene.ranker.history(profile.user_id))) if profile.user_id else 0
+        liked = [cat.get(i).title for i in profile.liked if i in cat and i not in request.similar_to]
+        by: list[str] = []
+        if request.similar_to:
+            by.append("how close each is to " + and_list([cat.get(i).title for i in request.similar_to if i in cat]))
+        elif request.query.strip():
+            by.append(f"how close each is to “{request.query.strip()}”")
+        if rated:
+            by.append(f"what people who rated like you ({rated:,} ratings) also liked")
+        elif liked:
+            by.append("what people who liked " + and_list(liked[:3] + (["others you liked"] if len(liked) > 3 else []))
+                      + " also liked")
+        by.append("how many people here liked each" + ("" if rated or liked else ", since I don't know your taste yet"))
+        fit = (f"Each one fits what you asked for ({'; '.join(labels)})." if labels
+               else "You hadn't asked for anything in particular.")
+        lines = [f"{fit} I ordered them by {and_list(by)}."]
+        cards = [(it, reasons.get(it.id, "")) for it in items]
+        lines += ["", *(f"{n}. {item_headline(it)} — {why}" if why else f"{n}. {item_headline(it)}"
+                        for n, (it, why) in enumerate(cards, 1))]
+        return "\n".join(lines), cards
 
     def _why_none(self, scene: Scene, state: Any, prefs: Any) -> str | None:
         """"Why no horror?", "how come nothing is from the 80s?": why the last list has none of

@@ -65,8 +65,9 @@ def status_line(reply: Reply) -> str:
     """The line under the chat for a finished turn: what it gave and how long it took."""
     n = len(reply.items)
     what = {
-        "about": f"Answered about {escape_user_text(reply.items[0].title)}" if reply.items else "Answered",
-        "reordered": f"The same {n} pick{'s' if n != 1 else ''}, best rated first",
+        "about": (f"Answered about {escape_user_text(reply.items[0].title)}" if n == 1
+                  else f"Answered about the {n} picks" if n else "Answered"),
+        "reordered": f"The same {n} pick{'s' if n != 1 else ''}, by rating",
         "chat": "Answered",
     }.get(reply.kind, f"{n} pick{'s' if n != 1 else ''}")
     took = reply.timings.get("total")
