@@ -442,6 +442,13 @@ def test_older_when_the_decade_before_is_used_up(agent: Agent) -> None:
     assert len(newer.items) == 5 and all(1990 <= i.facts["year"] <= 1999 for i in newer.items)
 
 
+def test_a_range_outside_the_catalog_says_what_it_holds(agent: Agent) -> None:
+    """'Something from the 2000s' in a catalog that ends in 1998: the dropped range says why."""
+    reply = agent.chat(agent.new_session(), "something from the 2000s")
+    low, high = (agent.scene().index.catalog.schema.get("year").low, agent.scene().index.catalog.schema.get("year").high)
+    assert reply.relaxed == [f"year 2000–2009 (the release years here run {low:g}–{high:g})"] and reply.items
+
+
 def test_the_worst_rated_and_back_to_the_best(agent: Agent) -> None:
     """'The highest rated war movie', then 'and the worst?': the worst rated war films, each with
     its rating as the reason (the word 'worst' was searched for under "well rated"); 'actually the

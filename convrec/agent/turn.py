@@ -923,12 +923,12 @@ class Agent:
                 request = current(st=trial)
                 hits = scene.index.search(vec, k=k, filters=request.filters)
                 if hits:
-                    relaxed.append(constraint.describe())
+                    relaxed.append(self._relaxed_label(scene, constraint))
                     state.drop(constraint.key)
                     break
             else:
                 for constraint in relaxations:
-                    relaxed.append(constraint.describe())
+                    relaxed.append(self._relaxed_label(scene, constraint))
                     state.drop(constraint.key)
                     request = current()
                     hits = scene.index.search(vec, k=k, filters=request.filters)
@@ -943,6 +943,19 @@ class Agent:
             avoid = scene.index.embed(request.avoid)
             hits = [SearchHit(h.item, h.score - 0.5 * max(0.0, float(scene.index.vector(h.item.id) @ avoid))) for h in hits]
         return request, hits, relaxed
+
+    @staticmethod
+    def _relaxed_label(scene: Scene, constraint: Any) -> str:
+        """A dropped constraint as the reply names it: "year 2000–2009 (the years here run
+        1922–1998)" when the range lies wholly outside what the catalog has."""
+        said = constraint.describe()
+        spec = scene.index.catalog.schema.get(constraint.facet) if constraint.kind == "range" and constraint.facet else None
+        rng = constraint.range
+        if spec is None or rng is None or spec.low is None or spec.high is None:
+            return said
+        if (rng.low is not None and rng.low > spec.high) or (rng.high is not None and rng.high < spec.low):
+            return f"{said} (the {spec.display}s here run {spec.low:g}–{spec.high:g})"
+        return said
 
     @staticmethod
     def _names_facets(request: Any) -> bool:
