@@ -3,6 +3,7 @@ turn with the real 0.5B model (see test_agent_llm.py)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -472,7 +473,6 @@ def test_something_unlike_what_i_usually_watch(agent: Agent) -> None:
     person's own history, well rated first, each pick naming the genre it rarely has, with the
     real counts; a person with no history is told so rather than given the crowd favourites as
     "different"."""
-    import re
     from collections import Counter
 
     scene = agent.scene()
@@ -912,6 +912,25 @@ def test_by_the_author_of_a_title_in_a_catalog_without_a_graph(ml_settings: Sett
     assert "award winner" not in [c.label for c in prize.understood]
     assert agent.chat(agent.new_session(catalog="shelf"), "a foreign novel").notice.startswith(
         "This catalog has no languages (foreign)")
+
+
+def test_unlike_my_usual_in_a_catalog_without_genres(ml_settings: Settings, tmp_path: Path) -> None:
+    """With no multi-valued facet to count, "different from what I usually read" leans away from
+    the authors (and other categorical facets) of what the person liked: after five novels by
+    Herbert, Gibson and Asimov, the one Asimov left is the least likely pick."""
+    agent = books_agent(ml_settings, tmp_path, "library",
+                        "1,Dune,Frank Herbert,1965\n2,Dune Messiah,Frank Herbert,1969\n3,Neuromancer,William Gibson,1984\n"
+                        "4,Count Zero,William Gibson,1986\n5,Foundation,Isaac Asimov,1951\n6,Hyperion,Dan Simmons,1989\n"
+                        "7,I Robot,Isaac Asimov,1950\n8,Emma,Jane Austen,1815\n9,Persuasion,Jane Austen,1817\n"
+                        "10,Pride and Prejudice,Jane Austen,1813\n11,Sense and Sensibility,Jane Austen,1811\n")
+    sid = agent.new_session(catalog="library")
+    for isbn in ("1", "2", "3", "4", "5"):  # Dune, Dune Messiah, Neuromancer, Count Zero, Foundation
+        agent.feedback(sid, isbn, 1)
+    reply = agent.chat(sid, "something different from what I usually read")
+    assert not reply.notice and [c.label for c in reply.understood] == ["a change from your usual"]
+    assert len(reply.items) == 5 and "I Robot" not in {i.title for i in reply.items}
+    assert all(re.search(r"none of the 5 you've rated or liked have author (Jane Austen|Dan Simmons)", i.why, re.I)
+               for i in reply.items), [i.why for i in reply.items]
 
 
 def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:
