@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
+from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import (
     CLOSE_SIMILARITY,
@@ -946,7 +946,7 @@ class Agent:
 
     @staticmethod
     def _relaxed_label(scene: Scene, constraint: Any) -> str:
-        """A dropped constraint as the reply names it: "year 2000–2009 (the years here run
+        """A dropped constraint as the reply names it: "year 2000–2009 (the release years here run
         1922–1998)" when the range lies wholly outside what the catalog has."""
         said = constraint.describe()
         spec = scene.index.catalog.schema.get(constraint.facet) if constraint.kind == "range" and constraint.facet else None
