@@ -400,6 +400,10 @@ def test_why_these_and_questions_about_it(agent: Agent) -> None:
     assert about.kind == "about" and len(about.items) == 1
     assert agent.chat(new, "why did you pick it?").items[0].id == about.items[0].id
     assert agent.chat(new, "more like #7").notice.startswith("I couldn't tell what you meant by #7: the last list had 5 picks.")
+    worst = agent.new_session()
+    agent.chat(worst, "the worst comedies")
+    assert agent.chat(worst, "why these?").text.startswith(
+        "Each one fits what you asked for (Comedy; worst rated). I ordered them by how badly people here rated each and how many people here liked each")
     early = agent.chat(agent.new_session(), "more like the second one")
     assert early.notice.startswith("I couldn't tell what you meant by #2: I haven't shown anything yet.")
 

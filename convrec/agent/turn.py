@@ -622,6 +622,15 @@ class Agent:
         rated = len(set(scene.ranker.history(profile.user_id))) if profile.user_id else 0
         liked = [cat.get(i).title for i in profile.liked if i in cat and i not in request.similar_to]
         by: list[str] = []
+        # what the request leaned the order on (see `_leaning`), first
+        if "familiarity" in request.traits:
+            by.append("how far each is from what you usually pick")
+        if request.traits.get("rating") == "worst":
+            by.append("how badly people here rated each")
+        elif request.quality or request.traits.get("renown") == "lesser_known" or "familiarity" in request.traits:
+            by.append("how well people here rated each")
+        if request.traits.get("awards"):
+            by.append("the awards each " + ("won" if request.traits["awards"] == "won" else "was nominated for"))
         if request.similar_to:
             by.append("how close each is to " + and_list([cat.get(i).title for i in request.similar_to if i in cat]))
         elif request.query.strip():
