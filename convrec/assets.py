@@ -338,6 +338,9 @@ def llm_model_dir(
             raise AssetError(f"No GGUF file at {gguf}.")
         if sha256_file(gguf) != asset.sha256:
             raise AssetError(f"{gguf} is not the packaged {asset.hf_name} GGUF (its sha256 differs from {asset.sha256[:16]}…).")
+    elif asset.gguf_relpath is not None:  # a single packaged file: check it where it lies
+        gguf = gguf_part_files(asset)[0]
+        _check_sha256(asset, sha256_file(gguf))
     else:
         gguf_part_files(asset)  # fail early, with the pip command, if packages are missing
     if log:
@@ -345,10 +348,7 @@ def llm_model_dir(
     models_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=models_dir, prefix=f".build-{asset.name}-") as tmp:
         tmp_path = Path(tmp)
-        if gguf is None and asset.gguf_relpath is not None:  # a single file: check it where it lies
-            gguf = gguf_part_files(asset)[0]
-            _check_sha256(asset, sha256_file(gguf))
-        elif gguf is None:
+        if gguf is None:  # split across packages: assemble, then check
             gguf = assemble_gguf(asset, tmp_path / "gguf")
         out = tmp_path / "model"
         _convert_gguf(gguf, out)
