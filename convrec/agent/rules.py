@@ -794,17 +794,12 @@ class RuleParser:
             if "why_not" not in prefs.acts:
                 prefs.acts.append("why_not")
 
-    @staticmethod
-    def _unfamiliar(work: _Work, prefs: Preferences) -> None:
+    @classmethod
+    def _unfamiliar(cls, work: _Work, prefs: Preferences) -> None:
         """"Something different from what I usually watch", "out of my comfort zone", "a change of
         pace": picks away from the person's own history (the turn leans on it; see
         `convrec.agent.habits`)."""
-        for pattern in UNFAMILIAR:
-            for s, e, _ in work.finditer(pattern):
-                if not work.any_used(s, e):
-                    prefs.traits.setdefault("familiarity", "unfamiliar")
-                    prefs.evidence.setdefault("trait:familiarity", work.span_text(s, e))
-                    work.use(s, e)
+        cls._read_trait(work, prefs, "familiarity", "unfamiliar", UNFAMILIAR)
 
     def _quality(self, work: _Work, prefs: Preferences) -> None:
         """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"
@@ -819,17 +814,23 @@ class RuleParser:
         """Wishes about what convrec knows of an item beyond its facets (after titles: "Popular"
         stays a title): "hidden gems", "nothing too mainstream" → lesser known; "something
         popular" → well known; "award-winning", "an Oscar winner" → won an award; "Oscar-nominated"
-        → nominated; "a foreign film", "with subtitles" → a foreign language. The first phrase read
-        for a trait decides it."""
+        → nominated; "a foreign film", "with subtitles" → a foreign language; "the worst", "lowest
+        rated" → the worst rated. The first phrase read for a trait decides it."""
         for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
                                        ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON),
                                        ("language", "foreign", FOREIGN), ("rating", "worst", WORST)):
-            for pattern in patterns:
-                for s, e, _ in work.finditer(pattern):
-                    if not work.any_used(s, e):
-                        prefs.traits.setdefault(trait, value)
-                        prefs.evidence.setdefault(f"trait:{trait}", work.span_text(s, e))
-                        work.use(s, e)
+            self._read_trait(work, prefs, trait, value, patterns)
+
+    @staticmethod
+    def _read_trait(work: _Work, prefs: Preferences, trait: str, value: str, patterns: list[str]) -> None:
+        """Every unread match of `patterns` asks for `value` of `trait` (the first one read for a
+        trait decides it, and gives the evidence)."""
+        for pattern in patterns:
+            for s, e, _ in work.finditer(pattern):
+                if not work.any_used(s, e):
+                    prefs.traits.setdefault(trait, value)
+                    prefs.evidence.setdefault(f"trait:{trait}", work.span_text(s, e))
+                    work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
     def _acts(self, work: _Work, prefs: Preferences) -> None:
