@@ -140,11 +140,10 @@ class TurnChange(BaseModel):
 
     notes: list[str] = Field(default_factory=list)
     unresolved: list[str] = Field(default_factory=list)  # references that matched nothing shown
-    # facets whose window "older"/"newer" moved by its width this turn -> the direction (-1, 1),
-    # and the window before: when nothing new is left there, retrieval opens the far side
-    # ("further back"), or, with nothing there either, keeps the window before
-    moved: dict[str, int] = Field(default_factory=dict)
-    moved_from: dict[str, NumericRange | None] = Field(default_factory=dict)
+    # facets whose window "older"/"newer" moved by its width this turn -> (the direction, -1 or 1;
+    # the window before): when nothing new is left there, retrieval opens the far side ("further
+    # back"), or, with nothing there either, keeps the window before
+    moved: dict[str, tuple[int, NumericRange | None]] = Field(default_factory=dict)
 
 
 class DialogueState(BaseModel):
@@ -337,8 +336,7 @@ class DialogueState(BaseModel):
                 before_shift = self.ranges.get(shift.facet)
                 self._shift(shift, catalog, prefs)
                 if shift.anchor is None and shift.span is None and self.ranges.get(shift.facet) != before_shift:
-                    change.moved[shift.facet] = shift.direction
-                    change.moved_from[shift.facet] = before_shift
+                    change.moved[shift.facet] = (shift.direction, before_shift)
 
         # References. "That one" in a refusal means what was in focus before this message ("not
         # that one"); in a wish it may mean a title this message just named ("I love Casablanca.

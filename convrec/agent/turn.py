@@ -420,8 +420,7 @@ class Agent:
             timings["retrieve"] = time.perf_counter() - t0
 
             t0 = time.perf_counter()
-            habits = (Habits.of([*scene.ranker.history(profile.user_id), *profile.liked], cat, scene.index)
-                      if "familiarity" in request.traits else None)
+            habits = Habits.of(self._known(scene, profile), cat, scene.index) if "familiarity" in request.traits else None
             picks = self._rank(scene, profile, request, hits, related.asked, habits)
             timings["rank"] = time.perf_counter() - t0
 
@@ -607,15 +606,20 @@ class Agent:
         return item, f"{head} is left out because {said}.{also}", ("left out: " + and_list(failed) if failed else
                                                                   "left out")
 
+    def _given_reasons(self, session_id: str) -> dict[str, str]:
+        """Item id -> the reason the latest list (or answer) in this session that showed it gave."""
+        reasons: dict[str, str] = {}
+        for m in self.sessions.messages(session_id):
+            reasons.update({str(i.get("id")): str(i.get("why", "")) for i in m.items})
+        return reasons
+
     def _why_shown(self, scene: Scene, record: Any, session_id: str, state: Any) -> tuple[str, list[tuple[Any, str]]]:
         """"Why these?": what the last list was picked for (the constraints in force), what ordered
         it for this person (their words or reference, their ratings or likes, and how many people
         liked each), and each pick's reason as the list gave it."""
         cat = scene.index.catalog
         items = [cat.get(i) for i in state.last_shown if i in cat]
-        reasons: dict[str, str] = {}
-        for m in self.sessions.messages(session_id):  # the latest reason given for each item
-            reasons.update({str(i.get("id")): str(i.get("why", "")) for i in m.items})
+        reasons = self._given_reasons(session_id)
         labels = [chip.label for chip in self.chips(state, scene.name)]
         request = state.request()
         profile = self._profile(scene, record, state, request)
@@ -728,8 +732,7 @@ class Agent:
                  for f in {*prefs.include_all, *prefs.include_any}}
         # the reason the latest list (or answer) that showed it gave; "#2" after an answer about #1
         # still finds the list's reason
-        why = next((str(i.get("why", "")) for m in reversed(self.sessions.messages(session_id))
-                    for i in m.items if str(i.get("id")) == item_id), "")
+        why = self._given_reasons(session_id).get(item_id, "")
         unknown = [f"This catalog has no {label}, so I can't say." for label in prefs.unsupported]
         if names_an_award(prefs):
             unknown.append(UNNAMED_AWARDS)
@@ -852,8 +855,7 @@ class Agent:
             return [*ids, *(t for i in ids for t in cat.twins(i))]
 
         # Fixed for the turn (a person's history can be thousands of ids): expanded once.
-        known = [*scene.ranker.history(profile.user_id), *profile.liked]
-        history = [] if "show_seen" in state.acts else with_twins(known)
+        history = [] if "show_seen" in state.acts else with_twins(self._known(scene, profile))
         disliked = with_twins(sorted(profile.disliked))
 
         # "Not by the director of …": fixed for the turn, like the history (relaxation never drops
@@ -888,7 +890,7 @@ class Agent:
             if hits:
                 request = shown_again
                 relaxed.append(HISTORY_RELAXED)
-        for facet, direction in (change.moved.items() if change is not None and not hits else ()):
+        for facet, (direction, before) in (change.moved.items() if change is not None and not hits else ()):
             window = state.ranges.get(facet)
             if window is None:
                 continue
@@ -901,7 +903,6 @@ class Agent:
                 change.notes.append(f"Nothing new fits {window.describe()}, so I went further "
                                     f"{'back' if direction < 0 else 'forward'}: {trial.ranges[facet].describe()}.")
                 break
-            before = change.moved_from.get(facet)
             if before is not None:
                 state.ranges[facet] = before
                 change.notes.append(f"Nothing new here is {'older' if direction < 0 else 'newer'} than "
@@ -952,6 +953,11 @@ class Agent:
             avoid = scene.index.embed(request.avoid)
             hits = [SearchHit(h.item, h.score - 0.5 * max(0.0, float(scene.index.vector(h.item.id) @ avoid))) for h in hits]
         return request, hits, relaxed
+
+    @staticmethod
+    def _known(scene: Scene, profile: Any) -> list[str]:
+        """What the person already knows: their catalog history, then what they liked here."""
+        return [*scene.ranker.history(profile.user_id), *profile.liked]
 
     @staticmethod
     def _relaxed_label(scene: Scene, constraint: Any) -> str:
