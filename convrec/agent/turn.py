@@ -116,6 +116,16 @@ class RelatedPool(NamedTuple):
     asked: list[tuple[dict[str, Any], set[str]]]  # per relation kept: its evidence, the items sharing it
 
 
+class Found(NamedTuple):
+    """What retrieval and ranking made of a state (see `Agent._find`)."""
+
+    request: Any  # the request searched, after any relaxation
+    picks: list[Pick]
+    relaxed: list[str]  # constraints dropped to find anything, as the reply names them
+    related: RelatedPool
+    habits: Habits | None  # the person's usual picks, when something unlike them was asked for
+
+
 class Lean(NamedTuple):
     """A signal the order leans on for one request ("the best": the rating): its weight against
     the ranker's fit (both standardized), its value per item id, and the evidence it gives a pick."""
@@ -413,109 +423,127 @@ class Agent:
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
 
-            t0 = time.perf_counter()
-            related = self._related_pool(scene, state)
-            profile = self._profile(scene, record, state, state.request())
-            request, hits, relaxed = self._retrieve(scene, state, profile, related.pool, related.unrelated, change)
-            timings["retrieve"] = time.perf_counter() - t0
-
-            t0 = time.perf_counter()
-            habits = Habits.of(self._known(scene, profile), cat, scene.index) if "familiarity" in request.traits else None
-            picks = self._rank(scene, profile, request, hits, related.asked, habits)
-            timings["rank"] = time.perf_counter() - t0
-
-            notice_bits = list(related.notes)
-            if change.unresolved:  # "more like #2" before any list, "#7" after five
-                shown = len(state.last_shown)
-                notice_bits.append(f"I couldn't tell what you meant by {and_list(change.unresolved)}: " + (
-                    f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
-            if "familiarity" in request.traits and habits is None:  # said, and not kept as understood
-                notice_bits.append(NO_HABITS.format(n=MIN_HISTORY))
-                state.drop("trait:familiarity")
-            if prefs.injection:
-                notice_bits.append(INJECTION_NOTICE)
-            if prefs.unknown_titles:
-                known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
-                notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
-            if prefs.unknown_people:
-                notice_bits.append(unknown_people_notice(prefs.unknown_people))
-            for label, mention in prefs.unsupported.items():
-                # parentheses, not quotes: a quoted phrase reads as a title to the title guard
-                notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
-            if not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
-                # "a sports movie", "nothing gory" in a catalog of titles and genres (an unknown
-                # title or name has already been said to go by the words)
-                for template, text in ((NO_DESCRIPTIONS, prefs.query), (NO_DESCRIPTIONS_AVOID, prefs.avoid)):
-                    # "World War 2", "two comedies and a drama": a number is no word to look for;
-                    # "vampires" is Horror (a topic), the word only ordering the horror films
-                    words = [w for w in text.split() if not (w.isdigit() or w in NUMBER_WORDS or w in prefs.topics)]
-                    if words:
-                        notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
-            notice_bits += self._counted_from_the_end(scene, prefs)
+            found = self._find(scene, record, state, change, timings)
+            request = found.request
             by_rating = request.quality and scene.quality is not None
-            if request.quality and not by_rating:
-                notice_bits.append(NO_RATINGS)
-            if names_an_award(prefs):
-                notice_bits.append(UNNAMED_AWARDS)
-            if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
-                notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
-            quality = scene.quality
-            if (request.traits.get("renown") == "lesser_known" and quality is not None and picks
-                    and all(quality.of(p.item.id) <= quality.prior_mean for p in picks)):
-                notice_bits.append(NO_GEMS.format(mean=quality.prior_mean))
-            if "language" in prefs.traits and scene.foreign is not None:
-                notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign.main, known=len(scene.foreign.known)))
-            notice_bits += list(getattr(change, "notes", []) or [])
             ctx = ReplyContext(
-                picks=picks,
+                picks=found.picks,
                 understood="; ".join([*joined_labels(self.chips(state, scene.name)),
                                       *(["well rated"] if by_rating else [])]),
                 # a name the catalog cannot look up is searched as words, but no pick "fits" it
                 query=" ".join(w for w in request.query.split() if w not in state.names),
                 include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
-                relaxed=relaxed,
-                titles_by_id=self._referenced_titles(cat, state, picks),
-                notice=" ".join(notice_bits),
+                relaxed=found.relaxed,
+                titles_by_id=self._referenced_titles(cat, state, found.picks),
+                notice=" ".join(self._notices(scene, state, prefs, change, found)),
                 compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
                 - set(state.liked),
             )
-            report = GuardReport()
-            parts: list[str] = []
-            t0 = time.perf_counter()
-            for delta in scene.writer.stream(ctx, report):
-                if not parts:
-                    timings["first_token"] = time.perf_counter() - started
-                parts.append(delta)
-                yield ReplyEvent(type="delta", text=delta)
-            timings["reply"] = time.perf_counter() - t0
-            reply_text = "".join(parts).strip()
+            yield from self._write(scene, session_id, message, state, ctx, timings, started)
 
-            state.record_shown([p.item.id for p in picks])
-            items = [
-                RecommendedItem(
-                    id=p.item.id, title=p.item.title, facts=p.item.facts(), why=p.why, score=round(p.score, 4),
-                    parts={k: round(float(v), 4) for k, v in p.parts.items()},
-                )
-                for p in picks
-            ]
-            self.sessions.record_turn(
-                session_id, message, reply_text, [i.model_dump() for i in items], state.model_dump(mode="json")
+    def _find(self, scene: Scene, record: Any, state: Any, change: Any, timings: dict[str, float]) -> Found:
+        """Retrieve and rank for the state as it now is (the stages of a turn after reading it)."""
+        t0 = time.perf_counter()
+        related = self._related_pool(scene, state)
+        profile = self._profile(scene, record, state, state.request())
+        request, hits, relaxed = self._retrieve(scene, state, profile, related.pool, related.unrelated, change)
+        timings["retrieve"] = timings.get("retrieve", 0.0) + time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        cat = scene.index.catalog
+        habits = Habits.of(self._known(scene, profile), cat, scene.index) if "familiarity" in request.traits else None
+        picks = self._rank(scene, profile, request, hits, related.asked, habits)
+        timings["rank"] = timings.get("rank", 0.0) + time.perf_counter() - t0
+        return Found(request, picks, relaxed, related, habits)
+
+    def _notices(self, scene: Scene, state: Any, prefs: Any, change: Any, found: Found) -> list[str]:
+        """What the reply says before the picks: what could not be matched, looked up or kept."""
+        request, picks, habits = found.request, found.picks, found.habits
+        cat = scene.index.catalog
+        notice_bits = list(found.related.notes)
+        if change.unresolved:  # "more like #2" before any list, "#7" after five
+            shown = len(state.last_shown)
+            notice_bits.append(f"I couldn't tell what you meant by {and_list(change.unresolved)}: " + (
+                f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
+        if "familiarity" in request.traits and habits is None:  # said, and not kept as understood
+            notice_bits.append(NO_HABITS.format(n=MIN_HISTORY))
+            state.drop("trait:familiarity")
+        if prefs.injection:
+            notice_bits.append(INJECTION_NOTICE)
+        if prefs.unknown_titles:
+            known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
+            notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
+        if prefs.unknown_people:
+            notice_bits.append(unknown_people_notice(prefs.unknown_people))
+        for label, mention in prefs.unsupported.items():
+            # parentheses, not quotes: a quoted phrase reads as a title to the title guard
+            notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
+        if not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
+            # "a sports movie", "nothing gory" in a catalog of titles and genres (an unknown
+            # title or name has already been said to go by the words)
+            for template, text in ((NO_DESCRIPTIONS, prefs.query), (NO_DESCRIPTIONS_AVOID, prefs.avoid)):
+                # "World War 2", "two comedies and a drama": a number is no word to look for;
+                # "vampires" is Horror (a topic), the word only ordering the horror films
+                words = [w for w in text.split() if not (w.isdigit() or w in NUMBER_WORDS or w in prefs.topics)]
+                if words:
+                    notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
+        notice_bits += self._counted_from_the_end(scene, prefs)
+        if request.quality and scene.quality is None:
+            notice_bits.append(NO_RATINGS)
+        if names_an_award(prefs):
+            notice_bits.append(UNNAMED_AWARDS)
+        if {"countries of origin", "languages"} & set(prefs.unsupported) and scene.foreign is not None:
+            notice_bits.append(OTHER_LANGUAGES)  # "a French film": the graph cannot name French
+        quality = scene.quality
+        if (request.traits.get("renown") == "lesser_known" and quality is not None and picks
+                and all(quality.of(p.item.id) <= quality.prior_mean for p in picks)):
+            notice_bits.append(NO_GEMS.format(mean=quality.prior_mean))
+        if "language" in prefs.traits and scene.foreign is not None:
+            notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign.main, known=len(scene.foreign.known)))
+        notice_bits += list(getattr(change, "notes", []) or [])
+        return notice_bits
+
+    def _write(self, scene: Scene, session_id: str, message: str, state: Any, ctx: ReplyContext,
+               timings: dict[str, float], started: float) -> Iterator[ReplyEvent]:
+        """Write the reply for `ctx` (streamed), record the turn and the state, yield the `Reply`."""
+        report = GuardReport()
+        parts: list[str] = []
+        t0 = time.perf_counter()
+        for delta in scene.writer.stream(ctx, report):
+            if not parts:
+                timings["first_token"] = time.perf_counter() - started
+            parts.append(delta)
+            yield ReplyEvent(type="delta", text=delta)
+        timings["reply"] = time.perf_counter() - t0
+        reply_text = "".join(parts).strip()
+
+        picks = ctx.picks
+        state.record_shown([p.item.id for p in picks])
+        items = [
+            RecommendedItem(
+                id=p.item.id, title=p.item.title, facts=p.item.facts(), why=p.why, score=round(p.score, 4),
+                parts={k: round(float(v), 4) for k, v in p.parts.items()},
             )
-            timings["total"] = time.perf_counter() - started
-            reply = Reply(
-                session_id=session_id,
-                text=reply_text,
-                items=items,
-                understood=self.chips(state, scene.name),
-                relaxed=relaxed,
-                notice=ctx.notice,
-                catalog=scene.name,
-                timings={k: round(v, 4) for k, v in timings.items()},
-                removed_titles=report.removed_titles,
-                removed_claims=report.removed_claims,
-                cited=list(ctx.titles_by_id),
-            )
+            for p in picks
+        ]
+        self.sessions.record_turn(
+            session_id, message, reply_text, [i.model_dump() for i in items], state.model_dump(mode="json")
+        )
+        timings["total"] = time.perf_counter() - started
+        reply = Reply(
+            session_id=session_id,
+            text=reply_text,
+            items=items,
+            understood=self.chips(state, scene.name),
+            relaxed=ctx.relaxed,
+            notice=ctx.notice,
+            catalog=scene.name,
+            timings={k: round(v, 4) for k, v in timings.items()},
+            removed_titles=report.removed_titles,
+            removed_claims=report.removed_claims,
+            cited=list(ctx.titles_by_id),
+        )
         yield ReplyEvent(type="done", reply=reply)
 
     def _answer(self, scene: Scene, session_id: str, message: str, state: Any, text: str,
