@@ -262,6 +262,39 @@ def test_chip_removal(agent: Agent) -> None:
         agent.remove_constraint(sid, "range:nope")
 
 
+def test_several_lists_in_one_message(agent: Agent) -> None:
+    """"3 action movies from the 80s and 2 comedies from the 90s": two lists numbered as one; a
+    follow-up goes to both and "#5" means the fifth of the whole list; taking a list's chip away
+    leaves the other; "undo" brings a split back."""
+    sid = agent.new_session()
+
+    def split_as_asked(reply, low: int = 1980) -> bool:
+        action, comedy = reply.items[:3], reply.items[3:]
+        return (len(action) == 3 and len(comedy) == 2
+                and all("Action" in genres(i) and low <= i.facts["year"] <= low + 9 for i in action)
+                and all("Comedy" in genres(i) and 1990 <= i.facts["year"] <= 1999 for i in comedy))
+
+    first = agent.chat(sid, "3 action movies from the 80s and 2 comedies from the 90s")
+    assert split_as_asked(first) and "(#1–3)" in first.text and "(#4–5)" in first.text
+    assert [c.label for c in first.understood] == ["3 × Action; 1980–1989", "2 × Comedy; 1990–1999"]
+    fifth = first.items[4].id
+    second = agent.chat(sid, "#5 looks great, more please")
+    assert split_as_asked(second) and not {i.id for i in first.items} & {i.id for i in second.items}
+    state = agent.sessions.get(sid).state
+    assert state["liked"] == [fifth] and all(g["state"]["liked"] == [fifth] for g in state["groups"])
+    nineties = agent.chat(sid, "only from the 90s")
+    assert split_as_asked(nineties, low=1990)
+    assert [c.label for c in nineties.understood] == ["1990–1999", "3 × Action", "2 × Comedy"]
+    back = agent.chat(sid, "undo")
+    assert split_as_asked(back) and [c.label for c in back.understood][-1] == "2 × Comedy; 1990–1999"
+    left = agent.remove_constraint(sid, back.understood[0].key)  # the action films go
+    assert [c.label for c in left] == ["Comedy", "1990–1999"]
+    one = agent.chat(sid, "more")
+    assert len(one.items) == 5 and all("Comedy" in genres(i) and 1990 <= i.facts["year"] <= 1999 for i in one.items)
+    with pytest.raises(ConvrecError):
+        agent.remove_constraint(sid, "group:7")
+
+
 def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "something like Fargo but funnier")

@@ -56,6 +56,8 @@ class ReplyContext:
     titles_by_id: dict[str, str] = field(default_factory=dict)  # referenced/liked items named in evidence
     notice: str = ""  # e.g. a refusal of an injected instruction, said before the picks
     compared: set[str] = field(default_factory=set)  # items asked about ("like Fargo"), not said to be liked
+    # a message that asked for several lists: (picks shown, what they are for) per list, in order
+    groups: list[tuple[int, str]] = field(default_factory=list)
 
 
 # --- reasons from data ---------------------------------------------------------------------------
@@ -179,6 +181,25 @@ def template_reply(ctx: ReplyContext) -> Iterator[str]:
         yield render_pick(rank, pick, pick.why or template_reason(pick, ctx))
 
 
+def _for(understood: str) -> str:
+    """What picks are for, after "picks": " like Pulp Fiction", " by the director of Fargo",
+    " for Comedy; like Fargo", " that are not from 1970–1979"."""
+    lead = understood.split(" ", 1)[0]
+    return (f" {understood}" if lead in ("like", "by", "with", "in", "from")
+            else f" that are {understood}" if lead == "not" else f" for {understood}")
+
+
+def groups_phrase(ctx: ReplyContext) -> str:
+    """The lists of a message that asked for several: "3 for Action; 1980–1989 (#1–3) and 2 like
+    Heat (#4–5)"."""
+    said, first = [], 1
+    for n, label in ctx.groups:
+        where = f"#{first}" if n == 1 else f"#{first}–{first + n - 1}"
+        said.append(f"{n}{_for(label)} ({where})" if n else f"none{_for(label)}")
+        first += n
+    return and_list(said)
+
+
 def _opening(ctx: ReplyContext) -> str:
     lines = []
     if ctx.notice:
@@ -188,14 +209,12 @@ def _opening(ctx: ReplyContext) -> str:
     if not ctx.picks:
         lines.append("I couldn't find anything that fits. Try fewer constraints, or tell me what you liked recently.")
     else:
-        about = ""
-        if ctx.understood and ctx.understood != "no filters":
-            # "picks like Pulp Fiction", "picks by the director of Fargo", "picks for Comedy; like Fargo",
-            # "picks that are not from 1970–1979"
-            lead = ctx.understood.split(" ", 1)[0]
-            about = (f" {ctx.understood}" if lead in ("like", "by", "with", "in")
-                     else f" that are {ctx.understood}" if lead == "not" else f" for {ctx.understood}")
-        lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
+        about = _for(ctx.understood) if ctx.understood and ctx.understood != "no filters" else ""
+        if ctx.groups:
+            # "Here are 5 picks: 3 for Action; 1980–1989 (#1–3) and 2 for Comedy; 1990–1999 (#4–5)."
+            lines.append(f"Here are {len(ctx.picks)} picks{about}: {groups_phrase(ctx)}.")
+        else:
+            lines.append(f"Here {'is one pick' if len(ctx.picks) == 1 else f'are {len(ctx.picks)} picks'}{about}:")
     return "\n".join(lines) + "\n\n"
 
 
@@ -390,6 +409,8 @@ def facts_lines(ctx: ReplyContext) -> list[str]:
 
 def reply_messages(ctx: ReplyContext, facts: list[str] | None = None) -> list[dict[str, str]]:
     lines = [f"Request (as understood): {ctx.understood or 'anything good'}."]
+    if ctx.groups:
+        lines.append(f"The picks come in groups: {groups_phrase(ctx)}.")
     lines += facts if facts is not None else facts_lines(ctx)
     return [{"role": "system", "content": REPLY_SYSTEM}, {"role": "user", "content": "\n".join(lines)}]
 

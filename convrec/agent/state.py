@@ -22,6 +22,7 @@ state is a pydantic model: `to_json()` / `from_json()` persist it (e.g. in SQLit
 
 from __future__ import annotations
 
+import copy
 import math
 import statistics
 from collections.abc import Collection, Mapping
@@ -177,6 +178,9 @@ class DialogueState(BaseModel):
     traits: dict[str, str] = Field(default_factory=dict)  # "hidden gems", "award-winning": until dropped
     origins: dict[str, Origin] = Field(default_factory=dict)
     previous: str | None = Field(None, description="JSON of the state before the last message (undo).")
+    # "3 action movies from the 80s and 2 comedies": one list per part, each with its own state
+    # (see `convrec.agent.groups`); the fields above then hold what every part asks for
+    groups: list[Group] = Field(default_factory=list)
 
     # -- persistence -----------------------------------------------------------------------------
     def to_json(self) -> str:
@@ -543,6 +547,38 @@ class DialogueState(BaseModel):
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing yet"
 
+    # -- several lists -----------------------------------------------------------------------------
+    def set_groups(self, groups: list[Group]) -> None:
+        """Split the conversation into these groups; while it is split, its own wishes are the
+        ones every group holds (what a message that ends the split goes on from). One group is no
+        split: the conversation takes its wishes."""
+        if len(groups) == 1:
+            for name in WISH_FIELDS:
+                setattr(self, name, copy.deepcopy(getattr(groups[0].state, name)))
+            self.groups = []
+            return
+        self.groups = groups
+        if not groups:
+            return
+        first = groups[0].state
+        shared = first.model_copy(deep=True)
+
+        def said(state: DialogueState) -> set[str]:
+            return {c.model_dump_json(include={"key", "values", "range"}) for c in (*state.constraints(), *state.references())}
+
+        held = set.intersection(*(said(g.state) for g in groups))
+        for c in (*first.constraints(), *first.references()):
+            if c.kind != "unseen" and c.model_dump_json(include={"key", "values", "range"}) not in held:
+                shared.drop(c.key)
+        if any(g.state.query != first.query for g in groups):
+            shared.query = ""
+        for name in WISH_FIELDS:
+            setattr(self, name, getattr(shared, name))
+
+    def ungroup(self, index: int) -> None:
+        """Remove one group (a chip of the split taken away)."""
+        self.set_groups([g for i, g in enumerate(self.groups) if i != index])
+
     # -- helpers ---------------------------------------------------------------------------------
     def _drop_hole(self, facet: str, hole: NumericRange) -> None:
         self.exclude_ranges[facet].remove(hole)
@@ -668,3 +704,18 @@ def _within(inner: NumericRange, outer: NumericRange) -> bool:
 def _overlaps(a: NumericRange, b: NumericRange) -> bool:
     """Some value lies in both (open ends count as unbounded)."""
     return (a.low is None or b.high is None or a.low <= b.high) and (b.low is None or a.high is None or b.low <= a.high)
+
+
+class Group(BaseModel):
+    """One of the lists a message asked for ("3 action movies from the 80s"): how many it shows
+    and its own dialogue state."""
+
+    count: int = Field(ge=1)
+    state: DialogueState
+
+
+#: The fields of a state that hold what is wished for (not what was shown or said of items)
+WISH_FIELDS = ("query", "avoid", "names", "include_all", "include_any", "exclude", "ranges", "exclude_ranges",
+               "similar_to", "related", "quality", "traits", "origins")
+
+DialogueState.model_rebuild()

@@ -15,6 +15,7 @@ when it is created or switched per request.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import re
 import threading
@@ -26,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
+from convrec.agent.groups import ends_split, merge_same, share, split_message
 from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import (
@@ -294,9 +296,15 @@ class Agent:
         with self._session_lock(session_id):
             record = self.sessions.get(session_id)
             state = DialogueState.model_validate(record.state) if record.state else DialogueState()
-            if key not in {c.key for c in (*state.constraints(), *state.references())}:
+            groups = [f"group:{i}" for i in range(len(state.groups))]
+            if key in groups:  # one of the lists asked for in one message
+                state.ungroup(groups.index(key))
+            elif key not in {c.key for c in (*state.constraints(), *state.references())}:
                 raise ConvrecError(f"No constraint {key!r} in this conversation.")
-            state.drop(key)
+            else:  # while split, a wish every list holds goes from each of them
+                for group in state.groups:
+                    group.state.drop(key)
+                state.drop(key)
             self.sessions.save_state(session_id, state.model_dump(mode="json"))
             return self.chips(state, record.catalog)
 
@@ -364,10 +372,13 @@ class Agent:
             cat = scene.index.catalog
 
             t0 = time.perf_counter()
+            parts = self._read_parts(scene, message, state)
+            if parts is not None:  # "3 action movies from the 80s and 2 comedies from the 90s"
+                timings["parse"] = time.perf_counter() - t0
+                yield from self._grouped(scene, record, session_id, message, state, timings, started, parts=parts)
+                return
             prefs = scene.parser.parse(message, state)
-            for trait in [t for t in prefs.traits if not scene.knows(t)]:  # e.g. no graph counts awards here
-                prefs.unsupported.setdefault(TRAIT_DATA[trait], prefs.evidence.get(f"trait:{trait}", trait))
-                del prefs.traits[trait]
+            self._known_traits(scene, prefs)
             focus = prefs.focus
             if ({"describe", "why_not"} & set(prefs.acts) and focus is not None and focus.ordinal is not None
                     and not state.resolve(focus)):
@@ -415,12 +426,22 @@ class Agent:
                 prefs.quality = True
             if "worst_of_shown" in prefs.acts:  # ... and the worst rated, as "the worst" asks
                 prefs.traits["rating"] = "worst"
+            if state.groups and not {"thanks", "greet", "help", "undo"} & set(prefs.acts):
+                if ends_split(prefs):  # "more like #2", "start over": one list, from what every group asked
+                    state.groups = []
+                else:  # "more", "nothing violent", "only from the 90s": for every group
+                    timings["parse"] = time.perf_counter() - t0
+                    yield from self._grouped(scene, record, session_id, message, state, timings, started, prefs=prefs)
+                    return
             change = state.apply(prefs, cat)
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts in (["thanks"], ["greet"], ["help"]):
                 # "thanks!", "hi", "what can you do?": no new list; what was asked and shown stays for later
                 said = {"thanks": CLOSING_REPLY, "greet": GREETING_REPLY}.get(prefs.acts[0]) or scene.introduction()
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
+                return
+            if state.groups:  # "undo" brought back a split: its lists again
+                yield from self._grouped(scene, record, session_id, message, state, timings, started)
                 return
 
             found = self._find(scene, record, state, change, timings)
@@ -545,6 +566,111 @@ class Agent:
             cited=list(ctx.titles_by_id),
         )
         yield ReplyEvent(type="done", reply=reply)
+
+    @staticmethod
+    def _known_traits(scene: Scene, prefs: Any) -> None:
+        """Wishes this catalog has no data for (no graph counts awards here) become notices."""
+        for trait in [t for t in prefs.traits if not scene.knows(t)]:
+            prefs.unsupported.setdefault(TRAIT_DATA[trait], prefs.evidence.get(f"trait:{trait}", trait))
+            del prefs.traits[trait]
+
+    @staticmethod
+    def _read_parts(scene: Scene, message: str, state: Any) -> list[tuple[int, Any]] | None:
+        """A message asking for several lists, read part by part (see `convrec.agent.groups`):
+        (count, reading) per part, or None for a message that asks for one list."""
+        parts = split_message(message)
+        if parts is None:
+            return None
+        read = share([scene.parser.parse(part.text, state) for part in parts])
+        return None if read is None else [(part.count, prefs) for part, prefs in zip(parts, read, strict=True)]
+
+    def _grouped(self, scene: Scene, record: Any, session_id: str, message: str, state: Any,
+                 timings: dict[str, float], started: float, parts: list[tuple[int, Any]] | None = None,
+                 prefs: Any = None) -> Iterator[ReplyEvent]:
+        """A turn with one list per group: a new split (`parts`), a message for every group of the
+        split in force (`prefs`), or the groups as they are (after "undo"). The picks of each
+        group are found in turn, none repeated, and shown as one numbered list."""
+        from convrec.agent.preferences import Preferences
+        from convrec.agent.state import Group, TurnChange
+
+        cat = scene.index.catalog
+        before = state.model_copy(deep=True)
+        readings: list[Any]
+        changes: list[Any]
+        if parts is not None:
+            base = state.model_copy(deep=True, update={"groups": [], "previous": None})
+            groups, changes, readings = [], [], []
+            for count, reading in parts:
+                self._known_traits(scene, reading)
+                group = Group(count=count, state=base.model_copy(deep=True))
+                changes.append(group.state.apply(reading, cat))
+                groups.append(group)
+                readings.append(reading)
+            state.turn += 1
+            state.acts, state.count = [], None
+            state.previous = before.model_copy(update={"previous": None}).to_json()
+        elif prefs is not None:
+            state.apply(prefs, cat)  # feedback, refusals and the undo snapshot, for the whole conversation
+            groups, changes = [], []
+            for old in before.groups:
+                group = old.model_copy(deep=True)
+                # "#4", "that one" and "more" mean the whole list shown, as in the conversation
+                for name in ("liked", "disliked", "rejected", "shown", "last_shown", "focus", "subject"):
+                    setattr(group.state, name, copy.deepcopy(getattr(before, name)))
+                changes.append(group.state.apply(prefs, cat))
+                group.count = prefs.count or group.count
+                groups.append(group)
+            readings = [prefs] * len(groups)
+            kept = merge_same(groups)
+            if len(kept) < len(groups):
+                changes = [changes[groups.index(g)] for g in kept]
+                groups = kept
+        else:
+            groups = list(state.groups)
+            changes, readings = [TurnChange() for _ in groups], [Preferences() for _ in groups]
+
+        picks: list[Pick] = []
+        founds: list[Found] = []
+        notices: list[str] = []
+        include: dict[str, list[str]] = {}
+        ranges: dict[str, tuple[float | None, float | None]] = {}
+        titles: dict[str, str] = {}
+        compared: set[str] = set()
+        for group, change, reading in zip(groups, changes, readings, strict=True):
+            g = group.state
+            g.shown = list(dict.fromkeys([*g.shown, *(p.item.id for p in picks)]))  # none twice in one reply
+            g.count = group.count
+            found = self._find(scene, record, g, change, timings)
+            found = found._replace(picks=found.picks[:group.count])
+            founds.append(found)
+            notices += self._notices(scene, g, reading, change, found)
+            g.record_shown([p.item.id for p in found.picks])
+            picks += found.picks
+            request = found.request
+            for f, vs in {**request.filters.include_all, **request.filters.include_any}.items():
+                include[f] = list(dict.fromkeys([*include.get(f, []), *vs]))
+            for f, r in request.filters.ranges.items():
+                low, high = ranges.get(f, (r.low, r.high))
+                ranges[f] = (None if low is None or r.low is None else min(low, r.low),
+                             None if high is None or r.high is None else max(high, r.high))
+            titles.update(self._referenced_titles(cat, g, found.picks))
+            compared |= {*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
+        state.set_groups(groups)  # one group left ("only comedies" after two comedy groups): one list again
+        labels = self.group_labels(state, scene.name) if state.groups else [""]
+        by_rating = scene.quality is not None and all(found.request.quality for found in founds)
+        ctx = ReplyContext(
+            picks=picks,
+            understood="; ".join([*joined_labels(self._wish_chips(state, scene.name)), *(["well rated"] if by_rating else [])]),
+            include=include,
+            ranges=ranges,
+            relaxed=[f"{r} (for the {label})" if label else r
+                     for found, label in zip(founds, labels, strict=True) for r in found.relaxed],
+            titles_by_id=titles,
+            notice=" ".join(dict.fromkeys(notices)),
+            compared=compared - set(state.liked),
+            groups=[(len(found.picks), label) for found, label in zip(founds, labels, strict=True)] if state.groups else [],
+        )
+        yield from self._write(scene, session_id, message, state, ctx, timings, started)
 
     def _answer(self, scene: Scene, session_id: str, message: str, state: Any, text: str,
                 items: Sequence[tuple[Any, str]], kind: str, started: float,
@@ -1196,6 +1322,20 @@ class Agent:
         """What convrec understood, as removable chips: the constraints in force, then the items the
         picks should be like ("like Fargo") or share a relation with ("by the director of Fargo"),
         named by the session's catalog."""
+        chips = self._wish_chips(state, catalog)
+        if state.groups:  # what every list asked for, then one chip per list: "3 × Action; 1980–1989"
+            chips += [Chip(key=f"group:{i}", label=f"{g.count} × {label}", kind="group")
+                      for i, (g, label) in enumerate(zip(state.groups, self.group_labels(state, catalog), strict=True))]
+        return chips
+
+    def group_labels(self, state: Any, catalog: str | None = None) -> list[str]:
+        """What each list of a split asks for beyond what they all ask for: "Action; 1980–1989"."""
+        shared = set(joined_labels(self._wish_chips(state, catalog)))
+        return ["; ".join(label for label in joined_labels(self._wish_chips(g.state, catalog)) if label not in shared)
+                or "anything" for g in state.groups]
+
+    def _wish_chips(self, state: Any, catalog: str | None = None) -> list[Chip]:
+        """The chips of a state's own wishes (a split's groups aside)."""
         chips = [Chip(key=c.key, label=chip_label(c), kind=c.kind) for c in state.constraints() if c.kind != "unseen"]
         refs = state.references()
         if refs:

@@ -31,6 +31,9 @@ the message), `reset: true` (start the conversation over first). Expectations, a
 - `every_item`: facet → rule; categorical rules `all_of`, `any_of`, `none_of` (a bare value or
   list is `all_of`), numeric rules `min`, `max`, `not_between: [low, high]`. Every recommended
   item must meet every rule.
+- `lists`: for a message asking for several lists ("3 action movies from the 80s and 2 comedies"),
+  one entry per list in order, `{items: 3, every_item: {...}}`: the reply shows exactly that many
+  items per list, and the items of each list meet that list's rules.
 - `min_items`, `max_items`, `no_items: true` (the same as `max_items: 0`).
 - `must_show` / `must_not_show`: titles that must / must not be among the recommended items.
 - `target: {title: ..., k: 5}` (or `id:`): that item must be in the top k.
@@ -147,10 +150,18 @@ class Target(_Strict):
         return f"id:{self.id}" if self.id is not None else str(self.title)
 
 
+class ListExpect(_Strict):
+    """One of several lists a message asked for: how many items it has, and their rules."""
+
+    items: int = Field(ge=1)
+    every_item: dict[str, FacetRule] = Field(default_factory=dict)
+
+
 class Expect(_Strict):
     """What the reply to one turn must show (see the module docstring)."""
 
     every_item: dict[str, FacetRule] = Field(default_factory=dict)
+    lists: list[ListExpect] = Field(default_factory=list)
     min_items: int | None = Field(None, ge=0)
     max_items: int | None = Field(None, ge=0)
     no_items: bool = False
@@ -175,8 +186,8 @@ class Expect(_Strict):
         if self.no_items:
             if self.min_items:
                 raise ValueError("no_items contradicts min_items")
-            if self.must_show or self.target or self.every_item:
-                raise ValueError("no_items contradicts must_show, target and every_item")
+            if self.must_show or self.target or self.every_item or self.lists:
+                raise ValueError("no_items contradicts must_show, target, every_item and lists")
             self.max_items = 0
         if self.min_items is not None and self.max_items is not None and self.min_items > self.max_items:
             raise ValueError(f"min_items {self.min_items} is above max_items {self.max_items}")
@@ -371,13 +382,13 @@ class ResolvedTurn:
     like: list[str] = field(default_factory=list)
     dislike: list[str] = field(default_factory=list)
     rules: dict[str, FacetRule] = field(default_factory=dict)
+    lists: list[tuple[int, dict[str, FacetRule]]] = field(default_factory=list)  # (items, rules) per list
 
 
-def resolve_turn(turn: Turn, catalog: Any, titles: TitleIndex) -> ResolvedTurn:
-    """Check a turn's facets and titles against `catalog`; raises `ConvrecError` with the problem."""
-    exp = turn.expect
+def resolve_rules(every_item: dict[str, FacetRule], catalog: Any) -> dict[str, FacetRule]:
+    """Facet rules checked against the catalog's schema, values in the catalog's spelling."""
     rules: dict[str, FacetRule] = {}
-    for facet, rule in exp.every_item.items():
+    for facet, rule in every_item.items():
         spec = catalog.schema.get(facet)
         if spec is None:
             known = ", ".join(f.name for f in catalog.schema.facets)
@@ -400,13 +411,20 @@ def resolve_turn(turn: Turn, catalog: Any, titles: TitleIndex) -> ResolvedTurn:
 
             rule = FacetRule(all_of=canon(rule.all_of), any_of=canon(rule.any_of), none_of=canon(rule.none_of))
         rules[facet] = rule
+    return rules
+
+
+def resolve_turn(turn: Turn, catalog: Any, titles: TitleIndex) -> ResolvedTurn:
+    """Check a turn's facets and titles against `catalog`; raises `ConvrecError` with the problem."""
+    exp = turn.expect
     return ResolvedTurn(
         must_show=[titles.resolve(t) for t in exp.must_show],
         must_not_show=[titles.resolve(t) for t in exp.must_not_show],
         target=titles.resolve(exp.target.ref) if exp.target else None,
         like=[titles.resolve(t) for t in turn.like],
         dislike=[titles.resolve(t) for t in turn.dislike],
-        rules=rules,
+        rules=resolve_rules(exp.every_item, catalog),
+        lists=[(lst.items, resolve_rules(lst.every_item, catalog)) for lst in exp.lists],
     )
 
 
@@ -469,6 +487,30 @@ def _item_label(item: Any) -> str:
     return f"{item.title} ({year:g})" if year is not None else item.title
 
 
+def rule_checks(rules: dict[str, FacetRule], ids: Sequence[str], catalog: Any, tally: ConstraintTally,
+                where: str = "every item") -> list[Check]:
+    """One check per facet rule: every item of `ids` meets it (each item × rule counted in `tally`)."""
+    checks = []
+    for facet, rule in rules.items():
+        failing = []
+        for item_id in ids:
+            if item_id not in catalog:
+                continue
+            item = catalog.get(item_id)
+            ok = rule_holds(rule, facet, item)
+            tally.checked += 1
+            tally.satisfied += int(ok)
+            if not ok:
+                shown = item.numeric.get(facet) if rule.numeric else ", ".join(item.categorical.get(facet, ())) or "none"
+                shown = f"{shown:g}" if isinstance(shown, float) else shown
+                failing.append(f"{_item_label(item)} has {facet} {shown}")
+        checks.append(Check(
+            "every_item", not failing,
+            f"{where}: {rule.describe(facet)}" + (f" — but {'; '.join(failing[:4])}" if failing else f" ({len(ids)} items)"),
+        ))
+    return checks
+
+
 def check_reply(
     expect: Expect,
     resolved: ResolvedTurn,
@@ -502,23 +544,15 @@ def check_reply(
         kind = "no_items" if expect.no_items else "max_items"
         checks.append(Check(kind, len(ids) <= expect.max_items, f"{len(ids)} items, wanted at most {expect.max_items}"))
 
-    for facet, rule in resolved.rules.items():
-        failing = []
-        for item_id in ids:
-            if item_id not in catalog:
-                continue
-            item = catalog.get(item_id)
-            ok = rule_holds(rule, facet, item)
-            tally.checked += 1
-            tally.satisfied += int(ok)
-            if not ok:
-                shown = item.numeric.get(facet) if rule.numeric else ", ".join(item.categorical.get(facet, ())) or "none"
-                shown = f"{shown:g}" if isinstance(shown, float) else shown
-                failing.append(f"{_item_label(item)} has {facet} {shown}")
-        checks.append(Check(
-            "every_item", not failing,
-            f"every item: {rule.describe(facet)}" + (f" — but {'; '.join(failing[:4])}" if failing else f" ({len(ids)} items)"),
-        ))
+    checks += rule_checks(resolved.rules, ids, catalog, tally)
+    if resolved.lists:
+        wanted = [n for n, _ in resolved.lists]
+        checks.append(Check("lists", len(ids) == sum(wanted),
+                            f"{len(ids)} items, wanted {' + '.join(map(str, wanted))} in {len(wanted)} lists"))
+        start = 0
+        for n, (size, rules) in enumerate(resolved.lists, 1):
+            checks += rule_checks(rules, ids[start:start + size], catalog, tally, f"list {n}")
+            start += size
 
     for item_id in resolved.must_show:
         title = _item_label(catalog.get(item_id))

@@ -1,0 +1,153 @@
+"""Several lists in one message: "3 action movies from the 80s and 2 comedies from the 90s".
+
+A message made of counted parts joined by "and", "plus", "then" or commas asks for one list per
+part. `split_message` finds the parts (conservatively: every part opens with a count, and at least
+one count is a number, so "a comedy and a drama" stays one wish for both genres); the scene's parser
+reads each part alone (`Agent._read_parts`), and `share` completes them: what a part leaves unsaid
+of a facet another part names it shares ("2 from the 90s" after "3 action movies from the 80s" are
+action movies), and what any part refuses or asks of every item ("nothing violent", "the best")
+holds for all. The agent finds each part's picks in turn, none repeated, and shows them as one
+numbered list part by part.
+
+The parts stay in the dialogue state (`DialogueState.groups`) for the next messages: "more",
+"nothing violent", "only from the 90s" or "only the well rated ones" go to every part; a film to
+be like ("more like #2"), starting over, or removing parts until one is left ends the split, and
+the conversation goes on as one list.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from convrec.agent.preferences import Preferences
+
+#: How many each part asks for: a numeral or number word; "a"/"an" only where another part counts
+COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+               "nine": 9, "ten": 10, "a couple of": 2, "a couple": 2, "a few": 3, "a": 1, "an": 1}
+IMPLICIT = {"a", "an"}
+MAX_PER_PART = 20
+MAX_PARTS = 4
+_COUNT = r"(?P<n>\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|a couple of|a couple|a few|an|a)"
+# what opens a request before its first count: "can you recommend", "I'd like", "give me"
+_LEAD = re.compile(
+    r"^(?:(?:hey|hi|hello|ok|okay|so|please)[,!]?\s+)*"
+    r"(?:(?:can|could|would|will) you (?:please )?(?:recommend|suggest|find|show|give|get|pick|list)(?: me)?\s+"
+    r"|(?:please )?(?:recommend|suggest|find|show|give|get|pick|list)(?: me)?\s+"
+    r"|i(?:'d| would) (?:like|love)(?: to (?:see|watch|read))?\s+|i (?:want|need)(?: to (?:see|watch|read))?\s+"
+    r"|(?:i'?m |i am )?looking for\s+|how about\s+|what about\s+)?",
+    re.IGNORECASE,
+)
+_START = re.compile(rf"{_COUNT}\s+(?=[a-z])", re.IGNORECASE)
+_JOIN = re.compile(rf"\s*(?:,\s*(?:and|plus|then)?|;|\band\b|\bplus\b|&|\bthen\b)\s+(?={_COUNT}\s+[a-z])", re.IGNORECASE)
+# a count that is no part's: "one of them", "2 more", "a couple more", "a bit", "a lot"
+_NOT_A_PART = re.compile(r"^(?:of|or|to|more|less|bit|lot|little|while|couple|few|each)\b", re.IGNORECASE)
+
+
+@dataclass
+class Part:
+    """One counted part of a message: its words (without the count) and how many it asks for."""
+
+    text: str
+    count: int
+    explicit: bool  # said as a number, not "a"/"an"
+
+
+def split_message(message: str) -> list[Part] | None:
+    """The counted parts of a message asking for several lists, or None for any other message."""
+    text = " ".join(message.split())
+    body = text[_LEAD.match(text).end():]  # type: ignore[union-attr]
+    if not _START.match(body):
+        return None
+    cuts = [0] + [m.end() for m in _JOIN.finditer(body)]
+    if len(cuts) < 2 or len(cuts) > MAX_PARTS:
+        return None
+    ends = [m.start() for m in _JOIN.finditer(body)] + [len(body)]
+    parts: list[Part] = []
+    for start, end in zip(cuts, ends, strict=True):
+        chunk = body[start:end].strip(" ,.;!?")
+        m = _START.match(chunk)
+        if m is None:
+            return None
+        raw = m.group("n").lower()
+        rest = chunk[m.end():].strip()
+        if not rest or _NOT_A_PART.match(rest):
+            return None
+        count = COUNT_WORDS.get(raw) or int(raw)
+        if not 1 <= count <= MAX_PER_PART:
+            return None
+        parts.append(Part(rest, count, raw not in IMPLICIT))
+    if not any(p.explicit for p in parts):
+        return None  # "a comedy and a drama": one wish for both
+    return parts
+
+
+def _wants(prefs: Preferences) -> bool:
+    """The part names something to find (a facet value, a range, a film to be like)."""
+    return bool(prefs.include_all or prefs.include_any or prefs.ranges or prefs.similar_to or prefs.related)
+
+
+def share(read: list[Preferences]) -> list[Preferences] | None:
+    """Complete each part with what the others say of every item, or None when the message is no
+    real split: a part that names nothing to find, asks about a shown item or gives feedback
+    ("2 like #3 and one more"), or parts that end up asking for the same."""
+    if len(read) < 2 or any(not _wants(p) or p.acts or p.focus or p.liked or p.disliked or p.rejected for p in read):
+        return None
+    out = [p.model_copy(deep=True) for p in read]
+    for i, prefs in enumerate(out):
+        others = [read[j] for j in sorted(range(len(read)), key=lambda j: (abs(j - i), j)) if j != i]
+        wanted = set(prefs.include_all) | set(prefs.include_any)
+        for other in others:  # the nearest part that names a facet lends it
+            for facet in (set(other.include_all) | set(other.include_any)) - wanted:
+                wanted.add(facet)
+                for mode, values in (("all", other.include_all.get(facet)), ("any", other.include_any.get(facet))):
+                    if values:
+                        prefs.add_include(facet, list(values), mode, other.evidence.get(f"include:{facet}:{values[0]}", ""))
+            for facet, rng in other.ranges.items():
+                if facet not in prefs.ranges:
+                    prefs.set_range(facet, rng, other.evidence.get(f"range:{facet}", ""))
+        for other in read:  # refusals and wishes about every item hold for all
+            if other is read[i]:
+                continue
+            for facet, values in other.exclude.items():
+                prefs.add_exclude(facet, list(values), other.evidence.get(f"exclude:{facet}:{values[0]}", ""))
+            for facet, holes in other.exclude_ranges.items():
+                for hole in holes:
+                    prefs.exclude_range(facet, hole)
+            for trait, value in other.traits.items():
+                prefs.traits.setdefault(trait, value)
+            prefs.quality = prefs.quality or other.quality
+            if other.avoid and other.avoid not in prefs.avoid:
+                prefs.avoid = f"{prefs.avoid} {other.avoid}".strip()
+            prefs.injection = prefs.injection or other.injection
+    if len({_signature(p) for p in out}) < len(out):
+        return None
+    return out
+
+
+def ends_split(prefs: Preferences) -> bool:
+    """A message that ends a split: one about a film to be like ("more like #2", "by the director
+    of Fargo") or one that starts over; every other goes to each group."""
+    return bool(prefs.similar_to or prefs.related or "reset" in prefs.acts)
+
+
+def _signature(prefs: Preferences) -> str:
+    """What a part asks for, to tell parts apart."""
+    return prefs.model_dump_json(include={"query", "include_all", "include_any", "ranges", "similar_to", "related"})
+
+
+def merge_same(groups: list[Any]) -> list[Any]:
+    """Groups whose states ask for the same (after "only comedies" made two groups alike) become one,
+    showing as many as they did together."""
+    out: list[Any] = []
+    seen: dict[str, Any] = {}
+    for group in groups:
+        key = group.state.model_dump_json(include={"query", "include_all", "include_any", "exclude", "ranges",
+                                                   "exclude_ranges", "similar_to", "related", "traits", "quality"})
+        if key in seen:
+            seen[key].count = min(MAX_PER_PART, seen[key].count + group.count)
+            continue
+        seen[key] = group
+        out.append(group)
+    return out

@@ -1,0 +1,80 @@
+"""Splitting a message that asks for several lists (`convrec.agent.groups`): which messages split,
+and what the parts share."""
+
+from __future__ import annotations
+
+import pytest
+
+from convrec.agent.groups import split_message, share
+from convrec.agent.preferences import ItemRef, Preferences
+from convrec.retrieval.filters import NumericRange
+
+
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("3 action movies from the 80s and 2 comedies from the 90s",
+         [("action movies from the 80s", 3), ("comedies from the 90s", 2)]),
+        ("Can you recommend two comedies and a drama?", [("comedies", 2), ("drama", 1)]),
+        ("give me 3 comedies, 2 dramas and a horror film", [("comedies", 3), ("dramas", 2), ("horror film", 1)]),
+        ("one horror film plus one comedy", [("horror film", 1), ("comedy", 1)]),
+        ("a couple of thrillers and 2 westerns", [("thrillers", 2), ("westerns", 2)]),
+        ("I'd like 2 films like Sense and Sensibility and 3 like Heat",
+         [("films like Sense and Sensibility", 2), ("like Heat", 3)]),
+    ],
+)
+def test_counted_parts_split(message: str, parts: list[tuple[str, int]]) -> None:
+    got = split_message(message)
+    assert got is not None and [(p.text, p.count) for p in got] == parts
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "a comedy and a drama",  # no number: one wish for both genres
+        "3 action movies and 2 more",
+        "2 or 3 comedies",
+        "I want a movie for 2 people and a dog",
+        "one of them and two of those",
+        "comedies from the 80s and 90s",
+        "show me 10",
+        "3 comedies",
+        "a comedy, a drama, a western, a thriller and 2 horror films",  # more than 4 lists
+        "50 comedies and 2 dramas",
+    ],
+)
+def test_other_messages_do_not_split(message: str) -> None:
+    assert split_message(message) is None
+
+
+def _prefs(genre: str | None = None, years: tuple[float, float] | None = None, **extra) -> Preferences:
+    p = Preferences(**extra)
+    if genre:
+        p.add_include("genres", [genre], "all", evidence=genre.lower())
+    if years:
+        p.set_range("year", NumericRange(low=years[0], high=years[1]), evidence="the 80s")
+    return p
+
+
+def test_a_part_takes_what_it_leaves_unsaid_from_its_neighbour() -> None:
+    """"3 action movies from the 80s and 2 from the 90s": the second are action movies too;
+    "2 comedies and a drama from the 70s": the comedies are from the 70s too."""
+    first, second = share([_prefs("Action", (1980, 1989)), _prefs(None, (1990, 1999))])
+    assert second.include_all == {"genres": ["Action"]} and second.ranges["year"].low == 1990
+    assert first.ranges["year"].high == 1989
+    comedies, drama = share([_prefs("Comedy"), _prefs("Drama", (1970, 1979))])
+    assert comedies.ranges["year"] == NumericRange(low=1970, high=1979) and drama.include_all == {"genres": ["Drama"]}
+
+
+def test_a_refusal_anywhere_holds_for_every_part() -> None:
+    refusing = _prefs("Western")
+    refusing.add_exclude("genres", ["Horror"], evidence="no horror")
+    first, second = share([_prefs("Thriller"), refusing])
+    assert first.exclude == {"genres": ["Horror"]} and first.evidence["exclude:genres:Horror"] == "no horror"
+
+
+def test_parts_that_name_nothing_or_the_same_are_no_split() -> None:
+    assert share([_prefs("Comedy"), _prefs()]) is None  # "2 comedies and 3 for my wife"
+    assert share([_prefs("Comedy"), _prefs("Comedy")]) is None
+    assert share([_prefs("Comedy"), _prefs("Drama", liked=[ItemRef(ordinal=2)])]) is None  # feedback is no list
+    assert share([_prefs("Comedy")]) is None
