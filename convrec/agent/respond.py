@@ -183,8 +183,10 @@ def template_reply(ctx: ReplyContext) -> Iterator[str]:
 
 def _for(understood: str) -> str:
     """What picks are for, after "picks": " like Pulp Fiction", " by the director of Fargo",
-    " for Comedy; like Fargo", " that are not from 1970–1979"."""
+    " for Comedy; like Fargo", " that are not from 1970–1979", ", well rated"."""
     lead = understood.split(" ", 1)[0]
+    if lead in ("well", "worst"):  # "picks, well rated", "picks, worst rated"
+        return f", {understood}"
     return (f" {understood}" if lead in ("like", "by", "with", "in", "from")
             else f" that are {understood}" if lead == "not" else f" for {understood}")
 
