@@ -687,6 +687,7 @@ def test_thanks_closes_without_a_new_list(agent: Agent) -> None:
     more = agent.chat(sid, "more")  # the conversation goes on where it was
     assert more.items and not {i.id for i in more.items} & {i.id for i in first.items}
     assert agent.chat(sid, "thanks, now something funnier").items
+    assert agent.chat(sid, "bye, see you").text == "Goodbye! Come back any time you want more ideas."
     hello = agent.chat(agent.new_session(), "Hello!")
     assert hello.text.startswith("Hi! Tell me what you're in the mood for") and not hello.items
 

@@ -638,7 +638,9 @@ def test_a_childs_age_is_no_search_word(rules, text) -> None:
 
 @pytest.mark.parametrize(("text", "thanks"), [
     ("thanks!", True), ("thank you so much", True), ("ok thanks, bye", True), ("that's all", True),
-    ("thanks for the suggestions", True), ("thanks, now something funnier", False), ("no thanks", False)])
+    ("thanks for the suggestions", True), ("thanks, now something funnier", False), ("no thanks", False),
+    ("bye, see you", True), ("that is all", True), ("I am done, thanks", True), ("good night", True),
+    ("bye bye love", False)])
 def test_a_message_that_only_thanks(rules, text, thanks) -> None:
     assert ("thanks" in rules.parse(text).acts) is thanks
 

@@ -300,6 +300,9 @@ REVEAL = [
     r"\b(?:drop table|delete from|rm rf|sudo|os system|import os)\b",
     r"\b(?:set|change|override) (?:the |your )?(?:filters?|parameters|settings|temperature|json|schema|year min|year max)\b",
 ]
+# a goodbye ("bye", "that's all", "I'm done"), as the message reads after normalizing
+_BYE = (r"(?:bye bye|bye|goodbye|see you|see ya|that s all|that s it|that will do|that ll do|i m done|i m good|all set"
+        r"|that is all|that is it|i am done|good night|goodnight)")
 ACT_PATTERNS: dict[str, list[str]] = {
     "reset": [
         r"\bstart(?:ing)? (?:over|again|fresh|afresh|anew|from scratch)\b", r"\bfrom scratch\b",
@@ -370,8 +373,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"(?:thanks?|thank you|thx|ty|cheers|many thanks|much appreciated)"
         r"(?: (?:a lot|so much|very much|again|a bunch|for (?:the|your|these|those|all the) \w+))?"
         r"(?: [,.!])*(?: (?:bye|goodbye|that s all|see you))?(?: [,.!])*$",
-        r"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?(?:bye|goodbye|bye bye|see you|see ya|that s all|that s it|"
-        r"that will do|that ll do|i m done|i m good|all set)(?: (?:for now|then|thanks|thank you))?(?: [,.!])*$",
+        rf"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?{_BYE}(?:(?: [,.!])* (?:{_BYE}|for now|then|thanks|thank you))*"
+        r"(?: [,.!])*$",
     ],
 }
 # "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
