@@ -703,7 +703,9 @@ def test_a_message_about_convrec_itself(rules, text, help) -> None:
 
 
 @pytest.mark.parametrize(("text", "count"), [("fewer of them, just 3", 3), ("only 2 please", 2),
-                                             ("just 3 of them", 3), ("just 90s movies", None)])
+                                             ("just 3 of them", 3), ("just 90s movies", None),
+                                             ("shorter list please, 3", 3), ("a shorter list", 3),
+                                             ("a longer list please", 10), ("give me a bigger list of 8", 8)])
 def test_just_a_number_is_how_many(rules, text, count) -> None:
     p = rules.parse(text)
     assert p.count == count and not p.query  # "3" was a search word ("fits “3”")

@@ -520,7 +520,11 @@ COUNT = re.compile(
     rf"\b(?P<n>{_NUMW}) (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b"
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
     rf"|\btop (?P<n3>{_NUMW})\b"
-    rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))")
+    rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))"
+    rf"|\b(?:a )?(?:shorter|smaller|longer|bigger) list(?: please)?(?: [,.:;])* (?:of |with |just |only )?(?P<n5>{_NUMW})\b")
+# "a shorter list please", "a longer list": how many, when no number says it
+LIST_SIZE = re.compile(r"\b(?:a )?(?P<size>shorter|smaller|longer|bigger) list\b")
+LIST_SIZES = {"shorter": 3, "smaller": 3, "longer": 10, "bigger": 10}
 def _count_value(raw: str) -> int | None:
     """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
     value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
@@ -1391,8 +1395,12 @@ class RuleParser:
         for num in self.lexicon.numeric.values():
             if num.role == "amount":
                 self._amounts(work, prefs, num)
-        for _s, _e, m in work.finditer(COUNT):
-            group = next(g for g in ("n", "n2", "n3", "n4") if m.group(g))
+        for s, e, m in work.finditer(COUNT):
+            group = next(g for g in ("n", "n2", "n3", "n4", "n5") if m.group(g))
+            if group == "n5":
+                work.use(s, e)  # "a shorter list, 3": the words about the list are no search words
+                prefs.count = _count_value(m.group(group)) or prefs.count
+                continue
             ns, ne = work.tok_range(m.start(group), m.end(group))
             if work.any_used(ns, ne):
                 continue
@@ -1400,6 +1408,10 @@ class RuleParser:
             if value:
                 prefs.count = value
                 work.use(ns, ne)  # only the number: "3 funny movies" still says funny
+        for s, e, m in work.finditer(LIST_SIZE):
+            if prefs.count is None and not work.any_used(s, e):
+                prefs.count = LIST_SIZES[m.group("size")]
+                work.use(s, e)
 
     def _counted_values(self, work: _Work, prefs: Preferences) -> None:
         """"5 good comedies", "just one western", "3 westerns": a number before a facet value
