@@ -918,3 +918,17 @@ def test_a_title_after_isnt_is_refused_not_read_as_a_genre(rules) -> None:
 def test_a_number_before_a_facet_value_is_how_many(rules, text, count) -> None:
     p = rules.parse(text)
     assert p.count == count and not any(ch.isdigit() for ch in p.query)  # before: '5' was a search word
+
+
+@pytest.mark.parametrize(("text", "direction", "bound"), [
+    ("too old", 1, None), ("that's too old for me", 1, None), ("too recent", -1, None), ("too new", -1, None),
+    ("these feel too dated", 1, None), ("nothing too old", None, (1980, None)), ("not too recent", None, (None, 1994)),
+])
+def test_too_old_said_of_a_list_moves_it(rules, text, direction, bound) -> None:
+    """"Too old" after a list asks for newer (the window moves, as "newer" moves it); "nothing too
+    old" is a bound, as before."""
+    p = rules.parse(text)
+    assert [s.direction for s in p.shifts] == ([direction] if direction else [])
+    got = p.ranges.get("year")
+    assert (got.low, got.high) == bound if bound else got is None
+    assert not p.query

@@ -1619,7 +1619,7 @@ class RuleParser:
         if s > 0 and toks[s - 1].text == "non":  # "non-violent"
             toks[s - 1].used = True
             return "neg"
-        if s > 0 and toks[s - 1].text == "too" and (s < 2 or toks[s - 2].text not in NEGATION_WORDS):
+        if self._bare_too(work, s):
             return "neg"  # "that was too scary": a milder one (`_softened`); "not too scary" reads on below
         if end is not None and ALLOW_AFTER.search(work.span_text(end, min(len(toks), end + 4))):
             return "allow"
@@ -1644,6 +1644,13 @@ class RuleParser:
                 return "want"
             j -= 1
         return "want"
+
+    @staticmethod
+    def _bare_too(work: _Work, s: int) -> bool:
+        """Token s follows a "too" that no negation governs: "that was too scary", not "not too
+        scary" or "nothing too old"."""
+        toks = work.toks
+        return s > 0 and toks[s - 1].text == "too" and (s < 2 or toks[s - 2].text not in NEGATION_WORDS)
 
     def _softened(self, work: _Work, s: int) -> bool:
         """True when the negation governing token s is a softener ("less silly", "fewer explosions",
@@ -1686,6 +1693,14 @@ class RuleParser:
             if m.kind == "numphrase":
                 assert m.num is not None and m.rng is not None
                 rng = invert(m.rng, m.num) if m.polarity == "neg" else m.rng
+                one_sided = (m.rng.low is None) != (m.rng.high is None)
+                if m.polarity == "neg" and one_sided and self._bare_too(work, m.start):
+                    # "too old" (said of what was shown): newer than that, as "newer" moves; with
+                    # nothing to move from, not old ("nothing too old" reads on below as a bound)
+                    direction = 1 if m.rng.low is None else -1
+                    prefs.shifts.append(RangeShift(facet=m.num.facet, direction=direction, fallback=rng,  # type: ignore[arg-type]
+                                                   step=m.num.step, mention=m.text))
+                    continue
                 if rng is not None and m.polarity in ("want", "neg"):
                     prefs.set_range(m.num.facet, rng, m.text, inferred=True)
                 continue
