@@ -932,3 +932,10 @@ def test_too_old_said_of_a_list_moves_it(rules, text, direction, bound) -> None:
     got = p.ranges.get("year")
     assert (got.low, got.high) == bound if bound else got is None
     assert not p.query
+
+
+@pytest.mark.parametrize(("text", "additive"), [
+    ("any with a twist ending?", True), ("any that are romantic?", True), ("are there any with a happy ending?", True),
+    ("any ones from the 90s?", False), ("anything romantic", False)])
+def test_any_with_narrows_what_was_shown(rules, text, additive) -> None:
+    assert rules.parse(text).additive is additive

@@ -385,6 +385,8 @@ ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
             r"\bin (?:there|those|these|that list|this list)\b", r"\bamong (?:them|those|these)\b",
             r"\bof (?:those|these|them)\b",
+            # "any with a twist ending?", "any that are funny?" (after a list): among them
+            r"^(?:(?:are|is) there )?any (?:ones? |of them |of those |of these )?(?:with|that|which|where)\b",
             # a reply that opens with "with": "a movie about the ocean" → "with sharks" wants both
             r"^(?:(?:and|but|ok|okay|now|so|hmm|maybe|ideally|preferably)[ ,]+)*with\b"]
 ALL_TIME = re.compile(r"\ball ?-?time(?= favou?rites?\b)")

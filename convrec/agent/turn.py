@@ -459,7 +459,7 @@ class Agent:
                                       *(["well rated"] if by_rating else [])]),
                 # a name the catalog cannot look up is searched as words, but no pick "fits" it
                 query=" ".join(w for w in request.query.split() if w not in state.names),
-                include={f: v for f, v in {**request.filters.include_all, **request.filters.include_any}.items()},
+                include=self._wanted(request),
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
                 relaxed=found.relaxed,
                 titles_by_id=self._referenced_titles(cat, state, found.picks),
@@ -574,6 +574,14 @@ class Agent:
         yield ReplyEvent(type="done", reply=reply)
 
     @staticmethod
+    def _wanted(request: Any) -> dict[str, list[str]]:
+        """The values a request wants, per facet, whether all or any of them: a crime film with a
+        twist ("Crime; Mystery or Thriller") names Crime in its reasons too."""
+        f = request.filters
+        return {facet: list(dict.fromkeys([*f.include_all.get(facet, []), *f.include_any.get(facet, [])]))
+                for facet in {**f.include_all, **f.include_any}}
+
+    @staticmethod
     def _known_traits(scene: Scene, prefs: Any) -> None:
         """Wishes this catalog has no data for (no graph counts awards here) become notices."""
         for trait in [t for t in prefs.traits if not scene.knows(t)]:
@@ -653,7 +661,7 @@ class Agent:
             g.record_shown([p.item.id for p in found.picks])
             picks += found.picks
             request = found.request
-            for f, vs in {**request.filters.include_all, **request.filters.include_any}.items():
+            for f, vs in self._wanted(request).items():
                 include[f] = list(dict.fromkeys([*include.get(f, []), *vs]))
             for f, r in request.filters.ranges.items():
                 low, high = ranges.get(f, (r.low, r.high))
