@@ -60,10 +60,11 @@ def split_message(message: str) -> list[Part] | None:
     body = text[_LEAD.match(text).end():]  # type: ignore[union-attr]
     if not _START.match(body):
         return None
-    cuts = [0] + [m.end() for m in _JOIN.finditer(body)]
-    if len(cuts) < 2 or len(cuts) > MAX_PARTS:
+    joins = list(_JOIN.finditer(body))
+    if not joins or len(joins) >= MAX_PARTS:
         return None
-    ends = [m.start() for m in _JOIN.finditer(body)] + [len(body)]
+    cuts = [0] + [m.end() for m in joins]
+    ends = [m.start() for m in joins] + [len(body)]
     parts: list[Part] = []
     for start, end in zip(cuts, ends, strict=True):
         chunk = body[start:end].strip(" ,.;!?")
@@ -107,8 +108,8 @@ def share(read: list[Preferences]) -> list[Preferences] | None:
             for facet, rng in other.ranges.items():
                 if facet not in prefs.ranges:
                     prefs.set_range(facet, rng, other.evidence.get(f"range:{facet}", ""))
-        for other in read:  # refusals and wishes about every item hold for all
-            if other is read[i]:
+        for j, other in enumerate(read):  # refusals and wishes about every item hold for all
+            if j == i:
                 continue
             for facet, values in other.exclude.items():
                 prefs.add_exclude(facet, list(values), other.evidence.get(f"exclude:{facet}:{values[0]}", ""))
