@@ -978,3 +978,13 @@ def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:
     toy_story = {"Animation", "Children's", "Comedy"}
     assert reply.items and all(genres(it) & toy_story for it in reply.items), [(i.title, genres(i)) for i in reply.items]
     assert "Toy Story" not in [it.title for it in reply.items]
+
+
+def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
+    """"#4 sounds good, tell me more": an answer about #4 (not a new list), and #4 is liked."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "a comedy")
+    reply = agent.chat(sid, "#4 sounds good, tell me more")
+    assert reply.kind == "about" and [i.id for i in reply.items] == [first.items[3].id]
+    assert agent.sessions.get(sid).state["liked"] == [first.items[3].id]
+    assert agent.chat(sid, "the second one looks fun, tell me a bit more please").items[0].id == first.items[1].id

@@ -939,3 +939,11 @@ def test_too_old_said_of_a_list_moves_it(rules, text, direction, bound) -> None:
     ("any ones from the 90s?", False), ("anything romantic", False)])
 def test_any_with_narrows_what_was_shown(rules, text, additive) -> None:
     assert rules.parse(text).additive is additive
+
+
+@pytest.mark.parametrize(("text", "ordinal"), [
+    ("#4 sounds good, tell me more", 4), ("the second one looks fun, tell me a bit more please", 2),
+    ("tell me more", None), ("#2 is good, more please", None)])
+def test_tell_me_more_about_the_pick_singled_out(rules, text, ordinal) -> None:
+    p = rules.parse(text)
+    assert (p.focus.ordinal if p.focus else None) == ordinal and ("describe" in p.acts) is bool(ordinal)

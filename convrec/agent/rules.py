@@ -241,6 +241,8 @@ ROLE_CUES: dict[Role, list[str]] = {
               "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
               "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
 }
+# "tell me more" closing a message that singled a pick out ("#4 sounds good, tell me more")
+TELL_MORE = re.compile(r"\b(?:tell me (?:a (?:bit |little )?)?more|more (?:info|details))(?= *(?:$|[,.!?;]|please\b))")
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
         r"^(?:was|is|looks|looked|sounds|seems|seemed)(?: (?:really|so|very|pretty|quite|super|kind of|kinda))? "
@@ -665,6 +667,7 @@ class RuleParser:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
             self._more_from_them(work, prefs)
         self._ordinals(work, prefs)
+        self._tell_me_more(work, prefs)
         self._quoted_titles(work, prefs)
         if self.titles:
             self._title_bounds(work, prefs)  # before the other titles: "after Star Wars" is a year
@@ -899,6 +902,18 @@ class RuleParser:
             if m:
                 return role, len(m.group(0).split())
         return None, 0
+
+    def _tell_me_more(self, work: _Work, prefs: Preferences) -> None:
+        """"#4 sounds good, tell me more": a question about the one pick the message singled out
+        (a bare "tell me more" stays no request)."""
+        if prefs.focus is not None or len(prefs.liked) != 1 or prefs.liked[0].ordinal is None:
+            return
+        for s, e, _ in work.finditer(TELL_MORE):
+            work.use(s, e)
+            if "show_more" in prefs.acts:  # "tell me a bit more please" is no "more please"
+                prefs.acts.remove("show_more")
+            self._add_ref(prefs, "focus", prefs.liked[0].model_copy())
+            return
 
     @staticmethod
     def _add_ref(prefs: Preferences, role: Role, ref: ItemRef) -> None:

@@ -406,7 +406,9 @@ class Agent:
                 return
             about = self._about(scene, session_id, state, prefs, message) if "describe" in prefs.acts else None
             if about is not None:
-                # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint
+                # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint;
+                # "#4 sounds good, tell me more" also likes #4 (for the next list)
+                state.liked += [i for ref in prefs.liked for i in state.resolve(ref) if i not in state.liked]
                 state.focus = about.item.id
                 yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
                                         "about", started, cited=about.cited)
