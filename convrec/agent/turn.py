@@ -88,9 +88,8 @@ NO_RATINGS = "This catalog has no ratings to rank by, so “the best” is read 
 EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or something you liked recently."
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GOODBYE_REPLY = "Goodbye! Come back any time you want more ideas."
-GOODBYE = re.compile(r"\b(?:bye|goodbye|see (?:you|ya)|that(?:'?s| is) (?:all|it)|good ?night|i(?:'?m| am) done)\b",
-                     re.IGNORECASE)
-THANKED = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciate)\b", re.IGNORECASE)
+# the closing act with no thanks in it is a goodbye ("bye", "that's all", "good night")
+THANKED = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciat\w*)\b", re.IGNORECASE)
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 # What each trait needs, named as the catalog's missing data ("This catalog has no awards").
 TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser known", "awards": "awards",
@@ -444,7 +443,7 @@ class Agent:
             if prefs.acts in (["thanks"], ["greet"], ["help"]):
                 # "thanks!", "hi", "what can you do?": no new list; what was asked and shown stays for later
                 said = {"thanks": CLOSING_REPLY, "greet": GREETING_REPLY}.get(prefs.acts[0]) or scene.introduction()
-                if said == CLOSING_REPLY and GOODBYE.search(message) and not THANKED.search(message):
+                if said == CLOSING_REPLY and not THANKED.search(message):
                     said = GOODBYE_REPLY  # "bye", "that's all": no thanks to answer
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
