@@ -984,7 +984,9 @@ def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
     """"#4 sounds good, tell me more": an answer about #4 (not a new list), and #4 is liked."""
     sid = agent.new_session()
     first = agent.chat(sid, "a comedy")
+    agent.feedback(sid, first.items[3].id, -1)  # disliked first: the like takes its place
     reply = agent.chat(sid, "#4 sounds good, tell me more")
     assert reply.kind == "about" and [i.id for i in reply.items] == [first.items[3].id]
-    assert agent.sessions.get(sid).state["liked"] == [first.items[3].id]
+    state = agent.sessions.get(sid).state
+    assert state["liked"] == [first.items[3].id] and not state["disliked"]
     assert agent.chat(sid, "the second one looks fun, tell me a bit more please").items[0].id == first.items[1].id

@@ -371,8 +371,7 @@ class DialogueState(BaseModel):
                 i for i in resolved["similar_to"] if i not in (self.similar_to if prefs.additive else [])]
             self.focus = resolved["similar_to"][-1]
         for i in resolved["liked"]:
-            self._add_list(self.liked, i)
-            self._remove(self.disliked, i)
+            self.like(i)
             self.focus = i
         for i in resolved["disliked"]:
             self._add_list(self.disliked, i)
@@ -546,6 +545,11 @@ class DialogueState(BaseModel):
         if self.query:
             parts.append(f"about {self.query!r}")
         return "; ".join(parts) or "nothing yet"
+
+    def like(self, item_id: str) -> None:
+        """The person liked this item (in a message): liked from now on, no longer disliked."""
+        self._add_list(self.liked, item_id)
+        self._remove(self.disliked, item_id)
 
     # -- several lists -----------------------------------------------------------------------------
     def set_groups(self, groups: list[Group]) -> None:

@@ -41,7 +41,7 @@ from convrec.agent.respond import (
     item_headline,
     or_list,
 )
-from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS
+from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS, THANKS_WORDS
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -89,7 +89,7 @@ EMPTY_MESSAGE = "Tell me what you're in the mood for: a genre, an era, or someth
 CLOSING_REPLY = "You're welcome! Ask me any time you want more ideas."
 GOODBYE_REPLY = "Goodbye! Come back any time you want more ideas."
 # the closing act with no thanks in it is a goodbye ("bye", "that's all", "good night")
-THANKED = re.compile(r"\b(?:thanks?|thank you|thx|ty|cheers|appreciat\w*)\b", re.IGNORECASE)
+THANKED = re.compile(rf"\b{THANKS_WORDS}\b", re.IGNORECASE)
 GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 # What each trait needs, named as the catalog's missing data ("This catalog has no awards").
 TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser known", "awards": "awards",
@@ -407,7 +407,8 @@ class Agent:
             if about is not None:
                 # "tell me more about #3", "is #2 funny?": an answer, no new list, no new constraint;
                 # "#4 sounds good, tell me more" also likes #4 (for the next list)
-                state.liked += [i for ref in prefs.liked for i in state.resolve(ref) if i not in state.liked]
+                for item_id in [i for ref in prefs.liked for i in state.resolve(ref)]:
+                    state.like(item_id)
                 state.focus = about.item.id
                 yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
                                         "about", started, cited=about.cited)
