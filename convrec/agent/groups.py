@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from convrec.agent.preferences import Preferences
+from convrec.agent.rules import NUMBER_WORDS
 
-#: How many each part asks for: a numeral or number word; "a"/"an" only where another part counts
-COUNT_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-               "nine": 9, "ten": 10, "a couple of": 2, "a couple": 2, "a few": 3, "a": 1, "an": 1}
+#: How many each part asks for: a numeral or number word (one to ten, valued as the rules value
+#: them); "a"/"an" only where another part counts
+COUNT_WORDS = {**NUMBER_WORDS, "a couple of": 2, "a couple": 2, "a few": 3, "a": 1, "an": 1}
 IMPLICIT = {"a", "an"}
 MAX_PER_PART = 20
 MAX_PARTS = 4

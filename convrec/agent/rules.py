@@ -302,6 +302,8 @@ REVEAL = [
     r"\b(?:drop table|delete from|rm rf|sudo|os system|import os)\b",
     r"\b(?:set|change|override) (?:the |your )?(?:filters?|parameters|settings|temperature|json|schema|year min|year max)\b",
 ]
+# thanks, as the message reads after normalizing (a closing message without them is a goodbye)
+THANKS_WORDS = r"(?:thanks?|thank you|thx|ty|cheers|many thanks|much appreciated)"
 # a goodbye ("bye", "that's all", "I'm done"), as the message reads after normalizing
 _BYE = (r"(?:bye bye|bye|goodbye|see you|see ya|that s all|that s it|that will do|that ll do|i m done|i m good|all set"
         r"|that is all|that is it|i am done|good night|goodnight)")
@@ -372,7 +374,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     # the whole message thanks or says goodbye ("thanks, now something funnier" is a request)
     "thanks": [
         r"^(?:(?:ok|okay|great|perfect|awesome|cool|nice|lovely|brilliant|excellent|wonderful)(?: [,.!])* )?"
-        r"(?:thanks?|thank you|thx|ty|cheers|many thanks|much appreciated)"
+        rf"{THANKS_WORDS}"
         r"(?: (?:a lot|so much|very much|again|a bunch|for (?:the|your|these|those|all the) \w+))?"
         r"(?: [,.!])*(?: (?:bye|goodbye|that s all|see you))?(?: [,.!])*$",
         rf"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?{_BYE}(?:(?: [,.!])* (?:{_BYE}|for now|then|thanks|thank you))*"
@@ -520,15 +522,15 @@ AGO = re.compile(
     r"\b(?:(?:from|made|released|out) )?(?:about |around |roughly |some )?"
     r"(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|a couple of|a few) "
     r"(?P<unit>years?|decades?) ago\b")
+# "a shorter list please", "a longer list": how many, when no number says it
+LIST_SIZES = {"shorter": 3, "smaller": 3, "longer": 10, "bigger": 10}
 COUNT = re.compile(
     rf"\b(?P<n>{_NUMW}) (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b"
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
     rf"|\btop (?P<n3>{_NUMW})\b"
     rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))"
-    rf"|\b(?:a )?(?:shorter|smaller|longer|bigger) list(?: please)?(?: [,.:;])* (?:of |with |just |only )?(?P<n5>{_NUMW})\b")
-# "a shorter list please", "a longer list": how many, when no number says it
-LIST_SIZE = re.compile(r"\b(?:a )?(?P<size>shorter|smaller|longer|bigger) list\b")
-LIST_SIZES = {"shorter": 3, "smaller": 3, "longer": 10, "bigger": 10}
+    rf"|\b(?:a )?(?:{'|'.join(LIST_SIZES)}) list(?: please)?(?: [,.:;])* (?:of |with |just |only )?(?P<n5>{_NUMW})\b")
+LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 def _count_value(raw: str) -> int | None:
     """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
     value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
