@@ -980,6 +980,19 @@ def test_something_like_a_film_stays_of_its_kind(agent: Agent) -> None:
     assert "Toy Story" not in [it.title for it in reply.items]
 
 
+def test_a_bare_tell_me_more(agent: Agent) -> None:
+    """"Tell me more" asks about the item in focus (the list's first, or the one just talked
+    about); before anything is shown, it says so. It used to show a new list."""
+    sid = agent.new_session()
+    reply = agent.chat(sid, "tell me more")
+    assert reply.kind == "chat" and not reply.items and "I haven't shown anything yet" in reply.text
+    first = agent.chat(sid, "a comedy")
+    reply = agent.chat(sid, "tell me more")
+    assert reply.kind == "about" and [i.id for i in reply.items] == [first.items[0].id]
+    agent.chat(sid, "tell me about #3")
+    assert agent.chat(sid, "ok, tell me more please").items[0].id == first.items[2].id
+
+
 def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
     """"#4 sounds good, tell me more": an answer about #4 (not a new list), and #4 is liked."""
     sid = agent.new_session()

@@ -943,7 +943,55 @@ def test_any_with_narrows_what_was_shown(rules, text, additive) -> None:
 
 @pytest.mark.parametrize(("text", "ordinal"), [
     ("#4 sounds good, tell me more", 4), ("the second one looks fun, tell me a bit more please", 2),
-    ("tell me more", None), ("#2 is good, more please", None)])
+    ("#2 is good, more please", None)])
 def test_tell_me_more_about_the_pick_singled_out(rules, text, ordinal) -> None:
     p = rules.parse(text)
     assert (p.focus.ordinal if p.focus else None) == ordinal and ("describe" in p.acts) is bool(ordinal)
+
+
+@pytest.mark.parametrize(("text", "asks"), [
+    ("tell me more", True), ("ok, tell me more please", True), ("interesting, can you tell me more?", True),
+    ("a drama, tell me more", False), ("more please", False)])
+def test_a_bare_tell_me_more_asks_about_the_item_in_focus(rules, text, asks) -> None:
+    """Before, a bare "tell me more" was no request, and the turn showed a new list."""
+    p = rules.parse(text)
+    assert (p.focus is not None and p.focus.pointer == "focus" and p.acts == ["describe"]) is asks
+
+
+@pytest.mark.parametrize(("text", "count"), [
+    ("a drama, not a romance, nothing before 1980, 7 please", 7), ("a comedy, 7", 7), ("I'd like 7", 7),
+    ("make it 3", 3), ("a comedy from 1995, 3 please", 3), ("westerns. 4 would be great", 4),
+    ("I liked 2, 3", None), ("2 please", None), ("a comedy, 1995", None), ("he is 30", None)])
+def test_a_number_after_the_wishes_is_how_many(rules, text, count) -> None:
+    """Before, "7 please" searched the word 7 (Seven Years in Tibet, 187)."""
+    p = rules.parse(text)
+    assert p.count == count and not any(w.isdigit() for w in p.query.split())
+
+
+@pytest.mark.parametrize(("text", "role", "ordinals"), [
+    ("I liked 2 and 3", "liked", [2, 3]), ("more like 2", "similar_to", [2]), ("2", "similar_to", [2]),
+    ("2 please", "similar_to", [2]), ("not 2 or 4", "rejected", [2, 4]), ("i hated 2", "disliked", [2]),
+    ("I loved #1, #3 and #4", "liked", [1, 3, 4]), ("the 2nd please", "similar_to", [2]),
+    ("not that one, the second", "similar_to", [2]), ("i loved #1 and #3, 4 is meh", "liked", [1, 3]),
+    ("I'd like 2", "similar_to", []), ("i like 2 comedies", "similar_to", []), ("my kids are 5 and 8", "liked", []),
+    ("something like 2 hours long", "similar_to", [])])
+def test_list_numbers_without_a_hash(rules, text, role, ordinals) -> None:
+    """A bare number is a pick after a role cue ("liked", "more like", "not"), in a list that shares
+    the cue, or as the whole message; never before a count's or an amount's word. Before, "I liked 2
+    and 3" searched the words 2 and 3, and in "I loved #1 and #3" only #1 was liked."""
+    p = rules.parse(text)
+    assert [r.ordinal for r in getattr(p, role)] == ordinals and not p.query
+
+
+def test_a_list_of_picks_keeps_its_own_last_word(rules) -> None:
+    p = rules.parse("i loved #1 and #3, 4 is meh")
+    assert [r.ordinal for r in p.disliked] == [4]
+
+
+@pytest.mark.parametrize(("text", "low", "high"), [
+    ("a sci-fi movie but not too long ago", 1995, None), ("something not that long ago", 1995, None),
+    ("a western from long ago", None, 1979)])
+def test_long_ago_is_a_year_not_a_running_time(rules, text, low, high) -> None:
+    p = rules.parse(text)
+    year = p.ranges["year"]
+    assert (year.low, year.high) == (low, high) and not p.unsupported

@@ -242,6 +242,9 @@ ROLE_CUES: dict[Role, list[str]] = {
               "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
 }
 # "tell me more" closing a message that singled a pick out ("#4 sounds good, tell me more")
+# Words that leave a "tell me more" bare ("ok, tell me more please")
+BARE_TELL_MORE = {"ok", "okay", "sure", "yes", "yeah", "cool", "nice", "great", "interesting", "hmm", "wow",
+                  "please", "so", "and", "then", "oh", "alright", "well", "can", "you", "could", "go", "on"}
 TELL_MORE = re.compile(r"\b(?:tell me (?:a (?:bit |little )?)?more|more (?:info|details))(?= *(?:$|[,.!?;]|please\b))")
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
@@ -529,7 +532,13 @@ COUNT = re.compile(
     rf"|\b(?:give me|show me|recommend|suggest|list|find me|get me|i want|i need) (?:me )?(?:just |only |about )?(?P<n2>{_NUMW})\b(?! (?:years?|hours?|minutes?|stars?|dollars?|kids|children|people|of us|year)\b)"
     rf"|\btop (?P<n3>{_NUMW})\b"
     rf"|\b(?:just|only) (?P<n4>{_NUMW})(?= ?(?:$|[,.!?;]|please|of (?:them|those|these)\b))"
-    rf"|\b(?:a )?(?:{'|'.join(LIST_SIZES)}) list(?: please)?(?: [,.:;])* (?:of |with |just |only )?(?P<n5>{_NUMW})\b")
+    rf"|\b(?:a )?(?:{'|'.join(LIST_SIZES)}) list(?: please)?(?: [,.:;])* (?:of |with |just |only )?(?P<n5>{_NUMW})\b"
+    # "a drama, 7 please", "I'd like 7", "make it 7", "a comedy, 7": a number after a clause, or
+    # closing the message after a comma, not in a list of numbers ("I liked 2, 3" names picks; on
+    # its own, "2 please" may take #2)
+    rf"|(?<=[,;:.!] )(?P<n6>{_NUMW}) (?:please|pls|would be (?:good|great|nice|fine|enough)|is (?:enough|fine|plenty))\b"
+    rf"|\b(?:make it|i d like|i would like|can i (?:have|get)|let s (?:do|see|have)) (?P<n7>{_NUMW})(?= ?(?:$|[,.!?;]|please\b))"
+    rf"|(?<![0-9] )[,;:] (?P<n8>{_NUMW})(?= ?[.!]?$)")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 def _count_value(raw: str) -> int | None:
     """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
@@ -906,15 +915,25 @@ class RuleParser:
         return None, 0
 
     def _tell_me_more(self, work: _Work, prefs: Preferences) -> None:
-        """"#4 sounds good, tell me more": a question about the one pick the message singled out
-        (a bare "tell me more" stays no request)."""
-        if prefs.focus is not None or len(prefs.liked) != 1 or prefs.liked[0].ordinal is None:
+        """"#4 sounds good, tell me more": a question about the one pick the message singled out.
+        A bare "tell me more" ("ok, tell me more please") asks about the item in focus (the one
+        last talked about, else the list's first), not for a new list."""
+        if prefs.focus is not None:
             return
+        singled = len(prefs.liked) == 1 and prefs.liked[0].ordinal is not None
         for s, e, _ in work.finditer(TELL_MORE):
+            rest = [t.text for i, t in enumerate(work.toks) if t.word and not t.used and not s <= i < e]
+            if not singled and (prefs.liked or prefs.similar_to or prefs.disliked or prefs.rejected
+                                or any(w not in BARE_TELL_MORE for w in rest)):
+                return
             work.use(s, e)
             if "show_more" in prefs.acts:  # "tell me a bit more please" is no "more please"
                 prefs.acts.remove("show_more")
-            self._add_ref(prefs, "focus", prefs.liked[0].model_copy())
+            ref = prefs.liked[0].model_copy() if singled else ItemRef(pointer="focus", mention=work.span_text(s, e))
+            self._add_ref(prefs, "focus", ref)
+            for i, t in enumerate(work.toks):
+                if t.word and t.text in BARE_TELL_MORE:
+                    work.use(i, i + 1)
             return
 
     @staticmethod
@@ -932,13 +951,20 @@ class RuleParser:
 
     def _ordinals(self, work: _Work, prefs: Preferences) -> None:
         ordw = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
+        ordw_picks = "|".join(sorted((w for w in ORDINAL_WORDS if w != "top"), key=len, reverse=True))
         patterns = [
             (r"# ?(?P<n>\d{1,2})\b", False),
             (r"\b(?:number|num|nr|no \.|item|option|pick|choice|result|entry) ?#? ?(?P<n>\d{1,2})\b(?! ?s\b)"
              r"(?! (?:years?|minutes?|hours?|dollars))", False),
             (r"\b(?:the )?(?P<w>first|top) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?\b", True),
             (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
+            # "the 2nd please", "not that one, the second": an ordinal closing the message is a pick
+            (rf"(?:^|(?<=[,;:] ))(?:and |ok |okay )?(?:the )?(?P<w>{ordw_picks})(?: please)? ?[.!]?$", False),
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
+            # "I liked 2 and 3", "more like 2", "not 4": a bare list number, only with a role cue and
+            # nothing after it that makes it a count or an amount ("I like 2 comedies", "2 hours")
+            (r"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|is|was|were|are|as well)\b))", True),
+            (r"^(?P<b>1?\d|20)(?: please)? ?[.!]?$", False),  # a message that is only a number: that pick
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
@@ -951,6 +977,7 @@ class RuleParser:
             (r"\b(?:who(?: s| is| was)? in|who (?:directed|made|wrote|stars in|starred in)|when was|when did"
              r"|what year (?:is|was)|what genre is|how long is|how good is) (?P<it>it|that)\b", False),
         ]
+        ends: dict[int, Role] = {}  # where each reference read so far ends, and its role
         for pattern, needs_cue in patterns:
             for s, e, m in work.finditer(pattern):
                 gd = m.groupdict()
@@ -960,6 +987,12 @@ class RuleParser:
                     continue
                 role, cue_start = self._role_before(work, s)
                 post, post_len = self._role_after(work, e)
+                if role is None and post is None and s >= 2 and work.toks[s - 1].text in LIST_SEPARATORS \
+                        and ends.get(s - 1):
+                    role, cue_start = ends[s - 1], s  # "I loved #1 and #3": the list shares its cue
+                if gd.get("b") and needs_cue and (role not in (None, "liked", "disliked", "rejected", "similar") or (
+                        role == "similar" and cue_start >= 1 and work.toks[cue_start - 1].text in ("d", "would"))):
+                    continue  # "he is 30" is no question about #30; "I'd like 2" is how many, not more like #2
                 if needs_cue and role is None and post is None:
                     continue
                 if post in ("liked", "disliked") and role in (None, "similar"):
@@ -969,8 +1002,8 @@ class RuleParser:
                 if gd.get("k"):
                     k = NUMBER_WORDS.get(gd["k"]) or int(gd["k"])
                     refs = [ItemRef(ordinal=i, mention=mention) for i in range(1, k + 1)]
-                elif gd.get("n"):
-                    refs = [ItemRef(ordinal=int(gd["n"]), mention=mention)]
+                elif gd.get("n") or gd.get("b"):
+                    refs = [ItemRef(ordinal=int(gd.get("n") or gd["b"]), mention=mention)]
                 elif gd.get("w"):
                     refs = [ItemRef(ordinal=ORDINAL_WORDS[gd["w"]], mention=mention)]
                 else:
@@ -978,6 +1011,7 @@ class RuleParser:
                 for ref in refs:
                     self._add_ref(prefs, role, ref)
                 work.use(cue_start, e + (post_len if post else 0))
+                ends[e] = role
 
     def _relations(self, work: _Work, prefs: Preferences) -> None:
         """'films by the director of Fargo', 'the same writer as Pulp Fiction', 'with the actors
@@ -1415,7 +1449,7 @@ class RuleParser:
             if num.role == "amount":
                 self._amounts(work, prefs, num)
         for s, e, m in work.finditer(COUNT):
-            group = next(g for g in ("n", "n2", "n3", "n4", "n5") if m.group(g))
+            group = next(g for g in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8") if m.group(g))
             if group == "n5":
                 work.use(s, e)  # "a shorter list, 3": the words about the list are no search words
                 prefs.count = _count_value(m.group(group)) or prefs.count

@@ -383,7 +383,8 @@ class Agent:
             prefs = scene.parser.parse(message, state)
             self._known_traits(scene, prefs)
             focus = prefs.focus
-            if ({"describe", "why_not"} & set(prefs.acts) and focus is not None and focus.ordinal is not None
+            if ({"describe", "why_not"} & set(prefs.acts) and focus is not None
+                    and (focus.ordinal is not None or (focus.pointer == "focus" and not state.last_shown))
                     and not state.resolve(focus)):
                 # "is #2 ok for kids?" after a list of one: say so, rather than read it as a new request
                 shown = len(state.last_shown)
