@@ -993,6 +993,25 @@ def test_a_bare_tell_me_more(agent: Agent) -> None:
     assert agent.chat(sid, "ok, tell me more please").items[0].id == first.items[2].id
 
 
+def test_a_refused_topic_keeps_the_genre_asked_for(agent: Agent) -> None:
+    """"Without aliens" after a space film keeps Sci-Fi (aliens is a topic the lexicon maps onto
+    it) and steers away from the word; "nothing violent" after an action film keeps Action and
+    refuses the other violent genres. Both used to drop the genre. "No sci-fi" still does."""
+    sid = agent.new_session()
+    agent.chat(sid, "a film set in space")
+    reply = agent.chat(sid, "without aliens")
+    assert reply.text.startswith("Kept Sci-Fi, steering away from “aliens”.")
+    assert reply.items and all("Sci-Fi" in i.facts["genres"] for i in reply.items)
+    reply = agent.chat(sid, "no sci-fi")
+    assert reply.items and not any("Sci-Fi" in i.facts["genres"] for i in reply.items)
+    sid = agent.new_session()
+    agent.chat(sid, "an action movie")
+    reply = agent.chat(sid, "nothing violent")
+    violent = {"Crime", "Horror", "War"}
+    assert reply.items and all("Action" in i.facts["genres"] and not violent & set(i.facts["genres"])
+                               for i in reply.items)
+
+
 def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
     """"#4 sounds good, tell me more": an answer about #4 (not a new list), and #4 is liked."""
     sid = agent.new_session()

@@ -279,6 +279,17 @@ class DialogueState(BaseModel):
                     milder.append(words)
                     change.notes.append(f"Kept {v}, only less {words}.")
                     continue
+                words = prefs.evidence.get(f"exclude:{facet}:{v}", "")
+                implied = words not in ("", "llm") and f"exclude:{facet}:{v}" in prefs.inferred and (
+                    words in prefs.topics  # "aliens": a topic the lexicon maps onto Sci-Fi
+                    or sum(k.startswith("exclude:") and e == words for k, e in prefs.evidence.items()) > 1)
+                if wanted and implied:
+                    # "without aliens" after "a film set in space", "nothing violent" after "an
+                    # action movie": a topic, or a word for several values, keeps the wish for the
+                    # one asked for and steers away from the word; "no sci-fi", "no cartoons" drop it
+                    milder.append(words)
+                    change.notes.append(f"Kept {v}, steering away from “{words}”.")
+                    continue
                 for group in (self.include_all, self.include_any):
                     if v in group.get(facet, []):
                         group[facet].remove(v)
