@@ -59,8 +59,15 @@ def test_refinements_accumulate_override_and_never_repeat(agent: Agent) -> None:
 
 
 def test_a_title_the_catalog_lacks_is_said(agent: Agent) -> None:
+    # alone, its words would only find look-alike titles (Mat' i syn): no list, a question instead
     reply = agent.chat(agent.new_session(), "a movie like The Matrix")
-    assert reply.text.startswith("“The Matrix” is not in this catalog") and reply.items
+    assert reply.text.startswith("“The Matrix” is not in this catalog, so I can't tell what you liked about it.")
+    assert not reply.items and "a genre, an era" in reply.text
+    # beside a wish, the wish is what the picks follow, and no pick is a look-alike of its words
+    reply = agent.chat(agent.new_session(), "a comedy like Finding Nemo")
+    assert reply.text.startswith("“Finding Nemo” is not in this catalog, so the picks follow only your other wishes.")
+    assert reply.items and all("Comedy" in i.facts["genres"] for i in reply.items)
+    assert not {"Sliver", "Nick of Time"} & {i.title for i in reply.items}
     # beside a title it has, the picks lean on that one, and the reply says so
     reply = agent.chat(agent.new_session(), "I loved Amelie and Fargo")
     assert reply.text.startswith("“Amelie” is not in this catalog, so I went by Fargo.")

@@ -29,6 +29,7 @@ import numpy as np
 from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
 from convrec.agent.groups import ends_split, merge_same, share, split_message
 from convrec.agent.habits import MIN_HISTORY, Habits
+from convrec.agent.lexicon import words as word_list
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
 from convrec.agent.respond import (
     CLOSE_SIMILARITY,
@@ -382,6 +383,11 @@ class Agent:
                 return
             prefs = scene.parser.parse(message, state)
             self._known_traits(scene, prefs)
+            if not cat.describes_items and prefs.unknown_titles:
+                unknown = self._unsearchable_names(prefs, state)
+                if unknown is not None:  # "something like The Matrix", and nothing else to go by
+                    yield from self._answer(scene, session_id, message, state, unknown, [], "chat", started)
+                    return
             focus = prefs.focus
             if ({"describe", "why_not"} & set(prefs.acts) and focus is not None
                     and (focus.ordinal is not None or (focus.pointer == "focus" and not state.last_shown))
@@ -503,7 +509,7 @@ class Agent:
             notice_bits.append(INJECTION_NOTICE)
         if prefs.unknown_titles:
             known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
-            notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known))
+            notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known, searched=cat.describes_items))
         if prefs.unknown_people:
             notice_bits.append(unknown_people_notice(prefs.unknown_people))
         for label, mention in prefs.unsupported.items():
@@ -889,6 +895,25 @@ class Agent:
         return " ".join(said)
 
     # -- stages -----------------------------------------------------------------------------------
+    @staticmethod
+    def _unsearchable_names(prefs: Any, state: Any) -> str | None:
+        """In a catalog of bare titles, the words of a title it lacks would only find look-alike
+        titles ("The Matrix" found "Mat' i syn", "Finding Nemo" Sliver): they are no search words.
+        When the message then asks nothing else and nothing was shown before, the answer says so
+        and asks for something to go by, rather than list anything. (A person's name is still
+        searched: the sentence model knows some of them, "Hitchcock" finds Vertigo first.)"""
+        named = {w for name in prefs.unknown_titles for w in word_list(name)}
+        prefs.query = " ".join(w for w in prefs.query.split() if w not in named)
+        asks = (prefs.query or prefs.include_all or prefs.include_any or prefs.exclude or prefs.ranges
+                or prefs.similar_to or prefs.liked or prefs.disliked or prefs.related or prefs.traits
+                or prefs.quality or prefs.count or prefs.acts or prefs.unknown_people)
+        if asks or state.last_shown:
+            return None
+        verb, it = ("is", "it") if len(prefs.unknown_titles) == 1 else ("are", "them")
+        return (f"{and_list([f'“{n}”' for n in prefs.unknown_titles])} {verb} not in this catalog, so I can't tell "
+                f"what you liked about {it}. Tell me that (a genre, an era), or a title here like {it}, and I'll go "
+                "from there.")
+
     def _about(self, scene: Scene, session_id: str, state: Any, prefs: Any, message: str) -> ItemAbout | None:
         """The answer to a question about one item, or None when the question points at nothing
         (the turn then goes on as a request and says what it could not match)."""
@@ -1401,12 +1426,18 @@ def unknown_people_notice(names: Sequence[str]) -> str:
             "director or an actor, ask for films by the director (or with the actors) of a title you know.")
 
 
-def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = ()) -> str:
+def unknown_titles_notice(names: Sequence[str], known: Sequence[str] = (), searched: bool = True) -> str:
     """One sentence for titles the person named that the catalog does not have; `known` are the
-    titles named beside them that it does have (what the picks then lean on)."""
+    titles named beside them that it does have (what the picks then lean on); `searched`: whether
+    the names were searched as words (in a catalog of bare titles they would only find look-alikes)."""
     verb = "is" if len(names) == 1 else "are"
-    lean = f"went by {and_list(list(dict.fromkeys(known)))}" if known else "went by the words instead"
-    return f"{and_list([f'“{n}”' for n in names])} {verb} not in this catalog, so I {lean}."
+    if known:
+        lean = f"so I went by {and_list(list(dict.fromkeys(known)))}"
+    elif searched:
+        lean = "so I went by the words instead"
+    else:  # the picks follow the rest of the wishes (the answer that asks for some has its own words)
+        lean = "so the picks follow only your other wishes"
+    return f"{and_list([f'“{n}”' for n in names])} {verb} not in this catalog, {lean}."
 
 
 def names_an_award(prefs: Any) -> bool:
