@@ -1019,6 +1019,40 @@ def test_a_refused_topic_keeps_the_genre_asked_for(agent: Agent) -> None:
                                for i in reply.items)
 
 
+def test_the_list_in_another_order(agent: Agent) -> None:
+    """"Sort them by year", "newest first", "most popular first", "alphabetically": the same
+    items, in that order, and that order is the list for "#1" afterwards; "westerns, oldest
+    first" orders a new list. Before, each was read as a new request."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "show me westerns")
+    ids = {i.id for i in first.items}
+    by_year = agent.chat(sid, "sort them by year")
+    years = [i.facts["year"] for i in by_year.items]
+    assert by_year.kind == "reordered" and {i.id for i in by_year.items} == ids and years == sorted(years)
+    assert by_year.text.startswith("Here they are again, by year, oldest first:")
+    newest = agent.chat(sid, "newest first")
+    assert [i.facts["year"] for i in newest.items] == sorted(years, reverse=True)
+    assert agent.chat(sid, "tell me about #1").items[0].id == newest.items[0].id
+    popular = agent.chat(sid, "most popular first")
+    seen = [int(i.why.split()[2].replace(",", "")) for i in popular.items]
+    assert seen == sorted(seen, reverse=True)
+    titles = [i.title for i in agent.chat(sid, "alphabetically").items]
+    assert titles == sorted(titles, key=lambda t: t.lower().removeprefix("the "))
+    fresh = agent.chat(agent.new_session(), "westerns, oldest first")
+    years = [i.facts["year"] for i in fresh.items]
+    assert fresh.kind == "picks" and years == sorted(years) and all("Western" in i.facts["genres"] for i in fresh.items)
+
+
+def test_which_is_the_scariest(agent: Agent) -> None:
+    """A superlative asked of a list is the best rated of it, and the answer says the catalog
+    has ratings, not a measure of scariness; before, "scariest" was searched in titles."""
+    sid = agent.new_session()
+    shown = agent.chat(sid, "3 classic horror films from before 1970")
+    reply = agent.chat(sid, "which is the scariest?")
+    assert reply.kind == "reordered" and {i.id for i in reply.items} == {i.id for i in shown.items}
+    assert reply.text.startswith("I can't measure which is scariest from what this catalog has")
+
+
 def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
     """"#4 sounds good, tell me more": an answer about #4 (not a new list), and #4 is liked."""
     sid = agent.new_session()

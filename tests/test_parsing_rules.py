@@ -995,3 +995,32 @@ def test_long_ago_is_a_year_not_a_running_time(rules, text, low, high) -> None:
     p = rules.parse(text)
     year = p.ranges["year"]
     assert (year.low, year.high) == (low, high) and not p.unsupported
+
+
+@pytest.mark.parametrize(("text", "genres", "act"), [
+    ("the funniest comedy you've got", ["Comedy"], None), ("the scariest movie ever", ["Horror"], None),
+    ("which is the scariest?", [], "best_of_shown"), ("which one of these is the funniest?", [], "best_of_shown"),
+    ("which one of these is the best?", [], "best_of_shown")])
+def test_a_superlative_is_the_word_and_the_best_rated(rules, text, genres, act) -> None:
+    """"The scariest movie ever": Horror, best rated; asked of a list ("which is the scariest?"),
+    the best of the list. Before, "scariest" and "funniest" were search words."""
+    p = rules.parse(text)
+    assert p.include_all.get("genres", []) == genres and not p.query
+    assert (act in p.acts) if act else (p.quality and not p.acts)
+
+
+@pytest.mark.parametrize(("text", "act", "order"), [
+    ("sort them by year", "reorder_shown", "year:asc"), ("newest first", "reorder_shown", "year:desc"),
+    ("oldest ones first please", "reorder_shown", "year:asc"), ("sort by year, newest first", "reorder_shown", "year:desc"),
+    ("in chronological order", "reorder_shown", "year:asc"), ("most popular first", "reorder_shown", "popular"),
+    ("sort them alphabetically", "reorder_shown", "title"), ("order them by rating", "best_of_shown", None)])
+def test_an_order_for_the_list(rules, text, act, order) -> None:
+    p = rules.parse(text)
+    assert act in p.acts and p.order == order and not p.query and not p.ranges
+
+
+def test_what_the_catalog_is_called_is_no_search_word(rules) -> None:
+    for text in ("what's the best rated movie in your catalog?", "the best film in your collection",
+                 "the funniest comedy you've got"):
+        p = rules.parse(text)
+        assert p.quality and not p.query, text

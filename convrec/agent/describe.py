@@ -17,6 +17,7 @@ the evaluation's hallucination count.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ RELATED_LINES = (
     ("actor", "Its cast also appears in"),
 )
 RELATED_SHOWN = 3  # titles per line
+_ARTICLE = re.compile(r"^(?:the|a|an) ")  # set aside when sorting titles
 SIMILAR_SHOWN = 3
 
 
@@ -217,3 +219,51 @@ def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None, w
     rest = [f"**{it.title}**" for it in items[1:3]]
     text = lead + (f" Then {and_list(rest)}." if rest else "")
     return ShownRanked(text, items, why)
+
+
+def order_items(items: Sequence[Item], order: str, counts: dict[str, int] | None = None) -> list[Item]:
+    """Items in the `order` a person asked for: "YEARFACET:asc" / ":desc" (an item without the
+    value last), "popular" (most interactions first; "popular:asc" fewest first) or "title"
+    (alphabetical, leading articles aside). An order the catalog cannot give keeps the order."""
+    key, _, direction = order.partition(":")
+    if key == "title":
+        return sorted(items, key=lambda it: _ARTICLE.sub("", it.title.casefold()))
+    if key == "popular":
+        if not counts:
+            return list(items)
+        return sorted(items, key=lambda it: counts.get(it.id, 0) * (1 if direction == "asc" else -1))
+    known = [it for it in items if key in it.numeric]
+    known.sort(key=lambda it: it.numeric[key], reverse=direction == "desc")
+    return known + [it for it in items if key not in it.numeric]
+
+
+def order_phrase(order: str) -> str:
+    """'year:asc' → 'by year, oldest first'; 'popular' → 'most widely seen first'; 'title' → 'alphabetically'."""
+    key, _, direction = order.partition(":")
+    if key == "title":
+        return "alphabetically"
+    if key == "popular":
+        return "least widely seen first" if direction == "asc" else "most widely seen first"
+    return f"by {key}, {'newest' if direction == 'desc' else 'oldest'} first"
+
+
+def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: dict[str, int] | None,
+                  reasons: dict[str, str]) -> ShownRanked:
+    """'Sort them by year', 'most popular first': the items just shown in that order, each with
+    the reason the list gave (by popularity: how many people saw it)."""
+    items = order_items([catalog.get(i) for i in shown if i in catalog], order, counts)
+    key = order.partition(":")[0]
+    why = []
+    for it in items:
+        if key == "popular":
+            n = (counts or {}).get(it.id, 0)
+            why.append(f"Seen by {n:,} people here" if n else "Nobody here has rated it yet")
+        else:  # the year (or title) is in the headline already: the reason the list gave
+            why.append(reasons.get(it.id, ""))
+    if key == "popular" and not counts:
+        return ShownRanked("This catalog has no interactions, so I can't tell which are better known; "
+                           "here they are as before.", items, why)
+    lines = "\n".join(f"{rank}. {item_headline(it)}" + (f" — {reason}" if reason else "")
+                      for rank, (it, reason) in enumerate(zip(items, why, strict=True), 1))
+    return ShownRanked(f"Here they are again, {order_phrase(order)}:\n\n{lines}", items, why)
+

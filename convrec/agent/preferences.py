@@ -29,10 +29,11 @@ Act = Literal[
     "why_shown",  # "why these?": what the last list was picked for and how it was ordered; nothing new
     "help",  # "what can you do?", "are you an AI?", "how many movies do you have?": about convrec itself
     "why_not",  # "why not Star Wars?": why the picks left out the item in `focus`
+    "reorder_shown",  # "sort them by year", "most popular first": the last list in the `order` asked for
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown", "worst_of_shown", "why_shown", "help",
-                         "why_not")
+                         "why_not", "reorder_shown")
 # Traits of an item that are not catalog facets but come from what convrec knows about it, each
 # with its values and their chip labels:
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the
@@ -191,6 +192,7 @@ class Preferences(BaseModel):
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
     quality: bool = False
+    order: str | None = None  # with "reorder_shown": "year:asc", "year:desc", "popular" or "title"
     traits: dict[str, str] = Field(default_factory=dict)
     unknown_titles: list[str] = Field(default_factory=list)
     unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names

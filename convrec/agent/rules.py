@@ -347,7 +347,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
     # a question about the list just shown, not a new request
     "best_of_shown": [
-        r"\bwhich(?: (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
+        r"\bwhich(?: one| ones)?(?: of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))?(?: \w+)?"
         r" (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
         r"\bwhat(?: s| is) the best (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
@@ -360,7 +360,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bhow did you (?:pick|choose|come up with|decide on|rank|order|sort) (?:these|those|them|this list|that list)\b",
     ],
     "worst_of_shown": [
-        r"\bwhich(?: (?:one|ones|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
+        r"\bwhich(?: one| ones)?(?: of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))?(?: \w+)?"
         r" (?:is|s|are|re|was|would be) (?:the )?(?:worst|weakest|lowest rated|worst rated|least popular)\b",
         r"\bwhat(?: s| is) the worst (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
     ],
@@ -525,6 +525,21 @@ AGO = re.compile(
     r"\b(?:(?:from|made|released|out) )?(?:about |around |roughly |some )?"
     r"(?P<n>\d{1,2}|a|one|two|three|four|five|six|seven|eight|nine|ten|twenty|thirty|forty|fifty|a couple of|a few) "
     r"(?P<unit>years?|decades?) ago\b")
+# "Sort them by year", "oldest first", "in order of popularity": the list shown, in another order
+# (group "key": year words, rating words, popularity words, title words; "first" after it)
+REORDER = re.compile(
+    r"\b(?:sort|order|rank|arrange|list|put|show)(?: (?:them|these|those|it|this|that|the list|the picks|the results))?"
+    r"(?: again)? (?:by|in order of|according to) (?:the |their |its )?"
+    r"(?P<key>release year|release date|year|years|date|age|rating|ratings|score|popularity|title|titles|name|names)"
+    r"(?: (?P<dir>ascending|descending|oldest first|newest first|old to new|new to old|from oldest|from newest))?\b"
+    r"|\b(?:the )?(?P<first>oldest|newest|earliest|latest|most recent|best rated|highest rated|top rated|most popular"
+    r"|best known|least known|least popular) (?:ones? |films? |movies? |books? )?first\b"
+    r"|\b(?:in )?(?P<chrono>chronological|reverse chronological|alphabetical) order\b|\b(?P<abc>alphabetically)\b")
+# Where the items are, said in a request: "the best movie in your catalog", "of all you have"
+OF_THE_CATALOG = re.compile(
+    r"\b(?:in|from|of|on) (?:your|the|this|ur|all (?:your|the)) (?:whole |entire )?"
+    r"(?:catalog|catalogue|collection|database|library|selection|system|archive)\b"
+    r"|\b(?:that |which |of all )?(?:you (?:have|ve got|got|know of|carry|can find))(?= ?(?:$|[,.!?;]))")
 # "a shorter list please", "a longer list": how many, when no number says it
 LIST_SIZES = {"shorter": 3, "smaller": 3, "longer": 10, "bigger": 10}
 COUNT = re.compile(
@@ -634,6 +649,11 @@ class RuleParser:
                 self._title_ids.append(item_id)
                 self._exact_title.setdefault(key, []).append(item_id)
         self._typo = self.lexicon.typo_candidates()
+        # "the funniest comedy", "the scariest film": a superlative of a word the lexicon knows
+        self._superlatives = {sup: key[0] for key in self.lexicon.phrases if len(key) == 1
+                              for sup in superlatives(key[0]) if (sup,) not in self.lexicon.phrases}
+        self._superlative_rx = (re.compile(r"\b(?:" + "|".join(sorted(self._superlatives, key=len, reverse=True))
+                                           + r")\b", re.IGNORECASE) if self._superlatives else None)
         self._facet_keys: dict[str, list[str]] = {}
         self._stop = STOPWORDS | self.lexicon.stopwords | self.lexicon.item_nouns
         self._neg_cues = _cue_list(NEGATION_CUES)
@@ -667,12 +687,13 @@ class RuleParser:
 
     def read(self, text: str) -> RuleReading:
         """Read one message and report the content words no rule explained."""
-        work = _Work(strip_markup(text[:MAX_CHARS]))
         prefs = Preferences()
+        work = _Work(self._superlative(strip_markup(text[:MAX_CHARS]), prefs))
         self._injection(work, prefs)
         self._unsupported(work, prefs)
         self._why_none(work, prefs)  # before the acts: "why are none of these comedies?" refuses nothing
         self._unfamiliar(work, prefs)  # before the acts: "something different from what I usually watch"
+        self._reorder(work, prefs)  # before the acts and years: "newest first" orders, it asks no years
         self._acts(work, prefs)
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
@@ -701,6 +722,22 @@ class RuleParser:
         self._audience_adds(prefs)
         prefs.clean()
         return RuleReading(prefs=prefs, leftover=leftover, text=text)
+
+    def _superlative(self, text: str, prefs: Preferences) -> str:
+        """"The funniest comedy you've got", "the scariest movie ever": the word itself (funny,
+        scary) and the best rated of it; "which one is the scariest?" asks for the best of the
+        list shown (the catalog has ratings, not a measure of scariness: the answer says so)."""
+        if self._superlative_rx is None:
+            return text
+        def base(m: re.Match[str]) -> str:
+            word = m.group(0).lower()
+            prefs.quality = True
+            prefs.evidence.setdefault("superlative", word)
+            before = text[:m.start()].lower()
+            if re.search(r"\bwhich(?: \w+){0,3} (?:is|was|would be|'s|s) (?:the )?$", before):
+                return "best"  # "which of these is the scariest?": the best of the list, by rating
+            return self._superlatives[word]
+        return self._superlative_rx.sub(base, text)
 
     def _audience_adds(self, prefs: Preferences) -> None:
         """"A comedy", then "my kids are 5 and 8": a message that only wants values the lexicon
@@ -1829,7 +1866,37 @@ class RuleParser:
         return None
 
     # --- 6. what is left ------------------------------------------------------------------------
+    def _reorder(self, work: _Work, prefs: Preferences) -> None:
+        """"Sort them by year", "newest first", "in order of popularity", "alphabetically": the list
+        shown again in that order (`reorder_shown`, `order`); by rating it is "which is the best"."""
+        year = self.lexicon.year_facet
+        for s, e, m in work.finditer(REORDER):
+            if work.any_used(s, e):
+                continue
+            key = (m.group("key") or m.group("first") or m.group("chrono") or m.group("abc") or "").lower()
+            direction = m.group("dir") or ""
+            if key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
+                act, order = "best_of_shown", None
+            elif key in ("popularity", "most popular", "best known"):
+                act, order = "reorder_shown", "popular"
+            elif key in ("least known", "least popular"):
+                act, order = "reorder_shown", "popular:asc"
+            elif key in ("title", "titles", "name", "names", "alphabetical", "alphabetically"):
+                act, order = "reorder_shown", "title"
+            elif year is None:
+                continue
+            else:
+                newest = key in ("newest", "latest", "most recent", "reverse chronological") or direction in (
+                    "descending", "newest first", "new to old", "from newest")
+                act, order = "reorder_shown", f"{year.facet}:{'desc' if newest else 'asc'}"
+            if act not in prefs.acts:
+                prefs.acts.append(act)  # type: ignore[arg-type]
+            prefs.order = order  # "sort by year, newest first": the later words say the direction
+            work.use(s, e)
+
     def _query(self, work: _Work, prefs: Preferences) -> list[str]:
+        for s, e, _ in work.finditer(OF_THE_CATALOG):
+            work.use(s, e)  # "the best rated movie in your catalog": no search words
         keep: list[str] = []
         avoid: list[str] = []
         for i, tok in enumerate(work.toks):
@@ -1845,6 +1912,19 @@ class RuleParser:
         prefs.query = " ".join(keep)
         prefs.avoid = " ".join(avoid)
         return keep
+
+
+def superlatives(word: str) -> list[str]:
+    """'funny' → funniest, 'scary' → scariest, 'sad' → saddest, 'cute' → cutest, 'dark' → darkest."""
+    if not word.isalpha() or len(word) < 3:
+        return []
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return [word[:-1] + "iest"]
+    if word.endswith("e"):
+        return [word + "st"]
+    if len(word) <= 4 and word[-1] not in "aeiouwxy" and word[-2] in "aeiou" and word[-3] not in "aeiou":
+        return [word + word[-1] + "est"]  # sad → saddest, hot → hottest
+    return [word + "est"]
 
 
 def _cue_list(cues: Iterable[str]) -> list[tuple[str, ...]]:

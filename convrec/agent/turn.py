@@ -26,7 +26,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from convrec.agent.describe import ItemAbout, and_list, best_of_shown, describe_item, trait_answers
+from convrec.agent.describe import (
+    ItemAbout,
+    and_list,
+    best_of_shown,
+    describe_item,
+    order_items,
+    reorder_shown,
+    trait_answers,
+)
 from convrec.agent.groups import ends_split, merge_same, share, split_message
 from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.lexicon import words as word_list
@@ -427,6 +435,19 @@ class Agent:
                 # "which of these is the best?": the same list, best rated first; it is the list now
                 ranked = best_of_shown(cat, state.last_shown, scene.quality, worst="worst_of_shown" in of_shown)
                 state.record_shown([it.id for it in ranked.items])
+                said = ranked.text
+                if prefs.evidence.get("superlative") and scene.quality is not None:
+                    # "which one is the scariest?": the catalog rates items, it does not measure scariness
+                    said = (f"I can't measure which is {prefs.evidence['superlative']} from what this catalog "
+                            f"has, so here they are best rated first. {said}")
+                yield from self._answer(scene, session_id, message, state, said,
+                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
+                return
+            if "reorder_shown" in prefs.acts and prefs.order and state.last_shown and not names_more:
+                # "sort them by year", "most popular first": the same list in that order; it is the list now
+                ranked = reorder_shown(cat, state.last_shown, prefs.order, self._counts(scene),
+                                       self._given_reasons(session_id))
+                state.record_shown([it.id for it in ranked.items])
                 yield from self._answer(scene, session_id, message, state, ranked.text,
                                         list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
                 return
@@ -460,6 +481,10 @@ class Agent:
                 return
 
             found = self._find(scene, record, state, change, timings)
+            if prefs.order:  # "westerns, oldest first": the picks chosen as usual, shown in that order
+                place = {p.item.id: p for p in found.picks}
+                ordered = order_items([p.item for p in found.picks], prefs.order, self._counts(scene))
+                found = found._replace(picks=[place[it.id] for it in ordered])
             request = found.request
             by_rating = request.quality and scene.quality is not None
             ctx = ReplyContext(
@@ -895,6 +920,13 @@ class Agent:
         return " ".join(said)
 
     # -- stages -----------------------------------------------------------------------------------
+    @staticmethod
+    def _counts(scene: Scene) -> dict[str, int] | None:
+        """How many people interacted with each item (for "most popular first"), if known."""
+        if scene.renown is not None:
+            return scene.renown.count
+        return scene.quality.count if scene.quality is not None else None
+
     @staticmethod
     def _unsearchable_names(prefs: Any, state: Any) -> str | None:
         """In a catalog of bare titles, the words of a title it lacks would only find look-alike
