@@ -1024,3 +1024,40 @@ def test_what_the_catalog_is_called_is_no_search_word(rules) -> None:
                  "the funniest comedy you've got"):
         p = rules.parse(text)
         assert p.quality and not p.query, text
+
+
+@pytest.mark.parametrize(("text", "liked", "disliked"), [
+    ("both 1 and 3 look good", [1, 3], []), ("#1 and #3 look good", [1, 3], []), ("#2, #4 were boring", [], [2, 4]),
+    ("#2 is too cheesy", [], [2]), ("the first one is too long", [], [1]), ("2 and 4 are great but 3 is meh", [2, 4], [3])])
+def test_what_a_list_of_picks_was_called_holds_for_all(rules, text, liked, disliked) -> None:
+    """Before, "1 and 3 look good" searched the word 3, "#1 and #3 look good" liked neither, and
+    "#2 is too cheesy" or "the first one is too long" asked for more like it."""
+    p = rules.parse(text)
+    assert [r.ordinal for r in p.liked] == liked and [r.ordinal for r in p.disliked] == disliked and not p.query
+    assert not p.similar_to
+
+
+def test_too_long_is_a_running_time_and_too_cheesy_a_mood(rules) -> None:
+    assert rules.parse("the first one is too long").unsupported == {"running times": "too long"}
+    assert rules.parse("#2 is too cheesy").avoid == "cheesy"
+
+
+@pytest.mark.parametrize(("text", "count", "more"), [
+    ("3 more", 3, True), ("five more please", 5, True), ("2 more comedies", 2, True), ("3 more like #2", 3, False)])
+def test_n_more_is_how_many_of_the_next(rules, text, count, more) -> None:
+    """Before, "3 more" searched the word 3 (Seven, Alien 3, The Third Man, Four Rooms)."""
+    p = rules.parse(text)
+    assert p.count == count and ("show_more" in p.acts) is more and not p.query
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("a movie based on a true story", "notes on what a film is based on"), ("a biopic from the 80s", "notes on what a film is based on"),
+    ("a drama based on a novel", "notes on what a film is based on")])
+def test_what_a_film_is_based_on_is_not_in_movielens(rules, text, label) -> None:
+    p = rules.parse(text)
+    assert label in p.unsupported and not p.query
+
+
+def test_in_color_is_the_other_side_of_black_and_white(rules) -> None:
+    p = rules.parse("something like Casablanca but in color")
+    assert p.ranges["year"].low == 1960 and [r.title for r in p.similar_to] == ["Casablanca"] and not p.query

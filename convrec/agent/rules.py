@@ -246,12 +246,16 @@ ROLE_CUES: dict[Role, list[str]] = {
 BARE_TELL_MORE = {"ok", "okay", "sure", "yes", "yeah", "cool", "nice", "great", "interesting", "hmm", "wow",
                   "please", "so", "and", "then", "oh", "alright", "well", "can", "you", "could", "go", "on"}
 TELL_MORE = re.compile(r"\b(?:tell me (?:a (?:bit |little )?)?more|more (?:info|details))(?= *(?:$|[,.!?;]|please\b))")
+_POST_VERBS = r"(?:was|is|are|were|look|looks|looked|sound|sounds|sounded|seem|seems|seemed|feels|felt)"
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
-        r"^(?:was|is|looks|looked|sounds|seems|seemed)(?: (?:really|so|very|pretty|quite|super|kind of|kinda))? "
-        r"(?:boring|bad|terrible|awful|dull|meh|stupid|lame|horrible|overrated|not for me)\b|^(?:sucked|sucks)\b")),
+        rf"^{_POST_VERBS}(?: (?:really|so|very|pretty|quite|super|kind of|kinda))? "
+        r"(?:boring|bad|terrible|awful|dull|meh|stupid|lame|horrible|overrated|not for me)\b|^(?:sucked|sucks)\b"
+        # "#2 is too cheesy", "the first one is too long": only the verb is the role's; the words
+        # after "too" are still read (a mood to steer away from, a running time the catalog lacks)
+        rf"|^(?P<use>{_POST_VERBS})(?= (?:way |far |a bit |a little |just |much )?too (?!good\b|great\b|much fun\b)\w)")),
     ("liked", re.compile(
-        r"^(?:was|is|looks|looked|sounds|sounded|seems|seemed)(?: (?:really|so|very|pretty|quite|super))? "
+        rf"^{_POST_VERBS}(?: (?:really|so|very|pretty|quite|super))? "
         r"(?:great|good|awesome|perfect|amazing|nice|interesting|fun|excellent|cool|brilliant|fantastic|lovely)\b"
         r"|^(?:rocks|rocked|was my favou?rite)\b")),
     ("rejected", re.compile(r"^(?:i ve seen|i have seen|is out|please no|no thanks|not for me|already seen)\b")),
@@ -347,7 +351,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
     # a question about the list just shown, not a new request
     "best_of_shown": [
-        r"\bwhich(?: one| ones)?(?: of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))?(?: \w+)?"
+        r"\bwhich(?: (?:(?:one|ones)(?: of (?:these|those|them))?|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
         r" (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
         r"\bwhat(?: s| is) the best (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
@@ -360,7 +364,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bhow did you (?:pick|choose|come up with|decide on|rank|order|sort) (?:these|those|them|this list|that list)\b",
     ],
     "worst_of_shown": [
-        r"\bwhich(?: one| ones)?(?: of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))?(?: \w+)?"
+        r"\bwhich(?: (?:(?:one|ones)(?: of (?:these|those|them))?|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
         r" (?:is|s|are|re|was|would be) (?:the )?(?:worst|weakest|lowest rated|worst rated|least popular)\b",
         r"\bwhat(?: s| is) the worst (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
     ],
@@ -553,7 +557,9 @@ COUNT = re.compile(
     # its own, "2 please" may take #2)
     rf"|(?<=[,;:.!] )(?P<n6>{_NUMW}) (?:please|pls|would be (?:good|great|nice|fine|enough)|is (?:enough|fine|plenty))\b"
     rf"|\b(?:make it|i d like|i would like|can i (?:have|get)|let s (?:do|see|have)) (?P<n7>{_NUMW})(?= ?(?:$|[,.!?;]|please\b))"
-    rf"|(?<![0-9] )[,;:] (?P<n8>{_NUMW})(?= ?[.!]?$)")
+    rf"|(?<![0-9] )[,;:] (?P<n8>{_NUMW})(?= ?[.!]?$)"
+    # "3 more", "five more please", "2 more comedies": how many of the next ones
+    rf"|\b(?P<n9>{_NUMW}) more\b(?! than\b)")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 def _count_value(raw: str) -> int | None:
     """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
@@ -943,12 +949,23 @@ class RuleParser:
 
     @staticmethod
     def _role_after(work: _Work, e: int) -> tuple[Role | None, int]:
-        """A role stated after a reference ("#2 was great") and how many tokens state it."""
-        rest = work.span_text(e, min(len(work.toks), e + 6))
+        """A role stated after a reference ("#2 was great"), or after a list of them that it ends
+        ("1 and 3 look good", "#2, #4 were boring"), and how many tokens state it (from e)."""
+        past = e
+        hashed = e >= 2 and work.toks[e - 2].text == "#"  # a list goes on in one form: "#1, #3" / "1, 3"
+        while past + 1 < len(work.toks) and work.toks[past].text in LIST_SEPARATORS:
+            step = 2 if hashed else 1
+            if past + step >= len(work.toks) or (hashed and work.toks[past + 1].text != "#") \
+                    or not re.fullmatch(r"1?\d|20", work.toks[past + step].text):
+                break
+            past += step + 1
+        rest = work.span_text(past, min(len(work.toks), past + 6))
         for role, rx in POST_ROLES:
             m = rx.search(rest)
             if m:
-                return role, len(m.group(0).split())
+                said = m.group("use") if "use" in rx.groupindex and m.group("use") else m.group(0)
+                # after a list, the list's last reference takes the words; the others none
+                return role, len(said.split()) if past == e else 0
         return None, 0
 
     def _tell_me_more(self, work: _Work, prefs: Preferences) -> None:
@@ -1000,7 +1017,7 @@ class RuleParser:
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
             # "I liked 2 and 3", "more like 2", "not 4": a bare list number, only with a role cue and
             # nothing after it that makes it a count or an amount ("I like 2 comedies", "2 hours")
-            (r"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|is|was|were|are|as well)\b))", True),
+            (r"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|is|was|were|are|as well|looks?|sounds?|seems?|looked|sounded|seemed|feels|felt)\b))", True),
             (r"^(?P<b>1?\d|20)(?: please)? ?[.!]?$", False),  # a message that is only a number: that pick
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
@@ -1486,7 +1503,15 @@ class RuleParser:
             if num.role == "amount":
                 self._amounts(work, prefs, num)
         for s, e, m in work.finditer(COUNT):
-            group = next(g for g in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8") if m.group(g))
+            group = next(g for g in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9") if m.group(g))
+            if group == "n9" and not work.any_used(*work.tok_range(m.start(group), m.end(group))):
+                value = _count_value(m.group(group))
+                if value:
+                    prefs.count = value
+                    work.use(s, e)  # "3 more": the next ones, three of them
+                    if not prefs.acts and not prefs.similar_to:  # "3 more like #2" is like #2
+                        prefs.acts.append("show_more")
+                continue
             if group == "n5":
                 work.use(s, e)  # "a shorter list, 3": the words about the list are no search words
                 prefs.count = _count_value(m.group(group)) or prefs.count
