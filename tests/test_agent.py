@@ -1063,3 +1063,21 @@ def test_a_pick_that_sounds_good_and_tell_me_more(agent: Agent) -> None:
     state = agent.sessions.get(sid).state
     assert state["liked"] == [first.items[3].id] and not state["disliked"]
     assert agent.chat(sid, "the second one looks fun, tell me a bit more please").items[0].id == first.items[1].id
+
+
+def test_what_convrec_knows_of_a_person(agent: Agent) -> None:
+    """"Show me my favourites", "what do you know about me?": the person's highest rated titles in
+    the catalog (numbered, so "more like #2" follows one), what they liked or turned down here;
+    nothing for someone it does not know. Before, "favourites" was searched in titles."""
+    sid = agent.new_session(user_id="13")
+    reply = agent.chat(sid, "show me my favourites")
+    assert reply.kind == "about" and len(reply.items) == 5 and reply.text.startswith("You've rated ")
+    assert all(i.why == "You rated it 5 of 5" for i in reply.items)
+    again = agent.chat(sid, "more like #2")
+    assert again.kind == "picks" and f"like {reply.items[1].title}" in again.text
+    sid = agent.new_session()
+    first = agent.chat(sid, "a comedy")
+    agent.chat(sid, "I liked #1")
+    reply = agent.chat(sid, "what do you know about me?")
+    assert not reply.items and reply.text.startswith("I don't know your history")
+    assert f"you liked {first.items[0].title}" in reply.text

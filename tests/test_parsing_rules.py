@@ -1061,3 +1061,10 @@ def test_what_a_film_is_based_on_is_not_in_movielens(rules, text, label) -> None
 def test_in_color_is_the_other_side_of_black_and_white(rules) -> None:
     p = rules.parse("something like Casablanca but in color")
     assert p.ranges["year"].low == 1960 and [r.title for r in p.similar_to] == ["Casablanca"] and not p.query
+
+
+@pytest.mark.parametrize(("text", "asks"), [
+    ("show me my favourites", True), ("what have I rated?", True), ("what do you know about me?", True),
+    ("my favorites", True), ("a comedy like my favourite, Fargo", False), ("my favourite film is Fargo", False)])
+def test_asking_what_convrec_knows_of_me(rules, text, asks) -> None:
+    assert ("my_history" in rules.parse(text).acts) is asks

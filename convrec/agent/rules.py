@@ -368,6 +368,13 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r" (?:is|s|are|re|was|would be) (?:the )?(?:worst|weakest|lowest rated|worst rated|least popular)\b",
         r"\bwhat(?: s| is) the worst (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
     ],
+    # what convrec knows of the person ("show me my favourites", "what have I rated?")
+    "my_history": [
+        r"\b(?:show|list|tell|give)(?: me)? (?:all )?my (?:favou?rites|favou?rite (?:movies|films|books)|ratings|history|likes)\b",
+        r"\bwhat (?:are|were) my (?:favou?rites|favou?rite (?:movies|films|books)|ratings)\b",
+        r"\bwhat (?:have|did) i (?:rate|rated|like|liked|watch|watched|see|seen|read)(?: so far| before| here)?(?: [?.!])*$",
+        r"\bwhat do you know about (?:me|my taste|my tastes)\b", r"^my (?:favou?rites|ratings|history)(?: [?.!])*$",
+    ],
     # the whole message greets ("hi, a comedy please" is a request)
     "greet": [r"^(?:hi|hello|hey|hiya|howdy|yo|greetings|good (?:morning|afternoon|evening)|hi there|hello there|hey there)"
               r"(?: (?:there|convrec|bot|again|everyone))?(?: [,.!])*$"],

@@ -130,6 +130,9 @@ class RelatedPool(NamedTuple):
     asked: list[tuple[dict[str, Any], set[str]]]  # per relation kept: its evidence, the items sharing it
 
 
+HISTORY_SHOWN = 5  # favourites named when a person asks what convrec knows of them
+
+
 class Found(NamedTuple):
     """What retrieval and ranking made of a state (see `Agent._find`)."""
 
@@ -196,8 +199,8 @@ class Scene:
         return (f"I'm convrec, a recommender that runs on this machine. Here I know {len(cat):,} titles from the "
                 f"{cat.name} catalog{': ' + listed if listed else ''}. Tell me what you're in the mood for (a "
                 "genre, an era, something you liked, what to avoid) and I'll suggest some, each with a reason drawn "
-                "from those facts. You can ask about any pick (why #2, or whether #1 is any good), say which you "
-                "liked, or start over.")
+                "from those facts. You can ask about any pick (why #2, or whether #1 is any good), have the list "
+                "sorted (by year, newest first), say which you liked, ask what I know of your taste, or start over.")
 
     def left_out(self, trait: str, value: str) -> frozenset[str]:
         """The items a trait's value leaves out ("lesser known": the well known); none for others."""
@@ -442,6 +445,13 @@ class Agent:
                             f"has, so here they are best rated first. {said}")
                 yield from self._answer(scene, session_id, message, state, said,
                                         list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
+                return
+            if "my_history" in prefs.acts and not names_more:
+                # "show me my favourites", "what do you know about me?": what the picks go by
+                said, cards = self._history(scene, record, state)
+                if cards:
+                    state.record_shown([it.id for it, _ in cards])  # "more like #2" then means that one
+                yield from self._answer(scene, session_id, message, state, said, cards, "about", started)
                 return
             if "reorder_shown" in prefs.acts and prefs.order and state.last_shown and not names_more:
                 # "sort them by year", "most popular first": the same list in that order; it is the list now
@@ -920,6 +930,49 @@ class Agent:
         return " ".join(said)
 
     # -- stages -----------------------------------------------------------------------------------
+    def _history(self, scene: Scene, record: Any, state: Any) -> tuple[str, list[tuple[Any, str]]]:
+        """What convrec knows of this person, as the answer says it: their favourites in the
+        catalog's interactions (highest rated, then latest; the latest without ratings), and what
+        they liked or turned down in chat and by feedback. Only facts it holds."""
+        cat = scene.index.catalog
+        rows = None
+        if record.user_id is not None and cat.interactions is not None:
+            rows = cat.interactions.history(record.user_id)
+            rows = rows[rows["item"].isin([i for i in rows["item"] if i in cat])]
+        feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
+        liked = [i for i in dict.fromkeys([*state.liked, *(i for i, v in feedback.items() if v > 0)]) if i in cat]
+        disliked = [i for i in dict.fromkeys([*state.disliked, *(i for i, v in feedback.items() if v < 0)]) if i in cat]
+        cards: list[tuple[Any, str]] = []
+        if rows is not None and len(rows):
+            values = rows["value"] if "value" in rows else None
+            if values is not None and values.notna().any() and cat.interactions.frame["value"].nunique() > 1:
+                top = rows.assign(order=range(len(rows))).sort_values(["value", "order"], ascending=[False, False])
+                scale = float(cat.interactions.frame["value"].max())
+                cards = [(cat.get(str(r.item)), f"You rated it {float(r.value):g} of {scale:g}")
+                         for r in top.head(HISTORY_SHOWN).itertuples()]
+                head = f"You've rated {len(rows):,} titles here. The ones you rated highest:"
+            else:
+                latest = rows["item"].tolist()[-HISTORY_SHOWN:]
+                cards = [(cat.get(str(i)), "One of your latest here") for i in reversed(latest)]
+                head = f"You have {len(rows):,} titles in your history here. The latest:"
+        elif record.user_id is not None:
+            head = f"I have no history for you ({record.user_id}) in this catalog yet."
+        else:
+            head = "I don't know your history: you're not signed in as one of this catalog's users."
+        paragraphs = [head]
+        if cards:
+            paragraphs.append("\n".join(f"{n}. {item_headline(it)} — {why}" for n, (it, why) in enumerate(cards, 1)))
+        if liked:
+            paragraphs.append(f"In chat and by your feedback you liked {and_list([cat.get(i).title for i in liked[-5:]])}.")
+        if disliked:
+            paragraphs.append(f"You turned down {and_list([cat.get(i).title for i in disliked[-5:]])}.")
+        if cards:
+            paragraphs.append("I lean on these when I order picks for you; say more like #2 for ones like one of them.")
+        else:
+            paragraphs.append("I lean on these when I order picks for you." if liked
+                              else "Tell me a few titles you liked and I'll go by them in this chat.")
+        return "\n\n".join(paragraphs), cards
+
     @staticmethod
     def _counts(scene: Scene) -> dict[str, int] | None:
         """How many people interacted with each item (for "most popular first"), if known."""
