@@ -1038,6 +1038,9 @@ def test_the_list_in_another_order(agent: Agent) -> None:
     assert seen == sorted(seen, reverse=True)
     titles = [i.title for i in agent.chat(sid, "alphabetically").items]
     assert titles == sorted(titles, key=lambda t: t.lower().removeprefix("the "))
+    oldest = agent.chat(sid, "which one is the oldest?")
+    assert oldest.text.startswith(f"The oldest of these is **{by_year.items[0].title}**")
+    assert [i.id for i in agent.chat(sid, "show me the list again").items] == [i.id for i in oldest.items]
     fresh = agent.chat(agent.new_session(), "westerns, oldest first")
     years = [i.facts["year"] for i in fresh.items]
     assert fresh.kind == "picks" and years == sorted(years) and all("Western" in i.facts["genres"] for i in fresh.items)

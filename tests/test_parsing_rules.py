@@ -1013,7 +1013,10 @@ def test_a_superlative_is_the_word_and_the_best_rated(rules, text, genres, act) 
     ("sort them by year", "reorder_shown", "year:asc"), ("newest first", "reorder_shown", "year:desc"),
     ("oldest ones first please", "reorder_shown", "year:asc"), ("sort by year, newest first", "reorder_shown", "year:desc"),
     ("in chronological order", "reorder_shown", "year:asc"), ("most popular first", "reorder_shown", "popular"),
-    ("sort them alphabetically", "reorder_shown", "title"), ("order them by rating", "best_of_shown", None)])
+    ("sort them alphabetically", "reorder_shown", "title"), ("order them by rating", "best_of_shown", None),
+    ("which one is the oldest?", "reorder_shown", "year:asc"), ("which is the newest one?", "reorder_shown", "year:desc"),
+    ("which of these is the most popular?", "reorder_shown", "popular"),
+    ("show me the list again", "reorder_shown", "shown"), ("the last list again please", "reorder_shown", "shown")])
 def test_an_order_for_the_list(rules, text, act, order) -> None:
     p = rules.parse(text)
     assert act in p.acts and p.order == order and not p.query and not p.ranges

@@ -223,9 +223,12 @@ def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None, w
 
 def order_items(items: Sequence[Item], order: str, counts: dict[str, int] | None = None) -> list[Item]:
     """Items in the `order` a person asked for: "YEARFACET:asc" / ":desc" (an item without the
-    value last), "popular" (most interactions first; "popular:asc" fewest first) or "title"
-    (alphabetical, leading articles aside). An order the catalog cannot give keeps the order."""
+    value last), "popular" (most interactions first; "popular:asc" fewest first), "title"
+    (alphabetical, leading articles aside) or "shown" (as they are). An order the catalog cannot
+    give keeps the order."""
     key, _, direction = order.partition(":")
+    if key == "shown":
+        return list(items)
     if key == "title":
         return sorted(items, key=lambda it: _ARTICLE.sub("", it.title.casefold()))
     if key == "popular":
@@ -240,6 +243,8 @@ def order_items(items: Sequence[Item], order: str, counts: dict[str, int] | None
 def order_phrase(order: str) -> str:
     """'year:asc' → 'by year, oldest first'; 'popular' → 'most widely seen first'; 'title' → 'alphabetically'."""
     key, _, direction = order.partition(":")
+    if key == "shown":
+        return "as before"
     if key == "title":
         return "alphabetically"
     if key == "popular":
@@ -248,9 +253,10 @@ def order_phrase(order: str) -> str:
 
 
 def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: dict[str, int] | None,
-                  reasons: dict[str, str]) -> ShownRanked:
+                  reasons: dict[str, str], which: str = "") -> ShownRanked:
     """'Sort them by year', 'most popular first': the items just shown in that order, each with
-    the reason the list gave (by popularity: how many people saw it)."""
+    the reason the list gave (by popularity: how many people saw it); `which` ("oldest"), when the
+    person asked which one is, names it first."""
     items = order_items([catalog.get(i) for i in shown if i in catalog], order, counts)
     key = order.partition(":")[0]
     why = []
@@ -265,5 +271,6 @@ def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: di
                            "here they are as before.", items, why)
     lines = "\n".join(f"{rank}. {item_headline(it)}" + (f" — {reason}" if reason else "")
                       for rank, (it, reason) in enumerate(zip(items, why, strict=True), 1))
-    return ShownRanked(f"Here they are again, {order_phrase(order)}:\n\n{lines}", items, why)
+    lead = f"The {which} of these is {item_headline(items[0])}. " if which and items else ""
+    return ShownRanked(f"{lead}Here they are again, {order_phrase(order)}:\n\n{lines}", items, why)
 

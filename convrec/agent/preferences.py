@@ -193,7 +193,7 @@ class Preferences(BaseModel):
     count: int | None = Field(None, ge=1, le=100)
     injection: bool = False
     quality: bool = False
-    order: str | None = None  # with "reorder_shown": "year:asc", "year:desc", "popular" or "title"
+    order: str | None = None  # with "reorder_shown": "year:asc", "year:desc", "popular", "title" or "shown"
     traits: dict[str, str] = Field(default_factory=dict)
     unknown_titles: list[str] = Field(default_factory=list)
     unknown_people: list[str] = Field(default_factory=list)  # "by Tarantino" where people have no names

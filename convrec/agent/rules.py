@@ -545,7 +545,14 @@ REORDER = re.compile(
     r"(?: (?P<dir>ascending|descending|oldest first|newest first|old to new|new to old|from oldest|from newest))?\b"
     r"|\b(?:the )?(?P<first>oldest|newest|earliest|latest|most recent|best rated|highest rated|top rated|most popular"
     r"|best known|least known|least popular) (?:ones? |films? |movies? |books? )?first\b"
-    r"|\b(?:in )?(?P<chrono>chronological|reverse chronological|alphabetical) order\b|\b(?P<abc>alphabetically)\b")
+    r"|\b(?:in )?(?P<chrono>chronological|reverse chronological|alphabetical) order\b|\b(?P<abc>alphabetically)\b"
+    # "which one is the oldest?", "which of these is the most popular?": that one first
+    r"|\bwhich(?: \w+){0,3} (?:is|s|was|are|re) (?:the )?(?P<which>oldest|newest|most recent|latest|earliest|most popular"
+    r"|best known|least known|least popular)\b"
+    # "show me the list again", "the last list again": as it was
+    r"|\b(?:show|give|bring back|repeat)(?: me| us)? (?:the|that|my|your) (?:last |previous |same )?"
+    r"(?P<again>list|picks|suggestions|recommendations|results)(?: again| once more)\b"
+    r"|\b(?:the )?(?:last|previous) (?P<again2>list|picks|suggestions) again\b")
 # Where the items are, said in a request: "the best movie in your catalog", "of all you have"
 OF_THE_CATALOG = re.compile(
     r"\b(?:in|from|of|on) (?:your|the|this|ur|all (?:your|the)) (?:whole |entire )?"
@@ -1905,9 +1912,12 @@ class RuleParser:
         for s, e, m in work.finditer(REORDER):
             if work.any_used(s, e):
                 continue
-            key = (m.group("key") or m.group("first") or m.group("chrono") or m.group("abc") or "").lower()
+            key = (m.group("key") or m.group("first") or m.group("which") or m.group("chrono") or m.group("abc")
+                   or ("again" if m.group("again") or m.group("again2") else "")).lower()
             direction = m.group("dir") or ""
-            if key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
+            if key == "again":
+                act, order = "reorder_shown", "shown"
+            elif key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
                 act, order = "best_of_shown", None
             elif key in ("popularity", "most popular", "best known"):
                 act, order = "reorder_shown", "popular"
@@ -1924,6 +1934,8 @@ class RuleParser:
             if act not in prefs.acts:
                 prefs.acts.append(act)  # type: ignore[arg-type]
             prefs.order = order  # "sort by year, newest first": the later words say the direction
+            if m.group("which"):
+                prefs.evidence["which"] = m.group("which")  # "which one is the oldest?": the answer names it
             work.use(s, e)
 
     def _query(self, work: _Work, prefs: Preferences) -> list[str]:
