@@ -1071,3 +1071,28 @@ def test_in_color_is_the_other_side_of_black_and_white(rules) -> None:
     ("my favorites", True), ("a comedy like my favourite, Fargo", False), ("my favourite film is Fargo", False)])
 def test_asking_what_convrec_knows_of_me(rules, text, asks) -> None:
     assert ("my_history" in rules.parse(text).acts) is asks
+
+
+@pytest.mark.parametrize(("text", "genres", "query"), [
+    ("yo gimme sum scary stuff from like the 80s lol", ["Horror"], ""), ("can u recomend a gud comedy", ["Comedy"], ""),
+    ("i wanna watch smth w/ my gf, romantic but funny", ["Romance", "Comedy"], "")])
+def test_chat_spellings(rules, text, genres, query) -> None:
+    """Before, "gimme sum", "recomend gud" and "wanna" were search words."""
+    p = rules.parse(text)
+    assert p.include_all.get("genres") == genres and p.query == query
+
+
+def test_a_mood_refused_is_no_lone_title(rules) -> None:
+    """"Nothing too heavy" asked for more like the film Heavy; "nothing 2 heavy" is the same."""
+    for text in ("nothing too heavy", "need a movie 4 2nite, nothing 2 heavy"):
+        p = rules.parse(text)
+        assert not p.similar_to and p.avoid == "heavy", text
+    assert [r.title for r in rules.parse("Heavy").similar_to] == ["Heavy"]
+
+
+def test_a_title_written_as_one_beats_a_subject(rules) -> None:
+    """"Not Aliens, I've seen it" refuses the film; "no aliens" refuses the subject (Sci-Fi)."""
+    assert [r.title for r in rules.parse("something like Alien, but please not Aliens since I've seen it").rejected] == ["Aliens"]
+    assert [r.title for r in rules.parse("I've seen Aliens").rejected] == ["Aliens"]
+    p = rules.parse("no aliens")
+    assert not p.rejected and p.exclude == {"genres": ["Sci-Fi"]}

@@ -553,6 +553,8 @@ REORDER = re.compile(
     r"|\b(?:show|give|bring back|repeat)(?: me| us)? (?:the|that|my|your) (?:last |previous |same )?"
     r"(?P<again>list|picks|suggestions|recommendations|results)(?: again| once more)\b"
     r"|\b(?:the )?(?:last|previous) (?P<again2>list|picks|suggestions) again\b")
+# Words before a lone title that make it no request for more like it ("nothing too heavy")
+BARE_TITLE_BREAKS = {"nothing", "not", "no", "without", "never", "none", "less", "too"}
 # Where the items are, said in a request: "the best movie in your catalog", "of all you have"
 OF_THE_CATALOG = re.compile(
     r"\b(?:in|from|of|on) (?:your|the|this|ur|all (?:your|the)) (?:whole |entire )?"
@@ -708,7 +710,7 @@ class RuleParser:
     def read(self, text: str) -> RuleReading:
         """Read one message and report the content words no rule explained."""
         prefs = Preferences()
-        work = _Work(self._superlative(strip_markup(text[:MAX_CHARS]), prefs))
+        work = _Work(self._superlative(unslang(strip_markup(text[:MAX_CHARS])), prefs))
         self._injection(work, prefs)
         self._unsupported(work, prefs)
         self._why_none(work, prefs)  # before the acts: "why are none of these comedies?" refuses nothing
@@ -840,8 +842,8 @@ class RuleParser:
                                                         mention=work.span_text(start, end)))
                 work.use(start, end)
                 return
-            if toks[start].text not in self._stop:
-                return
+            if toks[start].text not in self._stop or toks[start].text in BARE_TITLE_BREAKS:
+                return  # "nothing too heavy" refuses a mood; it does not ask for the film Heavy
 
     def _bare_similar(self, work: _Work, prefs: Preferences) -> None:
         """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
@@ -1394,7 +1396,8 @@ class RuleParser:
             if hit is None:
                 continue
             item_id, score = hit
-            if vocab_word and (score < 100 or role != "similar"):
+            written_as_title = all(t.text in work.capitalized for t in work.toks[skip_article:end] if t.word)
+            if vocab_word and (score < 100 or (role != "similar" and not written_as_title)):
                 continue
             # longer spans win when about as good: "the lion king" over "the lion"
             if best is None or score > best[2] + 3 or (score >= best[2] - 3 and end > best[1]):
@@ -1958,6 +1961,29 @@ class RuleParser:
         return keep
 
 
+# Chat spellings read as the words they stand for ("gimme a gud comedy 2nite", "smth w/ my gf")
+SLANG = {"u": "you", "ur": "your", "gimme": "give me", "wanna": "want to", "gonna": "going to", "smth": "something",
+         "sth": "something", "smthg": "something", "gud": "good", "recomend": "recommend", "reccomend": "recommend",
+         "recommed": "recommend", "reccommend": "recommend", "2nite": "tonight", "tonite": "tonight", "rly": "really",
+         "b4": "before", "luv": "love", "gf": "girlfriend", "bf": "boyfriend", "abt": "about", "w/": "with",
+         "w/o": "without", "bc": "because", "cuz": "because", "coz": "because"}
+_SLANG = re.compile(r"(?<![\w/])(?:" + "|".join(re.escape(k) for k in sorted(SLANG, key=len, reverse=True))
+                    + r")(?![\w/])", re.IGNORECASE)
+
+
+# "nothing 2 heavy", "a movie 4 tonight": a digit for a word, only where no count can stand
+_DIGIT_WORDS = [(re.compile(r"\b(nothing|none|anything) 2 (?=\w)", re.IGNORECASE), r"\1 too "),
+                (re.compile(r"\b4 (?=(?:tonight|me|us|my|our|the weekend)\b)", re.IGNORECASE), "for ")]
+
+
+def unslang(text: str) -> str:
+    """Chat spellings as the words they stand for (`SLANG`, `_DIGIT_WORDS`)."""
+    text = _SLANG.sub(lambda m: SLANG[m.group(0).lower()], text)
+    for rx, words_for in _DIGIT_WORDS:
+        text = rx.sub(words_for, text)
+    return text
+
+
 def superlatives(word: str) -> list[str]:
     """'funny' → funniest, 'scary' → scariest, 'sad' → saddest, 'cute' → cutest, 'dark' → darkest."""
     if not word.isalpha() or len(word) < 3:
@@ -2039,6 +2065,9 @@ class _Work:
         self.why_cues: list[tuple[int, int]] = []  # the words of why-none questions ("why no")
         self.asking: list[tuple[int, int]] = []  # and the tokens each asks about
         self.names: list[tuple[int, int]] = []  # people's names the catalog cannot look up: one phrase each
+        # words written capitalized inside a sentence ("not Aliens, I've seen it"): a title's mark
+        # where the word is also a subject ("no aliens")
+        self.capitalized = {w.lower() for w in re.findall(r"(?<=[a-z,;:] )[A-Z][a-z']+", text)}
 
     @staticmethod
     def tokenize(text: str, keep_punct: bool = False) -> list[str]:
