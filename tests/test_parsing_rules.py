@@ -1096,3 +1096,12 @@ def test_a_title_written_as_one_beats_a_subject(rules) -> None:
     assert [r.title for r in rules.parse("I've seen Aliens").rejected] == ["Aliens"]
     p = rules.parse("no aliens")
     assert not p.rejected and p.exclude == {"genres": ["Sci-Fi"]}
+
+
+@pytest.mark.parametrize(("text", "negated"), [
+    ("not Star Wars related", True), ("anything Star Wars related", False), ("nothing related to Star Wars", True)])
+def test_related_to_a_title_is_its_series(rules, text, negated) -> None:
+    """Before, "not Star Wars related" refused only Star Wars and searched the word "related"."""
+    p = rules.parse(text)
+    assert [(r.relation, r.ref.title, r.noun, r.negated) for r in p.related] == [("same_series", "Star Wars", "series", negated)]
+    assert not p.query and not p.include_all

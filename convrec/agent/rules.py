@@ -553,6 +553,8 @@ REORDER = re.compile(
     r"|\b(?:show|give|bring back|repeat)(?: me| us)? (?:the|that|my|your) (?:last |previous |same )?"
     r"(?P<again>list|picks|suggestions|recommendations|results)(?: again| once more)\b"
     r"|\b(?:the )?(?:last|previous) (?P<again2>list|picks|suggestions) again\b")
+# Relation words that are no noun, and the noun a reply says for them ("Star Wars related": its series)
+RELATION_NOUN_AS = {"related": "series", "universe": "series"}
 # Words before a lone title that make it no request for more like it ("nothing too heavy")
 BARE_TITLE_BREAKS = {"nothing", "not", "no", "without", "never", "none", "less", "too"}
 # Where the items are, said in a request: "the best movie in your catalog", "of all you have"
@@ -1101,14 +1103,15 @@ class RuleParser:
             while start > 0 and first - start < 3 and toks[start - 1].text in RELATION_LEADS and not toks[start - 1].used:
                 start -= 1
             negated = self._polarity(work, start, []) == "neg"  # "nothing by the director of Fargo"
-            prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref, negated=negated))
+            noun = RELATION_NOUN_AS.get(tok.text, tok.text)
+            prefs.related.append(RelatedRef(relation=relation, noun=noun, ref=ref, negated=negated))
             # "the directors of Fargo and Heat", "the cast of Heat, Casino or Ronin": more titles
             while ref.title and end + 1 < len(toks) and toks[end].text in LIST_SEPARATORS and not toks[end].used:
                 span = self._title_span(work, end + 1, "similar")
                 if span is None:
                     break
                 ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(end + 1, span[1]))
-                prefs.related.append(RelatedRef(relation=relation, noun=tok.text, ref=ref, negated=negated))
+                prefs.related.append(RelatedRef(relation=relation, noun=noun, ref=ref, negated=negated))
                 end = span[1]
             work.use(start, end)
 
