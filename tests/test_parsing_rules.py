@@ -1105,3 +1105,8 @@ def test_related_to_a_title_is_its_series(rules, text, negated) -> None:
     p = rules.parse(text)
     assert [(r.relation, r.ref.title, r.noun, r.negated) for r in p.related] == [("same_series", "Star Wars", "series", negated)]
     assert not p.query and not p.include_all
+
+
+def test_chat_spellings_leave_titles_alone(rules) -> None:
+    assert [r.title for r in rules.parse("U Turn").similar_to] == ["U Turn"]
+    assert [r.title for r in rules.parse("something like U.S. Marshals").similar_to] == ["U.S. Marshalls"]

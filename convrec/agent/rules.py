@@ -241,10 +241,10 @@ ROLE_CUES: dict[Role, list[str]] = {
               "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
               "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
 }
-# "tell me more" closing a message that singled a pick out ("#4 sounds good, tell me more")
 # Words that leave a "tell me more" bare ("ok, tell me more please")
 BARE_TELL_MORE = {"ok", "okay", "sure", "yes", "yeah", "cool", "nice", "great", "interesting", "hmm", "wow",
                   "please", "so", "and", "then", "oh", "alright", "well", "can", "you", "could", "go", "on"}
+# "tell me more" closing a message that singled a pick out ("#4 sounds good, tell me more"), or alone
 TELL_MORE = re.compile(r"\b(?:tell me (?:a (?:bit |little )?)?more|more (?:info|details))(?= *(?:$|[,.!?;]|please\b))")
 _POST_VERBS = r"(?:was|is|are|were|look|looks|looked|sound|sounds|sounded|seem|seems|seemed|feels|felt)"
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
@@ -917,6 +917,39 @@ class RuleParser:
                     work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
+    def _reorder(self, work: _Work, prefs: Preferences) -> None:
+        """"Sort them by year", "newest first", "in order of popularity", "alphabetically": the list
+        shown again in that order (`reorder_shown`, `order`); by rating it is "which is the best"."""
+        year = self.lexicon.year_facet
+        for s, e, m in work.finditer(REORDER):
+            if work.any_used(s, e):
+                continue
+            key = (m.group("key") or m.group("first") or m.group("which") or m.group("chrono") or m.group("abc")
+                   or ("again" if m.group("again") or m.group("again2") else "")).lower()
+            direction = m.group("dir") or ""
+            if key == "again":
+                act, order = "reorder_shown", "shown"
+            elif key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
+                act, order = "best_of_shown", None
+            elif key in ("popularity", "most popular", "best known"):
+                act, order = "reorder_shown", "popular"
+            elif key in ("least known", "least popular"):
+                act, order = "reorder_shown", "popular:asc"
+            elif key in ("title", "titles", "name", "names", "alphabetical", "alphabetically"):
+                act, order = "reorder_shown", "title"
+            elif year is None:
+                continue
+            else:
+                newest = key in ("newest", "latest", "most recent", "reverse chronological") or direction in (
+                    "descending", "newest first", "new to old", "from newest")
+                act, order = "reorder_shown", f"{year.facet}:{'desc' if newest else 'asc'}"
+            if act not in prefs.acts:
+                prefs.acts.append(act)  # type: ignore[arg-type]
+            prefs.order = order  # "sort by year, newest first": the later words say the direction
+            if m.group("which"):
+                prefs.evidence["which"] = m.group("which")  # "which one is the oldest?": the answer names it
+            work.use(s, e)
+
     def _acts(self, work: _Work, prefs: Preferences) -> None:
         for act, patterns in ACT_PATTERNS.items():
             for pattern in patterns:
@@ -1911,39 +1944,6 @@ class RuleParser:
         return None
 
     # --- 6. what is left ------------------------------------------------------------------------
-    def _reorder(self, work: _Work, prefs: Preferences) -> None:
-        """"Sort them by year", "newest first", "in order of popularity", "alphabetically": the list
-        shown again in that order (`reorder_shown`, `order`); by rating it is "which is the best"."""
-        year = self.lexicon.year_facet
-        for s, e, m in work.finditer(REORDER):
-            if work.any_used(s, e):
-                continue
-            key = (m.group("key") or m.group("first") or m.group("which") or m.group("chrono") or m.group("abc")
-                   or ("again" if m.group("again") or m.group("again2") else "")).lower()
-            direction = m.group("dir") or ""
-            if key == "again":
-                act, order = "reorder_shown", "shown"
-            elif key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
-                act, order = "best_of_shown", None
-            elif key in ("popularity", "most popular", "best known"):
-                act, order = "reorder_shown", "popular"
-            elif key in ("least known", "least popular"):
-                act, order = "reorder_shown", "popular:asc"
-            elif key in ("title", "titles", "name", "names", "alphabetical", "alphabetically"):
-                act, order = "reorder_shown", "title"
-            elif year is None:
-                continue
-            else:
-                newest = key in ("newest", "latest", "most recent", "reverse chronological") or direction in (
-                    "descending", "newest first", "new to old", "from newest")
-                act, order = "reorder_shown", f"{year.facet}:{'desc' if newest else 'asc'}"
-            if act not in prefs.acts:
-                prefs.acts.append(act)  # type: ignore[arg-type]
-            prefs.order = order  # "sort by year, newest first": the later words say the direction
-            if m.group("which"):
-                prefs.evidence["which"] = m.group("which")  # "which one is the oldest?": the answer names it
-            work.use(s, e)
-
     def _query(self, work: _Work, prefs: Preferences) -> list[str]:
         for s, e, _ in work.finditer(OF_THE_CATALOG):
             work.use(s, e)  # "the best rated movie in your catalog": no search words
@@ -1970,8 +1970,9 @@ SLANG = {"u": "you", "ur": "your", "gimme": "give me", "wanna": "want to", "gonn
          "recommed": "recommend", "reccommend": "recommend", "2nite": "tonight", "tonite": "tonight", "rly": "really",
          "b4": "before", "luv": "love", "gf": "girlfriend", "bf": "boyfriend", "abt": "about", "w/": "with",
          "w/o": "without", "bc": "because", "cuz": "because", "coz": "because"}
-_SLANG = re.compile(r"(?<![\w/])(?:" + "|".join(re.escape(k) for k in sorted(SLANG, key=len, reverse=True))
-                    + r")(?![\w/])", re.IGNORECASE)
+# (never inside a title's spelling: "U Turn", "U.S. Marshals", "U-571")
+_SLANG = re.compile(r"(?<![\w/.'-])(?:" + "|".join(re.escape(k) for k in sorted(SLANG, key=len, reverse=True))
+                    + r")(?![\w/.'-])", re.IGNORECASE)
 
 
 # "nothing 2 heavy", "a movie 4 tonight": a digit for a word, only where no count can stand
@@ -1981,7 +1982,8 @@ _DIGIT_WORDS = [(re.compile(r"\b(nothing|none|anything) 2 (?=\w)", re.IGNORECASE
 
 def unslang(text: str) -> str:
     """Chat spellings as the words they stand for (`SLANG`, `_DIGIT_WORDS`)."""
-    text = _SLANG.sub(lambda m: SLANG[m.group(0).lower()], text)
+    # a capital "U" is a letter ("U Turn"), not "you"
+    text = _SLANG.sub(lambda m: m.group(0) if m.group(0) == "U" else SLANG[m.group(0).lower()], text)
     for rx, words_for in _DIGIT_WORDS:
         text = rx.sub(words_for, text)
     return text
