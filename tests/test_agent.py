@@ -1084,3 +1084,17 @@ def test_what_convrec_knows_of_a_person(agent: Agent) -> None:
     reply = agent.chat(sid, "what do you know about me?")
     assert not reply.items and reply.text.startswith("I don't know your history")
     assert f"you liked {first.items[0].title}" in reply.text
+
+
+def test_where_to_watch_is_not_in_the_catalog(agent: Agent) -> None:
+    """"Where can I watch #2?", "is #1 on netflix?": an answer about the pick that says the catalog
+    has no streaming services; before, the first asked for more like #2 and the second said nothing
+    of it. As a wish ("a comedy I can stream") it is left out, and said so."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "a comedy")
+    for text, n in (("where can I watch #2?", 1), ("is #1 on netflix?", 0), ("where to watch it?", 0)):
+        reply = agent.chat(sid, text)
+        assert reply.kind == "about" and reply.items[0].id == first.items[n].id, text
+        assert reply.text.startswith("This catalog has no streaming services, so I can't say."), text
+    reply = agent.chat(agent.new_session(), "a comedy I can stream")
+    assert "no streaming services" in reply.text and all("Comedy" in i.facts["genres"] for i in reply.items)

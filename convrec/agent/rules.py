@@ -239,7 +239,9 @@ ROLE_CUES: dict[Role, list[str]] = {
               "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
               "is", "was", "does", "did", "has", "how is", "how good is", "what kind of movie is", "what kind of film is",
               "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
-              "when did", "when was", "what year is", "what year was", "what genre is", "how long is"],
+              "when did", "when was", "what year is", "what year was", "what genre is", "how long is",
+              "where can i watch", "where can i stream", "where can i find", "where can i rent", "where do i watch",
+              "where to watch", "where to stream", "where is"],
 }
 # Words that leave a "tell me more" bare ("ok, tell me more please")
 BARE_TELL_MORE = {"ok", "okay", "sure", "yes", "yeah", "cool", "nice", "great", "interesting", "hmm", "wow",
@@ -1077,7 +1079,8 @@ class RuleParser:
             (r"\bwhat(?: s| is| was) (?P<it>it|that)(?= (?:one |movie |film |book )?about\b)", False),  # "what's it about?"
             # "tell me more about it", "why did you pick it?": a question about the item in focus
             (r"\b(?:tell me (?:a (?:bit|little) )?(?:more )?about|more about|info on|details (?:on|about)|describe|explain"
-             r"|why did you (?:pick|choose|suggest|recommend|include)) (?P<it>it|that)\b", False),
+             r"|why did you (?:pick|choose|suggest|recommend|include)"
+             r"|where (?:can i|do i|could i|to) (?:watch|stream|rent|buy|find|see)) (?P<it>it|that)\b", False),
             # "who is in it?", "who directed that?", "what year is it from?": a question about it
             (r"\b(?:who(?: s| is| was)? in|who (?:directed|made|wrote|stars in|starred in)|when was|when did"
              r"|what year (?:is|was)|what genre is|how long is|how good is) (?P<it>it|that)\b", False),
