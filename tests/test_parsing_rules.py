@@ -1031,7 +1031,8 @@ def test_what_the_catalog_is_called_is_no_search_word(rules) -> None:
 
 @pytest.mark.parametrize(("text", "liked", "disliked"), [
     ("both 1 and 3 look good", [1, 3], []), ("#1 and #3 look good", [1, 3], []), ("#2, #4 were boring", [], [2, 4]),
-    ("#2 is too cheesy", [], [2]), ("the first one is too long", [], [1]), ("2 and 4 are great but 3 is meh", [2, 4], [3])])
+    ("#2 is too cheesy", [], [2]), ("the first one is too long", [], [1]), ("2 and 4 are great but 3 is meh", [2, 4], [3]),
+    ("1 was great, 2 not so much", [1], [2]), ("#3 not really", [], [3])])
 def test_what_a_list_of_picks_was_called_holds_for_all(rules, text, liked, disliked) -> None:
     """Before, "1 and 3 look good" searched the word 3, "#1 and #3 look good" liked neither, and
     "#2 is too cheesy" or "the first one is too long" asked for more like it."""
