@@ -1098,3 +1098,12 @@ def test_where_to_watch_is_not_in_the_catalog(agent: Agent) -> None:
         assert reply.text.startswith("This catalog has no streaming services, so I can't say."), text
     reply = agent.chat(agent.new_session(), "a comedy I can stream")
     assert "no streaming services" in reply.text and all("Comedy" in i.facts["genres"] for i in reply.items)
+
+
+def test_the_top_few_of_the_list(agent: Agent) -> None:
+    """"Top 3 of those": the three best rated of the list just shown, not a new list of three."""
+    sid = agent.new_session()
+    shown = agent.chat(sid, "a thriller, 10 please")
+    reply = agent.chat(sid, "top 3 of those")
+    assert reply.kind == "reordered" and len(reply.items) == 3 and {i.id for i in reply.items} <= {i.id for i in shown.items}
+    assert reply.text.count("**") == 6  # three titles named, no fourth

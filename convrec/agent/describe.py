@@ -200,17 +200,19 @@ class ShownRanked:
     why: list[str]
 
 
-def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None, worst: bool = False) -> ShownRanked:
+def best_of_shown(catalog: Catalog, shown: Sequence[str], quality: Any = None, worst: bool = False,
+                  keep: int | None = None) -> ShownRanked:
     """'Which of these is the best?': the items just shown, ordered by how well people rated them
     (the catalog's ratings, shrunk toward its mean so a few ratings prove little); with `worst`
-    ("which of these is the worst?"), the worst rated first. Without ratings, the list keeps its
-    order and the answer says why."""
+    ("which of these is the worst?"), the worst rated first; `keep` ("top 3 of those"): only that
+    many. Without ratings, the list keeps its order and the answer says why."""
     items = [catalog.get(i) for i in shown if i in catalog]
     side = "worst" if worst else "best"
     if quality is None:
         text = f"This catalog has no ratings, so I can't tell which is {side}; here they are in the order I'd pick them."
-        return ShownRanked(text, items, [""] * len(items))
+        return ShownRanked(text, items[:keep], [""] * len(items[:keep]))
     items.sort(key=lambda it: quality.of(it.id) if worst else -quality.of(it.id))
+    items = items[:keep]
     why = []
     for it in items:
         rated = quality.evidence(it.id)

@@ -358,6 +358,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r" (?:is|s|are|re|was|would be) (?:the )?(?:best|better|greatest|top|highest rated|best rated|most popular)\b",
         r"\bwhat(?: s| is) the best (?:one|pick|of (?:these|those|them|the (?:lot|bunch|list)))\b",
         r"\bwhich (?:one |of (?:these|those|them) )?(?:should|would) (?:i|you) (?:watch|read|pick|choose|start with)\b",
+        # "top 3 of those", "the best two of them": the best of the list, that many
+        r"\b(?:the )?(?:top|best) (?:\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) of (?:these|those|them|the list)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
     ],
     "why_shown": [
@@ -964,6 +966,9 @@ class RuleParser:
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]
                     chunk = work.span_text(s, e)
+                    many = re.search(rf"\b(?:top|best) ({_NUMW}) of\b", chunk) if act == "best_of_shown" else None
+                    if many and _count_value(many.group(1)):
+                        prefs.count = _count_value(many.group(1))  # "top 3 of those": three of them
                     if act == "something_else" and re.search(
                             r"none of|not (?:these|those)|seen|watched|hated|dislike|like|can t stand", chunk):
                         prefs.rejected.append(ItemRef(pointer="all_shown", mention=chunk))

@@ -436,7 +436,8 @@ class Agent:
             of_shown = {"best_of_shown", "worst_of_shown"} & set(prefs.acts)
             if of_shown and state.last_shown and not names_more:
                 # "which of these is the best?": the same list, best rated first; it is the list now
-                ranked = best_of_shown(cat, state.last_shown, scene.quality, worst="worst_of_shown" in of_shown)
+                ranked = best_of_shown(cat, state.last_shown, scene.quality, worst="worst_of_shown" in of_shown,
+                                       keep=prefs.count)  # "top 3 of those": the best three
                 state.record_shown([it.id for it in ranked.items])
                 said = ranked.text
                 if prefs.evidence.get("superlative") and scene.quality is not None:
