@@ -1107,3 +1107,20 @@ def test_the_top_few_of_the_list(agent: Agent) -> None:
     reply = agent.chat(sid, "top 3 of those")
     assert reply.kind == "reordered" and len(reply.items) == 3 and {i.id for i in reply.items} <= {i.id for i in shown.items}
     assert reply.text.count("**") == 6  # three titles named, no fourth
+
+
+def test_sorting_and_history_in_another_catalog(ml_settings: Settings, tmp_path: Path) -> None:
+    """The order words and "what do you know about me?" go by the catalog's own year facet and
+    data: a book catalog without interactions sorts by year and says it has no history."""
+    agent = books_agent(ml_settings, tmp_path, "novels",
+                        "1,Dune,Frank Herbert,1965\n2,Emma,Jane Austen,1815\n3,Neuromancer,William Gibson,1984\n"
+                        "4,Foundation,Isaac Asimov,1951\n5,Persuasion,Jane Austen,1817\n")
+    sid = agent.new_session(catalog="novels")
+    shown = agent.chat(sid, "a novel")
+    newest = agent.chat(sid, "newest first")
+    years = [i.facts["year"] for i in newest.items]
+    assert newest.kind == "reordered" and {i.id for i in newest.items} == {i.id for i in shown.items}
+    assert years == sorted(years, reverse=True)
+    assert agent.chat(sid, "most popular first").text.startswith("This catalog has no interactions")
+    reply = agent.chat(sid, "what do you know about me?")
+    assert not reply.items and reply.text.startswith("I don't know your history")

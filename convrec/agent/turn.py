@@ -949,7 +949,8 @@ class Agent:
             if values is not None and values.notna().any() and cat.interactions.frame["value"].nunique() > 1:
                 top = rows.assign(order=range(len(rows))).sort_values(["value", "order"], ascending=[False, False])
                 scale = float(cat.interactions.frame["value"].max())
-                cards = [(cat.get(str(r.item)), f"You rated it {float(r.value):g} of {scale:g}")
+                cards = [(cat.get(str(r.item)), f"You rated it {float(r.value):g} of {scale:g}"
+                          if r.value == r.value else "In your history here, without a rating")  # NaN: unrated
                          for r in top.head(HISTORY_SHOWN).itertuples()]
                 head = f"You've rated {len(rows):,} titles here. The ones you rated highest:"
             else:
