@@ -383,7 +383,7 @@ def test_similar_with_no_object_means_what_was_just_liked_or_the_item_in_focus(r
     ("text", "act"),
     [("start over", "reset"), ("let's start from scratch", "reset"), ("scratch that", "undo"),
      ("show me more", "show_more"), ("something else", "something_else"), ("show them again", "show_seen"),
-     ("tell me more about the second one", "describe")],
+     ("tell me more about the second one", "describe"), ("go back", "undo"), ("ok, go back please", "undo")],
 )
 def test_acts(rules, text, act) -> None:
     assert act in rules.parse(text).acts

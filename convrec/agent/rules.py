@@ -327,7 +327,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bfresh start\b", r"\bdifferent search\b",
     ],
     "undo": [r"\bundo(?: that| the last| it)?\b", r"\bscratch that\b", r"\btake that back\b",
-             r"\bcancel that\b", r"\brevert\b", r"\bgo back to (?:what i had|before|the previous)\b"],
+             r"\bcancel that\b", r"\brevert\b", r"\bgo back to (?:what i had|before|the previous)\b",
+             r"^(?:(?:ok|okay|no|nope|hmm|please)(?: [,.!])* )?go back(?: one step| a step)?(?: please)?(?: [.!?])*$"],
     "show_seen": [
         r"\bshow (?:me )?(?:them|those|these|it|the (?:same|first|previous|earlier|old) ones?) again\b",
         r"\b(?:even|including|include) (?:if |ones |the ones |movies |films )?(?:i ve |i have |already |you )?(?:seen|shown|watched|showed)(?: already| before)?\b",
