@@ -263,8 +263,8 @@ def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: di
     key = order.partition(":")[0]
     why = []
     for it in items:
-        if key == "popular":
-            n = (counts or {}).get(it.id, 0)
+        if key == "popular" and counts:
+            n = counts.get(it.id, 0)
             why.append(f"Seen by {n:,} people here" if n else "Nobody here has rated it yet")
         else:  # the year (or title) is in the headline already: the reason the list gave
             why.append(reasons.get(it.id, ""))
