@@ -1111,3 +1111,26 @@ def test_related_to_a_title_is_its_series(rules, text, negated) -> None:
 def test_chat_spellings_leave_titles_alone(rules) -> None:
     assert [r.title for r in rules.parse("U Turn").similar_to] == ["U Turn"]
     assert [r.title for r in rules.parse("something like U.S. Marshals").similar_to] == ["U.S. Marshalls"]
+
+
+@pytest.mark.parametrize(("text", "genres", "similar"), [
+    ("my wife likes romance and I like war movies, find something for both of us", ["Romance", "War"], []),
+    ("I like war movies", ["War"], []), ("something like The War", [], ["The War"])])
+def test_a_genre_before_an_item_word_is_no_title(rules, text, genres, similar) -> None:
+    """Before, "I like war movies" read "like" + the film The War."""
+    p = rules.parse(text)
+    assert p.include_all.get("genres", []) == genres and [r.title for r in p.similar_to] == similar
+
+
+def test_an_ordinal_inside_a_title_is_no_pick(rules) -> None:
+    """"Like The Sixth Sense" (not in MovieLens) was pick #6; now a title the catalog lacks."""
+    p = rules.parse("a movie with a twist like The Sixth Sense")
+    assert not p.similar_to and p.unknown_titles == ["The Sixth Sense"]
+    assert set(p.include_any["genres"]) == {"Mystery", "Sci-Fi", "Thriller"}
+
+
+def test_small_numbers_are_no_search_words(rules) -> None:
+    p = rules.parse("I'm hosting a movie night for 6 friends, we like action and sci-fi but one of us hates gore")
+    assert not p.query and p.include_all == {"genres": ["Action", "Sci-Fi"]}
+    assert [r.title for r in rules.parse("Apollo 13").similar_to] == ["Apollo 13"]
+    assert rules.parse("the longest movie you have").unsupported == {"running times": "longest"}

@@ -1101,6 +1101,9 @@ class RuleParser:
                     s = e - 1  # the reference is "it"; the verb before it is the cue
                 if work.any_used(s, e):
                     continue
+                if gd.get("w") and gd["w"] in work.capitalized and e < len(work.toks) \
+                        and work.toks[e].text in work.capitalized:
+                    continue  # "like The Sixth Sense": a title's words, not pick #6
                 role, cue_start = self._role_before(work, s)
                 post, post_len = self._role_after(work, e)
                 if role is None and post is None and s >= 2 and work.toks[s - 1].text in LIST_SEPARATORS \
@@ -1320,7 +1323,8 @@ class RuleParser:
                         work.use(end, start)  # "meets", "crossed with": no search words
                     continue
                 break
-            pos = start if not first else pos + 1
+            # past the whole cue when no title followed: "I like war movies" is no "like" + The War
+            pos = start if not first else pos + max(cue_len, 1)
 
     def _vibe_titles(self, text: str, work: _Work, prefs: Preferences) -> None:
         """A capitalized title just before "vibes", "-style", "-esque" is a comparison ("a film with
@@ -1443,6 +1447,8 @@ class RuleParser:
             if hit is None:
                 continue
             item_id, score = hit
+            if vocab_word and end < n and work.toks[end].text in self.lexicon.item_nouns:
+                continue  # "war movies" is the genre, not The War
             written_as_title = all(t.text in work.capitalized for t in work.toks[skip_article:end] if t.word)
             if vocab_word and (score < 100 or (role != "similar" and not written_as_title)):
                 continue
@@ -1963,8 +1969,8 @@ class RuleParser:
         for i, tok in enumerate(work.toks):
             if (tok.used and not tok.topic) or not tok.word or tok.text in self._stop or tok.text in self._cue_tokens:
                 continue
-            if len(tok.text) == 1 and not tok.text.isdigit():
-                continue
+            if (len(tok.text) == 1 and not tok.text.isdigit()) or (tok.text.isdigit() and len(tok.text) <= 2):
+                continue  # a letter, or a small number ("for 6 friends"): no search word; years are read before
             # a name is one phrase: "not Jim Carrey" refuses both words, not "jim" alone
             first = next((lo for lo, hi in work.names if lo <= i < hi), i)
             (avoid if self._polarity(work, first, []) == "neg" else keep).append(tok.text)
