@@ -1134,3 +1134,13 @@ def test_small_numbers_are_no_search_words(rules) -> None:
     assert not p.query and p.include_all == {"genres": ["Action", "Sci-Fi"]}
     assert [r.title for r in rules.parse("Apollo 13").similar_to] == ["Apollo 13"]
     assert rules.parse("the longest movie you have").unsupported == {"running times": "longest"}
+
+
+def test_a_country_before_a_genre_is_missing_data_and_dark_comedy_is_comedy(rules) -> None:
+    """Before, "a british comedy" searched "british" and "a black comedy" searched "black" (Fear of
+    a Black Hat, Men in Black)."""
+    p = rules.parse("a british comedy")
+    assert p.include_all == {"genres": ["Comedy"]} and p.unsupported == {"countries of origin": "british"} and not p.query
+    for text in ("a black comedy", "a dark comedy from the 90s"):
+        p = rules.parse(text)
+        assert p.include_all == {"genres": ["Comedy"]} and not p.query, text
