@@ -1041,6 +1041,9 @@ def test_the_list_in_another_order(agent: Agent) -> None:
     oldest = agent.chat(sid, "which one is the oldest?")
     assert oldest.text.startswith(f"The oldest of these is **{by_year.items[0].title}**")
     assert [i.id for i in agent.chat(sid, "show me the list again").items] == [i.id for i in oldest.items]
+    # "the oldest one looks good, more like it": the oldest of the list, by its year
+    liked = agent.chat(sid, "the oldest one looks good, more like it")
+    assert f"like {by_year.items[0].title}" in liked.text
     fresh = agent.chat(agent.new_session(), "westerns, oldest first")
     years = [i.facts["year"] for i in fresh.items]
     assert fresh.kind == "picks" and years == sorted(years) and all("Western" in i.facts["genres"] for i in fresh.items)

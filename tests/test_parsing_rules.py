@@ -1144,3 +1144,12 @@ def test_a_country_before_a_genre_is_missing_data_and_dark_comedy_is_comedy(rule
     for text in ("a black comedy", "a dark comedy from the 90s"):
         p = rules.parse(text)
         assert p.include_all == {"genres": ["Comedy"]} and not p.query, text
+
+
+@pytest.mark.parametrize(("text", "role", "pointer"), [
+    ("the oldest one looks good", "liked", "oldest"), ("more like the newest one", "similar_to", "newest"),
+    ("not the oldest one", "rejected", "oldest")])
+def test_the_oldest_one_is_a_pick(rules, text, role, pointer) -> None:
+    """Before, "oldest" was a search word and "more like it" meant the list's first."""
+    p = rules.parse(text)
+    assert [r.pointer for r in getattr(p, role)] == [pointer] and not p.query

@@ -70,7 +70,9 @@ class ItemRef(BaseModel):
     item_id: str | None = None
     title: str | None = None
     ordinal: int | None = None
-    pointer: Literal["focus", "all_shown"] | None = None
+    # "oldest"/"newest": the oldest or newest of the last list ("the oldest one looks good"),
+    # pinned to its item by the turn, which knows the list's years
+    pointer: Literal["focus", "all_shown", "oldest", "newest"] | None = None
     mention: str = Field("", description="The words as written.")
 
     @property

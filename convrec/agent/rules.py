@@ -801,7 +801,7 @@ class RuleParser:
 
         groups = (prefs.liked, prefs.disliked, prefs.rejected, prefs.similar_to)
         titled = [(where(r.mention, False), r) for group in groups for r in group
-                  if (r.item_id or r.ordinal is not None) and r.mention]
+                  if (r.item_id or r.ordinal is not None or r.pointer in ("oldest", "newest")) and r.mention]
         if not titled:
             return
         titled.sort(key=lambda pair: pair[0])
@@ -1072,6 +1072,9 @@ class RuleParser:
              r"(?! (?:years?|minutes?|hours?|dollars))", False),
             (r"\b(?:the )?(?P<w>first|top) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?\b", True),
             (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
+            # "the oldest one looks good", "more like the newest of these": by the list's years
+            (r"\b(?:the )?(?P<age>oldest|earliest|newest|latest|most recent) (?:one|movie|film|pick|book"
+             r"|of (?:these|those|them))\b", False),
             # "the 2nd please", "not that one, the second": an ordinal closing the message is a pick
             (rf"(?:^|(?<=[,;:] ))(?:and |ok |okay )?(?:the )?(?P<w>{ordw_picks})(?: please)? ?[.!]?$", False),
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
@@ -1125,6 +1128,9 @@ class RuleParser:
                     refs = [ItemRef(ordinal=int(gd.get("n") or gd["b"]), mention=mention)]
                 elif gd.get("w"):
                     refs = [ItemRef(ordinal=ORDINAL_WORDS[gd["w"]], mention=mention)]
+                elif gd.get("age"):
+                    refs = [ItemRef(pointer="oldest" if gd["age"] in ("oldest", "earliest") else "newest",
+                                    mention=mention)]
                 else:
                     refs = [ItemRef(pointer="focus", mention=mention)]
                 for ref in refs:

@@ -394,6 +394,7 @@ class Agent:
                 return
             prefs = scene.parser.parse(message, state)
             self._known_traits(scene, prefs)
+            self._pin_by_age(scene, prefs, state)
             if not cat.describes_items and prefs.unknown_titles:
                 unknown = self._unsearchable_names(prefs, state)
                 if unknown is not None:  # "something like The Matrix", and nothing else to go by
@@ -974,6 +975,26 @@ class Agent:
             paragraphs.append("I lean on these when I order picks for you." if liked
                               else "Tell me a few titles you liked and I'll go by them in this chat.")
         return "\n\n".join(paragraphs), cards
+
+    @staticmethod
+    def _pin_by_age(scene: Scene, prefs: Any, state: Any) -> None:
+        """"The oldest one looks good": a reference to the oldest (newest) of the last list, made a
+        reference to that item by its year (the parser does not know the list)."""
+        lexicon = getattr(scene.parser, "lexicon", None)
+        year = lexicon.year_facet if lexicon is not None else None
+        cat = scene.index.catalog
+        shown = [cat.get(i) for i in state.last_shown if i in cat]
+        dated = [it for it in shown if year is not None and year.facet in it.numeric]
+
+        def pin(ref: Any) -> Any:
+            if ref is None or ref.pointer not in ("oldest", "newest") or not dated:
+                return ref
+            pick = (min if ref.pointer == "oldest" else max)(dated, key=lambda it: it.numeric[year.facet])
+            return ref.model_copy(update={"item_id": pick.id, "title": pick.title, "pointer": None})
+
+        for group in (prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected):
+            group[:] = [pin(r) for r in group]
+        prefs.focus = pin(prefs.focus)
 
     @staticmethod
     def _counts(scene: Scene) -> dict[str, int] | None:
