@@ -974,6 +974,7 @@ def test_a_number_after_the_wishes_is_how_many(rules, text, count) -> None:
     ("I loved #1, #3 and #4", "liked", [1, 3, 4]), ("the 2nd please", "similar_to", [2]),
     ("not that one, the second", "similar_to", [2]), ("i loved #1 and #3, 4 is meh", "liked", [1, 3]),
     ("I'd like 2", "similar_to", []), ("i like 2 comedies", "similar_to", []), ("my kids are 5 and 8", "liked", []),
+    ("the first two", "similar_to", [1, 2]),
     ("something like 2 hours long", "similar_to", [])])
 def test_list_numbers_without_a_hash(rules, text, role, ordinals) -> None:
     """A bare number is a pick after a role cue ("liked", "more like", "not"), in a list that shares

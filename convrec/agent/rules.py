@@ -1071,6 +1071,8 @@ class RuleParser:
             (r"\b(?:number|num|nr|no \.|item|option|pick|choice|result|entry) ?#? ?(?P<n>\d{1,2})\b(?! ?s\b)"
              r"(?! (?:years?|minutes?|hours?|dollars))", False),
             (r"\b(?:the )?(?P<w>first|top) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?\b", True),
+            (r"^(?:the )?(?P<w>first) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?(?: please)? ?[.!]?$",
+             False),  # "the first two", alone: those picks
             (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
             # "the oldest one looks good", "more like the newest of these": by the list's years
             (r"\b(?:the )?(?P<age>oldest|earliest|newest|latest|most recent) (?:one|movie|film|pick|book"
