@@ -1074,7 +1074,7 @@ class RuleParser:
             (r"^(?:the )?(?P<w>first) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?(?: please)? ?[.!]?$",
              False),  # "the first two", alone: those picks
             (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
-            # "the oldest one looks good", "more like the newest of these": by the list's years
+            # "the oldest one looks good", "more like the newest one": by the list's years
             (r"\b(?:the )?(?P<age>oldest|earliest|newest|latest|most recent) (?:one|movie|film|pick|book"
              r"|of (?:these|those|them))\b", False),
             # "the 2nd please", "not that one, the second": an ordinal closing the message is a pick

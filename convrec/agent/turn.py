@@ -980,6 +980,9 @@ class Agent:
     def _pin_by_age(scene: Scene, prefs: Any, state: Any) -> None:
         """"The oldest one looks good": a reference to the oldest (newest) of the last list, made a
         reference to that item by its year (the parser does not know the list)."""
+        refs = [*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected, prefs.focus]
+        if not any(r is not None and r.pointer in ("oldest", "newest") for r in refs):
+            return
         lexicon = getattr(scene.parser, "lexicon", None)
         year = lexicon.year_facet if lexicon is not None else None
         cat = scene.index.catalog
