@@ -1044,6 +1044,9 @@ def test_the_list_in_another_order(agent: Agent) -> None:
     # "the oldest one looks good, more like it": the oldest of the list, by its year
     liked = agent.chat(sid, "the oldest one looks good, more like it")
     assert f"like {by_year.items[0].title}" in liked.text
+    split = agent.chat(agent.new_session(), "3 westerns and 2 comedies, oldest first")
+    westerns, comedies = [i.facts["year"] for i in split.items[:3]], [i.facts["year"] for i in split.items[3:]]
+    assert "(#1–3)" in split.text and westerns == sorted(westerns) and comedies == sorted(comedies)
     fresh = agent.chat(agent.new_session(), "westerns, oldest first")
     years = [i.facts["year"] for i in fresh.items]
     assert fresh.kind == "picks" and years == sorted(years) and all("Western" in i.facts["genres"] for i in fresh.items)

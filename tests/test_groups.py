@@ -78,3 +78,12 @@ def test_parts_that_name_nothing_or_the_same_are_no_split() -> None:
     assert share([_prefs("Comedy"), _prefs("Comedy")]) is None
     assert share([_prefs("Comedy"), _prefs("Drama", liked=[ItemRef(ordinal=2)])]) is None  # feedback is no list
     assert share([_prefs("Comedy")]) is None
+
+
+def test_an_order_said_of_one_part_holds_for_every_part() -> None:
+    """"3 westerns and 2 comedies, oldest first": two lists, each oldest first; before, the order
+    words (an act) made the message one list of Western comedies."""
+    ordered = _prefs("Comedy")
+    ordered.acts, ordered.order = ["reorder_shown"], "year:asc"
+    first, second = share([_prefs("Western"), ordered])
+    assert first.order == second.order == "year:asc"

@@ -94,7 +94,8 @@ def share(read: list[Preferences]) -> list[Preferences] | None:
     """Complete each part with what the others say of every item, or None when the message is no
     real split: a part that names nothing to find, asks about a shown item or gives feedback
     ("2 like #3 and one more"), or parts that end up asking for the same."""
-    if len(read) < 2 or any(not _wants(p) or p.acts or p.focus or p.liked or p.disliked or p.rejected for p in read):
+    if len(read) < 2 or any(not _wants(p) or set(p.acts) - {"reorder_shown"} or p.focus or p.liked or p.disliked
+                            or p.rejected for p in read):
         return None
     out = [p.model_copy(deep=True) for p in read]
     for i, prefs in enumerate(out):
@@ -120,6 +121,7 @@ def share(read: list[Preferences]) -> list[Preferences] | None:
             for trait, value in other.traits.items():
                 prefs.traits.setdefault(trait, value)
             prefs.quality = prefs.quality or other.quality
+            prefs.order = prefs.order or other.order  # "…, oldest first": each list in that order
             if other.avoid and other.avoid not in prefs.avoid:
                 prefs.avoid = f"{prefs.avoid} {other.avoid}".strip()
             prefs.injection = prefs.injection or other.injection

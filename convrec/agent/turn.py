@@ -493,10 +493,7 @@ class Agent:
                 return
 
             found = self._find(scene, record, state, change, timings)
-            if prefs.order:  # "westerns, oldest first": the picks chosen as usual, shown in that order
-                place = {p.item.id: p for p in found.picks}
-                ordered = order_items([p.item for p in found.picks], prefs.order, self._counts(scene))
-                found = found._replace(picks=[place[it.id] for it in ordered])
+            found = found._replace(picks=self._ordered(scene, found.picks, prefs.order))
             request = found.request
             by_rating = request.quality and scene.quality is not None
             ctx = ReplyContext(
@@ -701,7 +698,7 @@ class Agent:
             g.shown = list(dict.fromkeys([*g.shown, *(p.item.id for p in picks)]))  # none twice in one reply
             g.count = group.count
             found = self._find(scene, record, g, change, timings)
-            found = found._replace(picks=found.picks[:group.count])
+            found = found._replace(picks=self._ordered(scene, found.picks[:group.count], reading.order))
             founds.append(found)
             notices += self._notices(scene, g, reading, change, found)
             g.record_shown([p.item.id for p in found.picks])
@@ -998,6 +995,13 @@ class Agent:
         for group in (prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected):
             group[:] = [pin(r) for r in group]
         prefs.focus = pin(prefs.focus)
+
+    def _ordered(self, scene: Scene, picks: list[Pick], order: str | None) -> list[Pick]:
+        """The picks in the order the message asked for ("westerns, oldest first"); as ranked without one."""
+        if not order:
+            return picks
+        place = {p.item.id: p for p in picks}
+        return [place[it.id] for it in order_items([p.item for p in picks], order, self._counts(scene))]
 
     @staticmethod
     def _counts(scene: Scene) -> dict[str, int] | None:
