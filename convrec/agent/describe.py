@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.agent.respond import and_list, awards_phrase, counted, item_headline, rated_phrase
+from convrec.agent.respond import and_list, awards_phrase, counted, item_headline, numbered, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -271,8 +271,7 @@ def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: di
     if key == "popular" and not counts:
         return ShownRanked("This catalog has no interactions, so I can't tell which are better known; "
                            "here they are as before.", items, why)
-    lines = "\n".join(f"{rank}. {item_headline(it)}" + (f" — {reason}" if reason else "")
-                      for rank, (it, reason) in enumerate(zip(items, why, strict=True), 1))
     lead = f"The {which} of these is {item_headline(items[0])}. " if which and items else ""
-    return ShownRanked(f"{lead}Here they are again, {order_phrase(order)}:\n\n{lines}", items, why)
+    listed = numbered(list(zip(items, why, strict=True)))
+    return ShownRanked(f"{lead}Here they are again, {order_phrase(order)}:\n\n{listed}", items, why)
 

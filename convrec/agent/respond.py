@@ -174,6 +174,12 @@ def render_pick(rank: int, pick: Pick, reason: str) -> str:
     return f"{rank}. {item_headline(pick.item)} — {reason}\n"
 
 
+def numbered(cards: Sequence[tuple[Item, str]]) -> str:
+    """Items as a numbered list of headlines, each with its reason when it has one (an answer
+    about the list shown: "why these?", "sort them by year", "show me my favourites")."""
+    return "\n".join(f"{n}. {item_headline(it)}" + (f" — {why}" if why else "") for n, (it, why) in enumerate(cards, 1))
+
+
 def template_reply(ctx: ReplyContext) -> Iterator[str]:
     """The reply with no LLM: deterministic, grounded, instant."""
     yield _opening(ctx)

@@ -48,6 +48,7 @@ from convrec.agent.respond import (
     ReplyWriter,
     TitleGuard,
     item_headline,
+    numbered,
     or_list,
 )
 from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS, THANKS_WORDS
@@ -172,6 +173,12 @@ class Scene:
         """Facet values whose wish is given up last (the parser's lexicon: Children's)."""
         lexicon = getattr(self.parser, "lexicon", None)
         return lexicon.last_to_drop if lexicon is not None else {}
+
+    @property
+    def year_facet(self) -> Any:
+        """The catalog's year facet as its lexicon reads it (a `NumericFacet`), or None."""
+        lexicon = getattr(self.parser, "lexicon", None)
+        return lexicon.year_facet if lexicon is not None else None
 
     def knows(self, trait: str) -> bool:
         """Whether this catalog has the data a trait needs (see `preferences.TRAITS`)."""
@@ -750,8 +757,7 @@ class Agent:
         """"Anything from this year?", "comedies from the last 5 years": years counted back from
         the catalog's newest item, not from today, which the reply says when the catalog ends
         before last year (MovieLens 100K ends in 1998)."""
-        lexicon = getattr(scene.parser, "lexicon", None)
-        year = lexicon.year_facet if lexicon is not None else None
+        year = scene.year_facet
         if year is None or year.high is None or year.high >= datetime.date.today().year - 1:
             return []
         said = prefs.evidence.get(f"range:{year.facet}", "")
@@ -858,11 +864,8 @@ class Agent:
         by.append("how many people here liked each" + ("" if rated or liked else ", since I don't know your taste yet"))
         fit = (f"Each one fits what you asked for ({'; '.join(labels)})." if labels
                else "You hadn't asked for anything in particular.")
-        lines = [f"{fit} I ordered them by {and_list(by)}."]
         cards = [(it, reasons.get(it.id, "")) for it in items]
-        lines += ["", *(f"{n}. {item_headline(it)} — {why}" if why else f"{n}. {item_headline(it)}"
-                        for n, (it, why) in enumerate(cards, 1))]
-        return "\n".join(lines), cards
+        return f"{fit} I ordered them by {and_list(by)}.\n\n{numbered(cards)}", cards
 
     def _why_none(self, scene: Scene, state: Any, prefs: Any) -> str | None:
         """"Why no horror?", "how come nothing is from the 80s?": why the last list has none of
@@ -937,7 +940,7 @@ class Agent:
         rows = None
         if record.user_id is not None and cat.interactions is not None:
             rows = cat.interactions.history(record.user_id)
-            rows = rows[rows["item"].isin([i for i in rows["item"] if i in cat])]
+            rows = rows[[i in cat for i in rows["item"]]]
         feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
         liked = [i for i in dict.fromkeys([*state.liked, *(i for i, v in feedback.items() if v > 0)]) if i in cat]
         disliked = [i for i in dict.fromkeys([*state.disliked, *(i for i, v in feedback.items() if v < 0)]) if i in cat]
@@ -961,7 +964,7 @@ class Agent:
             head = "I don't know your history: you're not signed in as one of this catalog's users."
         paragraphs = [head]
         if cards:
-            paragraphs.append("\n".join(f"{n}. {item_headline(it)} — {why}" for n, (it, why) in enumerate(cards, 1)))
+            paragraphs.append(numbered(cards))
         if liked:
             paragraphs.append(f"In chat and by your feedback you liked {and_list([cat.get(i).title for i in liked[-5:]])}.")
         if disliked:
@@ -980,8 +983,7 @@ class Agent:
         refs = [*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected, prefs.focus]
         if not any(r is not None and r.pointer in ("oldest", "newest") for r in refs):
             return
-        lexicon = getattr(scene.parser, "lexicon", None)
-        year = lexicon.year_facet if lexicon is not None else None
+        year = scene.year_facet
         cat = scene.index.catalog
         shown = [cat.get(i) for i in state.last_shown if i in cat]
         dated = [it for it in shown if year is not None and year.facet in it.numeric]
