@@ -249,11 +249,12 @@ BARE_TELL_MORE = {"ok", "okay", "sure", "yes", "yeah", "cool", "nice", "great", 
 # "tell me more" closing a message that singled a pick out ("#4 sounds good, tell me more"), or alone
 TELL_MORE = re.compile(r"\b(?:tell me (?:a (?:bit |little )?)?more|more (?:info|details))(?= *(?:$|[,.!?;]|please\b))")
 _POST_VERBS = r"(?:was|is|are|were|look|looks|looked|sound|sounds|sounded|seem|seems|seemed|feels|felt)"
+_TURNED_DOWN = r"(?:not so much|not really|not so great|not that great|not great|nah|meh)"  # "2 not so much"
 POST_ROLES: list[tuple[Role, re.Pattern[str]]] = [
     ("disliked", re.compile(
         rf"^{_POST_VERBS}(?: (?:really|so|very|pretty|quite|super|kind of|kinda))? "
         r"(?:boring|bad|terrible|awful|dull|meh|stupid|lame|horrible|overrated|not for me)\b|^(?:sucked|sucks)\b"
-        r"|^(?:not so much|not really|not so great|not that great|not great|nah|meh)\b"  # "2 not so much"
+        rf"|^{_TURNED_DOWN}\b"
         # "#2 is too cheesy", "the first one is too long": only the verb is the role's; the words
         # after "too" are still read (a mood to steer away from, a running time the catalog lacks)
         rf"|^(?P<use>{_POST_VERBS})(?= (?:way |far |a bit |a little |just |much )?too (?!good\b|great\b|much fun\b)\w)")),
@@ -1082,8 +1083,8 @@ class RuleParser:
             (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
             # "I liked 2 and 3", "more like 2", "not 4": a bare list number, only with a role cue and
             # nothing after it that makes it a count or an amount ("I like 2 comedies", "2 hours")
-            (r"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|is|was|were|are|as well|looks?|sounds?|seems?|looked|sounded|seemed|feels|felt"
-             r"|not so much|not really|not so great|not that great|not great|nah|meh)\b))", True),
+            (rf"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|as well|{_POST_VERBS}|{_TURNED_DOWN})\b))",
+             True),
             (r"^(?P<b>1?\d|20)(?: please)? ?[.!]?$", False),  # a message that is only a number: that pick
             (r"\b(?:that|this) (?:one|movie|film|pick|suggestion|title|book)\b", False),
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
