@@ -1154,3 +1154,25 @@ def test_the_oldest_one_is_a_pick(rules, text, role, pointer) -> None:
     """Before, "oldest" was a search word and "more like it" meant the list's first."""
     p = rules.parse(text)
     assert [r.pointer for r in getattr(p, role)] == [pointer] and not p.query
+
+
+@pytest.mark.parametrize(("text", "low", "high"), [
+    ("the 1800s", 1800, 1899), ("early 1900s", 1900, 1939), ("a film from the 20th century", 1900, 1999),
+    ("late 19th-century", 1870, 1899), ("movies from the 2000s", 2000, 2009), ("the 1950s or 1960s", 1950, 1969)])
+def test_centuries(rules, text, low, high) -> None:
+    """Before, "the 1800s" was 1800–1809 and "the 1700s" the 2000s (its "00s" read as a decade)."""
+    year = rules.parse(text).ranges["year"]
+    assert (year.low, year.high) == (low, high)
+    assert rules.parse("the 1700s").ranges["year"].low == 1700
+
+
+def test_when_a_story_is_set_is_no_release_year(rules) -> None:
+    """"Set in the 1800s" is a setting, which MovieLens lacks: said so, and before the catalog's
+    first year no release-year filter stands in; "set in the 60s" keeps the release years as a
+    stand-in and marks them for the reply."""
+    p = rules.parse("a western set in the 1800s")
+    assert p.include_all == {"genres": ["Western"]} and not p.ranges
+    assert p.unsupported == {"story settings": "set in the 1800s"} and not p.query
+    p = rules.parse("something set in the 60s")
+    assert (p.ranges["year"].low, p.ranges["year"].high) == (1960, 1969) and p.evidence["setting:year"] == "set in the 60s"
+    assert "setting:year" not in rules.parse("a comedy from the 60s").evidence

@@ -81,7 +81,7 @@ STOPWORDS = set(
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
     morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday couple
-    usually normally typically generally often ago still
+    usually normally typically generally often ago still during
     haven havent hasn hasnt hadn hadnt didn didnt doesn doesnt isn isnt aren arent wasn wasnt weren werent
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
@@ -501,7 +501,9 @@ DECADE_WORDS = {"twenties": 2, "thirties": 3, "forties": 4, "fifties": 5, "sixti
                 "eighties": 8, "nineties": 9}
 # A decade: "90s", "1990s", "90 s" (from "90's"), "' 90s", "the nineties", "early 80s", and in a few
 # languages "annees 80", "anos 80", "de los 90", "aus den 90ern", "jahre".
-_DEC = (r"(?:(?:the )?(?:(?P<{p}per>early|mid|late) )?(?:the )?(?:' )?(?:(?P<{p}cent>1[89]|20)?(?P<{p}dig>\d)0 ?s\b"
+# A century: "the 1800s" (but "the 2000s" is a decade), "the 19th century", "early 20th century".
+_DEC = (r"(?:(?:the )?(?:(?P<{p}per>early|mid|late) )?(?:the )?(?:' )?(?:\b(?P<{p}cent>1\d|20)?(?P<{p}dig>\d)0 ?s\b"
+        r"|\b(?P<{p}ord>[1-9]|1\d|2[01]) ?(?:st|nd|rd|th)[ -]century\b"
         r"|(?P<{p}word>twenties|thirties|forties|fifties|sixties|seventies|eighties|nineties)\b"
         r"|(?:annees|anos|anni|decada de|jahre|jaren|de los|den|der) (?:19)?(?P<{p}dig2>\d)0(?:ern?)?\b))")
 _YEAR = r"(?P<{p}year>(?:1[89]|20)\d\d)\b(?! ?s\b)"
@@ -528,6 +530,11 @@ NUM_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("high_incl", re.compile(_V1 + r" ?(?:or earlier|and earlier|or before|and before|or older|and older)(?!\w)")),
     ("point", re.compile(r"(?:\b(?:in|from|of|released in|made in|around|circa|ca)(?: the)? )?" + _V1)),
 ]
+# "set in the 60s", "takes place in the 1800s": when a story happens, which no catalog here records;
+# the release years stand in for it where the catalog has them (the reply says so)
+SETTING_CUE = re.compile(r"\b(?:set|takes? place|taking place|happens?|happening)(?: (?:back|sometime|somewhere))?"
+                         r"(?: (?:in|during|around|within))?$")
+STORY_SETTINGS = "story settings"
 # "the previous year" alone is the year before the window asked for (`SPAN_BEFORE`), not the last one
 RELATIVE = re.compile(
     r"\b(?:in |from |over |within )?(?:the )?(?:last|past|previous(?! (?:year|decade)\b)) (?P<n>\d{1,2}|two|three|four|five|six|seven|eight|nine|ten|twenty|couple of|few)? ?(?P<unit>years?|decades?)\b")
@@ -1577,6 +1584,14 @@ class RuleParser:
                             prefs.exclude_range(year.facet, rng, work.span_text(s, e))
                             continue
                         rng = outside
+                    setting = SETTING_CUE.search(" ".join(t.text for t in work.toks[max(0, s - 3):s]))
+                    if setting:  # "a western set in the 1800s": when the story happens, not the release
+                        said = " ".join(t.text for t in work.toks[s - len(setting.group(0).split()):e])
+                        work.use(s - len(setting.group(0).split()), s)
+                        if year.low is not None and rng.high is not None and rng.high < year.low:
+                            prefs.unsupported.setdefault(STORY_SETTINGS, said)  # no release years to stand in
+                            continue
+                        prefs.evidence["setting:year"] = said  # release years stand in; the reply says so
                     prefs.set_range(year.facet, rng, work.span_text(s, e))
         for num in self.lexicon.numeric.values():
             if num.role == "amount":
@@ -1659,6 +1674,12 @@ class RuleParser:
         if gd.get(p + "year"):
             y = float(gd[p + "year"])
             return y, y
+        cent = gd.get(p + "cent")
+        if gd.get(p + "ord") or (cent and gd.get(p + "dig") == "0" and cent != "20"):
+            # a century: "the 1800s" is 1800-1899 ("early": its first decades); "the 2000s" is a decade
+            start = (int(gd[p + "ord"]) - 1) * 100 if gd.get(p + "ord") else int(cent) * 100
+            lo, hi = getattr(year, gd[p + "per"]) if gd.get(p + "per") else (0, 9)
+            return float(start + lo * 10), float(start + hi * 10 + 9)
         if gd.get(p + "dig") is not None:
             digit = int(gd[p + "dig"])
         elif gd.get(p + "dig2") is not None:

@@ -51,7 +51,7 @@ from convrec.agent.respond import (
     numbered,
     or_list,
 )
-from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS, THANKS_WORDS
+from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS, STORY_SETTINGS, THANKS_WORDS
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -556,6 +556,9 @@ class Agent:
         for label, mention in prefs.unsupported.items():
             # parentheses, not quotes: a quoted phrase reads as a title to the title guard
             notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
+        if "setting:year" in prefs.evidence:  # "set in the 60s": release years stand in for the setting
+            notice_bits.append(f"This catalog has no {STORY_SETTINGS} ({prefs.evidence['setting:year']}), "
+                               "so I went by release years instead.")
         if not (cat.describes_items or prefs.unknown_titles or prefs.unknown_people):
             # "a sports movie", "nothing gory" in a catalog of titles and genres (an unknown
             # title or name has already been said to go by the words)
