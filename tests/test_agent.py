@@ -302,6 +302,24 @@ def test_several_lists_in_one_message(agent: Agent) -> None:
         agent.remove_constraint(sid, "group:7")
 
 
+def test_a_message_aimed_at_one_list_of_a_split(agent: Agent) -> None:
+    """After "3 westerns and 2 comedies": "make the comedies from the 90s" changes the comedies
+    only and shows the same westerns again; "no westerns" leaves the comedies, as many as the
+    whole list; "now a horror movie" goes to every list (it used to crash when the lists became
+    one). Before, the first two changed both lists (three 90s comedies, westerns gone)."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "3 westerns and 2 comedies")
+    aimed = agent.chat(sid, "make the comedies from the 90s")
+    assert [i.id for i in aimed.items[:3]] == [i.id for i in first.items[:3]]
+    assert all("Comedy" in genres(i) and 1990 <= i.facts["year"] <= 1999 for i in aimed.items[3:])
+    assert [c.label for c in aimed.understood] == ["3 × Western", "2 × Comedy; 1990–1999"]
+    only = agent.chat(sid, "no westerns")
+    assert len(only.items) == 5 and all("Comedy" in genres(i) and "Western" not in genres(i) for i in only.items)
+    agent.chat(sid, "undo")
+    horror = agent.chat(sid, "now a horror movie")
+    assert horror.items and all("Horror" in genres(i) for i in horror.items)
+
+
 def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "something like Fargo but funnier")

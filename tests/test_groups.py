@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from convrec.agent.groups import split_message, share
+from types import SimpleNamespace
+
+from convrec.agent.groups import aimed_at, split_message, share
 from convrec.agent.preferences import ItemRef, Preferences
 from convrec.retrieval.filters import NumericRange
 
@@ -87,3 +89,21 @@ def test_an_order_said_of_one_part_holds_for_every_part() -> None:
     ordered.acts, ordered.order = ["reorder_shown"], "year:asc"
     first, second = share([_prefs("Western"), ordered])
     assert first.order == second.order == "year:asc"
+
+
+def test_a_message_naming_one_part_is_aimed_at_it() -> None:
+    """After "3 westerns and 2 comedies": "make the comedies from the 90s" changes the comedies
+    alone, "only the comedies" keeps them alone, "no westerns" keeps the rest; a wish no part owns
+    ("now a horror movie") and a bare refinement go to every part."""
+    groups = [SimpleNamespace(state=_prefs("Western")), SimpleNamespace(state=_prefs("Comedy"))]
+    aim = aimed_at(_prefs("Comedy", (1990, 1999), replace=True), groups)
+    assert aim is not None and (aim.keep, aim.target) == ([0, 1], 1)
+    assert not aim.prefs.include_all and aim.prefs.ranges["year"].low == 1990 and not aim.prefs.replace
+    alone = aimed_at(_prefs("Comedy"), groups)
+    assert alone is not None and (alone.keep, alone.target) == ([1], 1)
+    refused = Preferences()
+    refused.add_exclude("genres", ["Western"], evidence="no westerns")
+    rest = aimed_at(refused, groups)
+    assert rest is not None and (rest.keep, rest.target) == ([1], None)
+    assert aimed_at(_prefs("Horror"), groups) is None and aimed_at(_prefs(None, (1990, 1999)), groups) is None
+    assert aimed_at(_prefs("Comedy", (1990, 1999)), groups[:1]) is None

@@ -12,7 +12,9 @@ numbered list part by part.
 The parts stay in the dialogue state (`DialogueState.groups`) for the next messages: "more",
 "nothing violent", "only from the 90s" or "only the well rated ones" go to every part; a film to
 be like ("more like #2"), starting over, or removing parts until one is left ends the split, and
-the conversation goes on as one list.
+the conversation goes on as one list. A message that names what only one part wants is aimed at
+that part (`aimed_at`): "make the comedies from the 90s" changes the comedies and shows the other
+list again as it was, "only the comedies" keeps them alone, "no westerns" keeps the others.
 """
 
 from __future__ import annotations
@@ -134,6 +136,62 @@ def ends_split(prefs: Preferences) -> bool:
     """A message that ends a split: one about a film to be like ("more like #2", "by the director
     of Fargo") or one that starts over; every other goes to each group."""
     return bool(prefs.similar_to or prefs.related or "reset" in prefs.acts)
+
+
+@dataclass
+class Aim:
+    """A message aimed at the groups of a split: which groups stay (`keep`, indices), the one the
+    message changes (`target`; None: every kept group) and the message without the words that
+    named the group."""
+
+    keep: list[int]
+    target: int | None
+    prefs: Preferences
+
+
+def _owners(groups: list[Any], facet: str, value: str) -> list[int]:
+    return [i for i, g in enumerate(groups)
+            if value in g.state.include_all.get(facet, []) or value in g.state.include_any.get(facet, [])]
+
+
+def _says_more(prefs: Preferences) -> bool:
+    return bool(prefs.include_all or prefs.include_any or prefs.exclude or prefs.ranges or prefs.exclude_ranges
+                or prefs.shifts or prefs.query or prefs.avoid or prefs.traits or prefs.quality or prefs.lifted
+                or prefs.widened or prefs.withdraw or prefs.allow or prefs.similar_to or prefs.related)
+
+
+def aimed_at(prefs: Preferences, groups: list[Any]) -> Aim | None:
+    """After "3 westerns and 2 comedies": "make the comedies from the 90s" names a value only one
+    group wants, with something else: that group changes, the other is shown again as it was.
+    "Only the comedies" names nothing else: that group alone stays. "No westerns" refuses what only
+    one group wants: the others stay. None when the message is for every group ("now a horror
+    movie", "nothing violent", "more")."""
+    if len(groups) < 2:
+        return None
+    for facet, values in prefs.exclude.items():
+        for value in values:
+            owners = _owners(groups, facet, value)
+            if len(owners) == 1 and not any(value in g.state.exclude.get(facet, []) for g in groups):
+                return Aim([i for i in range(len(groups)) if i != owners[0]], None, prefs)
+    named = [(facet, value) for group in (prefs.include_all, prefs.include_any)
+             for facet, values in group.items() for value in values]
+    for facet, value in named:
+        owners = _owners(groups, facet, value)
+        if len(owners) != 1:
+            continue
+        rest = prefs.model_copy(deep=True)
+        for group in (rest.include_all, rest.include_any):
+            if value in group.get(facet, []):
+                group[facet].remove(value)
+                if not group[facet]:
+                    del group[facet]
+        rest.evidence.pop(f"include:{facet}:{value}", None)
+        rest.inferred = [k for k in rest.inferred if k != f"include:{facet}:{value}"]
+        rest.replace = False  # "make the comedies from the 90s": the comedies stay, the years change
+        if not _says_more(rest):
+            return Aim([owners[0]], owners[0], rest)
+        return Aim(list(range(len(groups))), owners[0], rest)
+    return None
 
 
 def _signature(prefs: Preferences) -> str:

@@ -35,7 +35,7 @@ from convrec.agent.describe import (
     reorder_shown,
     trait_answers,
 )
-from convrec.agent.groups import ends_split, merge_same, share, split_message
+from convrec.agent.groups import MAX_PER_PART, aimed_at, ends_split, merge_same, share, split_message
 from convrec.agent.habits import MIN_HISTORY, Habits
 from convrec.agent.lexicon import words as word_list
 from convrec.agent.reply import Chip, RecommendedItem, Reply, ReplyEvent
@@ -677,21 +677,32 @@ class Agent:
             state.acts, state.count = [], None
             state.previous = before.model_copy(update={"previous": None}).to_json()
         elif prefs is not None:
-            state.apply(prefs, cat)  # feedback, refusals and the undo snapshot, for the whole conversation
+            # "make the comedies from the 90s": that group only; "only the comedies": that group alone
+            aim = aimed_at(prefs, before.groups)
+            said = prefs if aim is None else aim.prefs
+            state.apply(said, cat)  # feedback, refusals and the undo snapshot, for the whole conversation
             groups, changes = [], []
-            for old in before.groups:
+            for i, old in enumerate(before.groups):
+                if aim is not None and i not in aim.keep:
+                    continue
                 group = old.model_copy(deep=True)
                 # "#4", "that one" and "more" mean the whole list shown, as in the conversation
                 for name in ("liked", "disliked", "rejected", "shown", "last_shown", "focus", "subject"):
                     setattr(group.state, name, copy.deepcopy(getattr(before, name)))
-                changes.append(group.state.apply(prefs, cat))
-                group.count = prefs.count or group.count
+                if aim is not None and len(aim.keep) == 1:  # one group left: as many as the whole list had
+                    group.count = min(MAX_PER_PART, sum(g.count for g in before.groups))
+                if aim is None or aim.target in (None, i):
+                    changes.append(group.state.apply(said, cat))
+                    group.count = prefs.count or group.count
+                else:  # another group's wishes: this one's list is shown again as it was
+                    group.state.shown = [i for i in group.state.shown if i not in before.last_shown]
+                    changes.append(group.state.apply(Preferences(), cat))
                 groups.append(group)
-            readings = [prefs] * len(groups)
             kept = merge_same(groups)
             if len(kept) < len(groups):
                 changes = [changes[groups.index(g)] for g in kept]
                 groups = kept
+            readings = [prefs] * len(groups)
         else:
             groups = list(state.groups)
             changes, readings = [TurnChange() for _ in groups], [Preferences() for _ in groups]
