@@ -320,6 +320,29 @@ def test_a_message_aimed_at_one_list_of_a_split(agent: Agent) -> None:
     assert horror.items and all("Horror" in genres(i) for i in horror.items)
 
 
+def test_how_many_are_there(agent: Agent) -> None:
+    """"How many of those do you have?" counts what the conversation asks (and what was shown of
+    it), "how many of them are from 1946?" counts within the list, "how many westerns from the 60s
+    are there?" counts the catalog and keeps the wishes for "more". Before, each gave a new list."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "film noir from the 40s")
+    cat = agent.scene().index.catalog
+    noir = [i for i in cat.items if "Film-Noir" in i.categorical.get("genres", ()) and 1940 <= i.numeric["year"] <= 1949]
+    counted = agent.chat(sid, "how many of those do you have?")
+    assert not counted.items and counted.text == (
+        f"This catalog has {len(noir)} titles for what you asked (Film-Noir; 1940–1949). "
+        f"I've shown {len(first.items)} of them. Ask for more to see the others.")
+    within = agent.chat(sid, "how many of them are from 1946?")
+    hits = [f"#{n} {i.title}" for n, i in enumerate(first.items, 1) if i.facts["year"] == 1946]
+    assert within.text.startswith(f"{len(hits)} of the {len(first.items)} picks are from 1946: {', '.join(hits)}")
+    sid = agent.new_session()
+    westerns = agent.chat(sid, "how many westerns from the 60s are there?")
+    assert not westerns.items and westerns.text.startswith("This catalog has ") and "Ask for more to see them." in westerns.text
+    shown = agent.chat(sid, "more")
+    assert shown.items and all("Western" in genres(i) and 1960 <= i.facts["year"] <= 1969 for i in shown.items)
+    assert agent.chat(agent.new_session(), "how many movies do you have?").kind == "chat"
+
+
 def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "something like Fargo but funnier")

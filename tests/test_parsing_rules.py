@@ -1176,3 +1176,25 @@ def test_when_a_story_is_set_is_no_release_year(rules) -> None:
     p = rules.parse("something set in the 60s")
     assert (p.ranges["year"].low, p.ranges["year"].high) == (1960, 1969) and p.evidence["setting:year"] == "set in the 60s"
     assert "setting:year" not in rules.parse("a comedy from the 60s").evidence
+
+
+def test_neither_turns_the_list_down_and_names_are_no_search_words(rules) -> None:
+    """"Neither, I want a comedy" turns down the list (before, only the comedy was read);
+    "neither horror nor thriller" still refuses both; "starring" is no search word; "less long"
+    is about running times."""
+    p = rules.parse("neither, I want a comedy now")
+    assert p.include_all == {"genres": ["Comedy"]} and [r.pointer for r in p.rejected] == ["all_shown"]
+    assert [r.pointer for r in rules.parse("neither of those").rejected] == ["all_shown"]
+    p = rules.parse("neither horror nor thriller")
+    assert p.exclude == {"genres": ["Horror", "Thriller"]} and not p.rejected
+    assert rules.parse("anything starring Tom Hanks").query == "tom hanks"
+    assert rules.parse("something less long").unsupported == {"running times": "less long"}
+
+
+@pytest.mark.parametrize(("text", "genres"), [
+    ("how many of those do you have?", {}), ("how many westerns are there?", {"genres": ["Western"]}),
+    ("how many of them are comedies?", {"genres": ["Comedy"]})])
+def test_how_many_is_a_count(rules, text, genres) -> None:
+    p = rules.parse(text)
+    assert p.acts == ["count_matches"] and p.include_all == genres and not p.query
+    assert rules.parse("how many movies do you have?").acts == ["help"]

@@ -31,10 +31,11 @@ Act = Literal[
     "why_not",  # "why not Star Wars?": why the picks left out the item in `focus`
     "reorder_shown",  # "sort them by year", "most popular first": the last list in the `order` asked for
     "my_history",  # "show me my favourites", "what do you know about me?": what convrec goes by for this person
+    "count_matches",  # "how many of those do you have?", "how many westerns are there?": a count, no list
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown", "worst_of_shown", "why_shown", "help",
-                         "why_not", "reorder_shown", "my_history")
+                         "why_not", "reorder_shown", "my_history", "count_matches")
 # Traits of an item that are not catalog facets but come from what convrec knows about it, each
 # with its values and their chip labels:
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the

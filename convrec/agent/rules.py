@@ -81,7 +81,7 @@ STOPWORDS = set(
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
     morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday couple
-    usually normally typically generally often ago still during
+    usually normally typically generally often ago still during starring featuring
     haven havent hasn hasnt hadn hadnt didn didnt doesn doesnt isn isnt aren arent wasn wasnt weren werent
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli
@@ -341,6 +341,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bother (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
         r"\bdifferent (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
         r"\bnone of (?:these|those|them|the above|that)\b", r"\bnot (?:these|those)(?: ones)?\b",
+        # "neither of those", "neither, I want a comedy" (not "neither horror nor thriller")
+        r"\bneither (?:of (?:these|those|them|the two|the above)|one)\b", r"^(?:(?:nah|no|hmm|um) )?neither(?= [.,;!?]| *$)",
         r"\b(?:i ve |i have )?(?:seen|watched) (?:all of )?(?:these|those|them)(?: all| already)?\b",
         r"\bsomething new\b", r"\bothers\b", r"\bnot what i (?:want|wanted|meant|m looking for)\b",
         r"\b(?:i )?(?:hated|disliked|didn t like|don t like|did not like|do not like|can t stand) (?:the (?:last )?list"
@@ -400,6 +402,16 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"(?: [,.!])*(?: (?:bye|goodbye|that s all|see you))?(?: [,.!])*$",
         rf"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?{_BYE}(?:(?: [,.!])* (?:{_BYE}|for now|then|thanks|thank you))*"
         r"(?: [,.!])*$",
+    ],
+    # after "help" (which answers "how many movies do you have?" of the whole catalog): "how many of
+    # those do you have?", "how many westerns from the 60s are there?" (only the cue is used up:
+    # the words between are the wishes counted)
+    "count_matches": [
+        r"\bhow many(?: of)? (?:those|these|them|such|like (?:that|this|these|those))"
+        r"(?: (?:do|does|did) (?:you|it|the catalog|this catalog|your catalog) (?:have|know|got)| are there"
+        r"| (?:are|is) (?:in )?there| exist| have you got)?\b",
+        r"\bhow many\b(?=(?: [\w-]+){1,7} (?:do you have|are there|have you got|do you know|you got|exist"
+        r"|does (?:the|this|your) catalog(?:ue)? have|are in (?:the|this|your) catalog(?:ue)?)\b)",
     ],
 }
 # "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
@@ -979,8 +991,10 @@ class RuleParser:
                     if many and _count_value(many.group(1)):
                         prefs.count = _count_value(many.group(1))  # "top 3 of those": three of them
                     if act == "something_else" and re.search(
-                            r"none of|not (?:these|those)|seen|watched|hated|dislike|like|can t stand", chunk):
+                            r"none of|neither|not (?:these|those)|seen|watched|hated|dislike|like|can t stand", chunk):
                         prefs.rejected.append(ItemRef(pointer="all_shown", mention=chunk))
+                    if act == "count_matches":  # "how many of them are comedies?" counts within the list
+                        prefs.evidence["count_matches"] = chunk
                     if act == "something_else" and "completely" in chunk and "reset" not in prefs.acts:
                         prefs.acts.insert(0, "reset")  # all new wishes, and none of what was shown
         for s, e, _m in work.finditer(ALL_TIME):

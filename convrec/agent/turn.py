@@ -207,7 +207,8 @@ class Scene:
                 f"{cat.name} catalog{': ' + listed if listed else ''}. Tell me what you're in the mood for (a "
                 "genre, an era, something you liked, what to avoid) and I'll suggest some, each with a reason drawn "
                 "from those facts. You can ask about any pick (why #2, or whether #1 is any good), have the list "
-                "sorted (by year, newest first), say which you liked, ask what I know of your taste, or start over.")
+                "sorted (by year, newest first), ask how many there are, say which you liked, ask what I know of your "
+                "taste, or start over.")
 
     def left_out(self, trait: str, value: str) -> frozenset[str]:
         """The items a trait's value leaves out ("lesser known": the well known); none for others."""
@@ -461,6 +462,11 @@ class Agent:
                 if cards:
                     state.record_shown([it.id for it, _ in cards])  # "more like #2" then means that one
                 yield from self._answer(scene, session_id, message, state, said, cards, "about", started)
+                return
+            if "count_matches" in prefs.acts:
+                # "how many of those do you have?", "how many westerns are there?": a count, no list
+                yield from self._answer(scene, session_id, message, state, self._count(scene, state, prefs), [],
+                                        "chat", started)
                 return
             if "reorder_shown" in prefs.acts and prefs.order and state.last_shown and not names_more:
                 # "sort them by year", "most popular first": the same list in that order; it is the list now
@@ -944,6 +950,49 @@ class Agent:
                          if wishes else "You didn't ask for ") + f"{or_list([label for label, _ in unasked])}. "
                         f"Say {hint} to see some.")
         return " ".join(said)
+
+    def _count(self, scene: Scene, state: Any, prefs: Any) -> str:
+        """How many items meet what is asked: "how many of them are comedies?" counts within the
+        list shown; "how many westerns from the 60s are there?" counts the catalog, and its wishes
+        stay for the next message ("more" then shows them); "how many of those do you have?"
+        counts what the conversation asks. A film to be like orders the picks and is not counted."""
+        from convrec.agent.state import DialogueState
+
+        cat = scene.index.catalog
+        names = bool(prefs.include_all or prefs.include_any or prefs.exclude or prefs.ranges or prefs.exclude_ranges)
+        if names and state.last_shown and re.search(r"\bof (?:them|those|these)\b", prefs.evidence["count_matches"]):
+            asked = DialogueState()
+            asked.apply(prefs, cat)
+            rows = scene.index.columns.mask(asked.request().filters)
+            meeting = {cat.items[r].id for r in np.flatnonzero(rows)}
+            # "2 of the 5 picks are Comedy", "… are from 1947"
+            label = "; ".join(f"from {c.label}" if c.kind == "range" and c.label[:1].isdigit() else c.label
+                              for c in self._wish_chips(asked, scene.name))
+            hits = [(n, cat.get(i).title) for n, i in enumerate(state.last_shown, 1) if i in meeting]
+            total = len(state.last_shown)
+            if not hits:
+                return f"None of the {total} picks {'is' if total == 1 else 'are'} {label}."
+            return (f"{len(hits)} of the {total} picks {'is' if len(hits) == 1 else 'are'} {label}: "
+                    + ", ".join(f"#{n} {title}" for n, title in hits) + ".")
+        if names or prefs.related or prefs.similar_to:
+            state.apply(prefs, cat)
+        related = self._related_pool(scene, state)
+        filters = state.request().filters.model_copy(update={"exclude_ids": []})
+        ids = [cat.items[r].id for r in np.flatnonzero(scene.index.columns.mask(filters))]
+        if related.pool is not None:
+            pool = set(related.pool)
+            ids = [i for i in ids if i in pool]
+        ids = [i for i in ids if i not in set(related.unrelated)]
+        labels = [c.label for c in self._wish_chips(state, scene.name) if c.kind != "similar"]
+        if not labels:
+            return f"This catalog has {len(cat):,} titles in all."
+        shown = len(set(ids) & set(state.shown))
+        said = f"This catalog has {len(ids):,} title{'' if len(ids) == 1 else 's'} for what you asked ({'; '.join(labels)})."
+        if shown:
+            said += f" I've shown {shown} of them."
+        if len(ids) > shown:
+            said += " Ask for more to see " + ("the others." if shown else "them." if len(ids) > 1 else "it.")
+        return said
 
     # -- stages -----------------------------------------------------------------------------------
     def _history(self, scene: Scene, record: Any, state: Any) -> tuple[str, list[tuple[Any, str]]]:
