@@ -343,6 +343,24 @@ def test_how_many_are_there(agent: Agent) -> None:
     assert agent.chat(agent.new_session(), "how many movies do you have?").kind == "chat"
 
 
+def test_compare_two_picks(agent: Agent) -> None:
+    """"Compare #1 and #2", "which is better, #3 or #5?", "compare Alien and Aliens": the items
+    side by side from the catalog's facts, ratings and graph; no new list. Before, "compare" was
+    searched as a word and a new list came "like" both."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "best sci-fi of the 80s")
+    a, b = first.items[0], first.items[1]
+    compared = agent.chat(sid, "compare #1 and #2")
+    assert compared.kind == "about" and [i.id for i in compared.items] == [a.id, b.id]
+    assert compared.text.startswith(f"**{a.title}** and **{b.title}**, side by side:")
+    assert f"Release year: {a.title} {a.facts['year']}, {b.title} {b.facts['year']}." in compared.text
+    better = agent.chat(sid, "which is better, #3 or #5?")
+    assert [i.id for i in better.items] == [first.items[2].id, first.items[4].id]
+    series = agent.chat(sid, "compare Alien and Aliens")
+    assert [i.title for i in series.items] == ["Alien", "Aliens"] and "They are in the same series." in series.text
+    assert agent.sessions.get(sid).state["last_shown"] == [i.id for i in first.items]  # "#1" still means the list's
+
+
 def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:
     sid = agent.new_session()
     reply = agent.chat(sid, "something like Fargo but funnier")

@@ -191,6 +191,74 @@ def describe_item(
     return ItemAbout(item=item, text=text, cited=cited, why=why)
 
 
+# How a shared knowledge-graph relation reads when comparing two items
+SHARED_LINES = (
+    ("same_series", "They are in the same series"),
+    ("directed_by", "They share a director"),
+    ("written_by", "They share a writer"),
+    ("actor", "They share an actor"),
+)
+COMPARED_MAX = 4  # items one comparison takes
+
+
+def compare_items(catalog: Catalog, item_ids: Sequence[str], ranker: Any, quality: Any = None) -> str:
+    """"Compare #1 and #2", "which is better, Alien or Aliens?": the items side by side from
+    grounded data only (their facts, what they share and what only one has, their ratings, the
+    knowledge graph's shared people, how many people liked both), and which is rated higher."""
+    items = [catalog.get(i) for i in list(dict.fromkeys(item_ids))[:COMPARED_MAX]]
+    names = [f"**{it.title}**" for it in items]
+    lines: list[str] = []
+    for facet in catalog.schema.facets:
+        if facet.kind != "categorical":
+            continue
+        values = [list(it.categorical.get(facet.name, ())) for it in items]
+        if not any(values):
+            continue
+        shared = [v for v in values[0] if all(v in vs for vs in values[1:])]
+        parts = [f"{'Both are' if len(items) == 2 else 'All are'} {and_list(shared)}"] if shared else []
+        for it, vs in zip(items, values, strict=True):
+            own = [v for v in vs if v not in shared]
+            if own:  # of two, what one has the other lacks; of more, what each has beyond the shared
+                parts.append(f"only {it.title} is {and_list(own)}" if len(items) == 2
+                             else f"{it.title} is {'also ' if shared else ''}{and_list(own)}")
+        if parts:
+            lines.append(_sentence(f"{facet.display.capitalize()}: " + "; ".join(parts)))
+    for facet in catalog.schema.facets:
+        if facet.kind == "numeric":
+            known = [(it.title, it.numeric[facet.name]) for it in items if facet.name in it.numeric]
+            if len(known) > 1:
+                lines.append(_sentence(f"{facet.display.capitalize()}: "
+                                       + ", ".join(f"{title} {value:g}" for title, value in known)))
+    rated = [(it, quality.evidence(it.id)) for it in items] if quality is not None else []
+    if rated and all(r for _, r in rated):
+        lines.append(_sentence("Ratings: " + "; ".join(f"{it.title} {rated_phrase(r)}" for it, r in rated)))
+    related = getattr(ranker, "related_items", None)
+    if related is not None and len(items) == 2:
+        for relation, said in SHARED_LINES:
+            if items[1].id in (related(items[0].id, relation) or []):
+                lines.append(_sentence(said))
+    both = getattr(ranker, "co_liked", None)
+    if both is not None and len(items) == 2:
+        n = both(items[0].id, items[1].id)
+        if n:
+            lines.append(_sentence(f"{n:,} people who liked one also liked the other" if n != 1 else "One person liked both"))
+    head = f"{and_list(names)}, side by side:"
+    if rated and all(r for _, r in rated):
+        # by the averages as shown (one decimal): 4.0 against 4.0 is a tie, whatever the decimals after
+        means = [round(float(r["mean"]), 1) for _, r in rated]
+        best = max(range(len(items)), key=lambda n: means[n])
+        if means.count(means[best]) == 1:
+            lines.append(_sentence(f"Rated highest: {items[best].title}" if len(items) > 2
+                                   else f"Rated higher: {items[best].title} (by the catalog's ratings, not by taste)"))
+        else:
+            lines.append(_sentence("Rated " + ("the same" if len(set(means)) == 1 else "highest: "
+                                               + and_list([it.title for it, m in zip(items, means, strict=True)
+                                                           if m == means[best]]))
+                                   + " on average"))
+    bullets = "\n".join(f"- {line}" for line in lines)
+    return f"{head}\n\n{bullets}\n\nAsk for more like either to see similar ones."
+
+
 @dataclass
 class ShownRanked:
     """The last list, best rated first, with the answer's text and each item's reason."""

@@ -228,6 +228,9 @@ ROLE_CUES: dict[Role, list[str]] = {
         "as good as", "movies like", "films like", "stuff like", "things like", "ones like",
         "in the spirit of", "a la", "a lot like", "similar in tone to", "similar in spirit to", "similar in feel to",
         "in the same spirit as",
+        # "compare Alien and Aliens", "#1 vs #2": the references compared (the act says so)
+        "compare", "compare to", "compare with", "compared to", "compared with", "difference between", "vs",
+        "versus", "which is better", "should i watch",
     ],
     # "why not Star Wars?": a question about a title the picks left out, not a refusal of it
     "why_not": ["why not", "why no", "why didn t you suggest", "why didn t you recommend", "why didn t you pick",
@@ -406,6 +409,14 @@ ACT_PATTERNS: dict[str, list[str]] = {
     # after "help" (which answers "how many movies do you have?" of the whole catalog): "how many of
     # those do you have?", "how many westerns from the 60s are there?" (only the cue is used up:
     # the words between are the wishes counted)
+    # "compare #1 and #2", "#1 vs #2", "the difference between Alien and Aliens", "which is better,
+    # #2 or #4?", "should I watch #1 or #3?" (the agent compares when two or more items are named;
+    # the cue words stay for the references after them)
+    "compare": [
+        r"\bcompar(?:e|ed|ing)\b", r"\b(?:vs|versus)\b", r"\bdifference between\b",
+        r"\bwhich (?:one )?(?:is|s|would be) better\b(?= [,.]? ?(?:# ?\d|[a-z]))",
+        r"\bshould i (?:watch|see|read|pick|choose|go (?:for|with))\b(?=.* or )",
+    ],
     "count_matches": [
         r"\bhow many(?: of)? (?:those|these|them|such|like (?:that|this|these|those))"
         r"(?: (?:do|does|did) (?:you|it|the catalog|this catalog|your catalog) (?:have|know|got)| are there"
@@ -982,7 +993,7 @@ class RuleParser:
                 for s, e, _m in work.finditer(pattern):
                     if work.any_used(s, e):
                         continue
-                    if act != "describe":  # "tell me about" is also the cue of the title it asks about
+                    if act not in ("describe", "compare"):  # "tell me about", "compare": the cue of the titles after it
                         work.use(s, e)
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]

@@ -27,9 +27,11 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from convrec.agent.describe import (
+    COMPARED_MAX,
     ItemAbout,
     and_list,
     best_of_shown,
+    compare_items,
     describe_item,
     order_items,
     reorder_shown,
@@ -417,6 +419,14 @@ class Agent:
                 said = (f"There is no #{focus.ordinal}: the last list had {shown} pick{'s' if shown != 1 else ''}."
                         if shown else "I haven't shown anything yet. Tell me what you're in the mood for.")
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
+                return
+            compared = self._compared(cat, state, prefs) if {"compare", "best_of_shown"} & set(prefs.acts) else []
+            if len(compared) > 1:
+                # "compare #1 and #2", "which is better, #2 or #4?": side by side; no new list
+                reasons = self._given_reasons(session_id)
+                cards = [(cat.get(i), reasons.get(i, "")) for i in compared[:COMPARED_MAX]]
+                said = compare_items(cat, compared, scene.ranker, scene.quality)
+                yield from self._answer(scene, session_id, message, state, said, cards, "about", started)
                 return
             left_out = self._why_not(scene, record, state, prefs) if "why_not" in prefs.acts else None
             if left_out is not None:
@@ -950,6 +960,13 @@ class Agent:
                          if wishes else "You didn't ask for ") + f"{or_list([label for label, _ in unasked])}. "
                         f"Say {hint} to see some.")
         return " ".join(said)
+
+    @staticmethod
+    def _compared(cat: Any, state: Any, prefs: Any) -> list[str]:
+        """The items a comparison names, in the order said ("how does #2 compare to #3?")."""
+        refs = [r for r in (prefs.focus, *prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
+                if r is not None]
+        return list(dict.fromkeys(i for r in refs for i in state.resolve(r) if i in cat))
 
     def _count(self, scene: Scene, state: Any, prefs: Any) -> str:
         """How many items meet what is asked: "how many of them are comedies?" counts within the

@@ -424,6 +424,14 @@ class HybridRanker:
             return 0
         return int(len(np.intersect1d(ua, ub, assume_unique=True)))
 
+    def co_liked(self, a: str, b: str) -> int | None:
+        """How many people in the training data liked both items ("compare #1 and #2"); None for an
+        item this ranker never saw."""
+        index = self.data.train.item_index
+        if str(a) not in index or str(b) not in index:
+            return None
+        return self._co_liked(index[str(a)], index[str(b)])
+
     # --- "more like X" -------------------------------------------------------------------------
 
     @property
