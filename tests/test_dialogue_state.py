@@ -315,3 +315,13 @@ def test_more_like_it_after_a_list_keeps_the_film_the_person_named(rules, moviel
     assert s.similar_to == [godfather]
     s = talk(rules, movielens, ("the godfather", ["1", "2", "3"]), "more like #3")
     assert s.similar_to == ["3"]
+
+
+@pytest.mark.parametrize("either", ["either is fine", "one or the other", "only one of those genres is fine", "either"])
+def test_either_turns_both_at_once_into_any(rules, movielens, either) -> None:
+    """"My dad loves westerns and war films" wants both at once (one film here); "either is fine"
+    then takes any of them. Before, "either" was no act and "only one of those genres is fine"
+    asked for one pick."""
+    s = talk(rules, movielens, "a movie for my dad who loves westerns and war films", either)
+    assert s.include_any == {"genres": ["Western", "War"]} and not s.include_all.get("genres")
+    assert rules.parse("neither horror nor thriller").acts == []

@@ -417,6 +417,16 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bwhich (?:one )?(?:is|s|would be) better\b(?= [,.]? ?(?:# ?\d|[a-z]))",
         r"\bshould i (?:watch|see|read|pick|choose|go (?:for|with))\b(?=.* or )",
     ],
+    # "either is fine", "one or the other", "either genre": after "westerns and war films" (both at
+    # once) the values may be any of them
+    "either": [
+        r"\beither (?:one |genre |of (?:them|those|these|the (?:two|genres)) )?(?:is|s|would be|will do|works)"
+        r"(?: (?:fine|ok|okay|good|great|alright|all right))?\b",
+        r"^(?:(?:ok|okay|hmm|well|then) )*either(?: (?:one|genre|of them|of those|works|will do))?(?: [.,!?])*$",
+        r"\b(?:one|either) or the other\b", r"\bdoesn t (?:have|need) to be both\b",
+        r"\b(?:only )?one of (?:those|these|them|the) (?:genres|two)? ?(?:is|would be) (?:fine|ok|okay|enough|good)\b",
+        r"\bnot (?:necessarily )?both\b",
+    ],
     "count_matches": [
         r"\bhow many(?: of)? (?:those|these|them|such|like (?:that|this|these|those))"
         r"(?: (?:do|does|did) (?:you|it|the catalog|this catalog|your catalog) (?:have|know|got)| are there"

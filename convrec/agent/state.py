@@ -218,6 +218,14 @@ class DialogueState(BaseModel):
             # "something completely different": start over, but with none of what was shown
             self._reset(keep_shown="something_else" in acts)
             change.notes.append("Started over.")
+        if "either" in acts:  # "westerns and war films" → "either is fine": any of them, not all at once
+            for facet, values in list(self.include_all.items()):
+                if len(values) > 1:
+                    self.include_any[facet] = list(dict.fromkeys([*self.include_any.get(facet, []), *values]))
+                    del self.include_all[facet]
+                    for v in values:
+                        self.origins.pop(f"include:{facet}:{v}", None)
+                    change.notes.append(f"Now it can be {and_list(values, 'or')}, not all at once.")
         self.turn += 1
         self.acts = acts
         self.count = prefs.count

@@ -584,6 +584,9 @@ class Agent:
                 words = [w for w in text.split() if not (w.isdigit() or w in NUMBER_WORDS or w in prefs.topics)]
                 if words:
                     notice_bits.append(template.format(words=" ".join(words[:6]) + (" …" if len(words) > 6 else "")))
+        both = [vs for vs in request.filters.include_all.values() if len(vs) > 1]
+        if both and len(picks) < (request.count or DEFAULT_PICKS):  # "westerns and war films": one pick
+            notice_bits.append(f"Few titles here are {and_list(both[0])} at once; say either to take any of them.")
         notice_bits += self._counted_from_the_end(scene, prefs)
         if request.quality and scene.quality is None:
             notice_bits.append(NO_RATINGS)
