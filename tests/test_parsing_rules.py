@@ -1198,3 +1198,13 @@ def test_how_many_is_a_count(rules, text, genres) -> None:
     p = rules.parse(text)
     assert p.acts == ["count_matches"] and p.include_all == genres and not p.query
     assert rules.parse("how many movies do you have?").acts == ["help"]
+
+
+def test_a_name_after_a_feeling_is_a_person_and_random_is_a_surprise(rules) -> None:
+    """"He hates John Wayne": a person the catalog cannot look up (before, "john" and "wayne" were
+    words to steer away from); a title there stays a title; "a random movie" is a surprise (the
+    word found Ayn Rand: A Sense of Life)."""
+    assert rules.parse("he hates John Wayne").unknown_people == ["John Wayne"]
+    assert ids(rules.parse("I loved Star Wars").liked) == ["50"] and not rules.parse("I loved Star Wars").unknown_people
+    p = rules.parse("give me a random movie")
+    assert p.traits == {"renown": "lesser_known"} and not p.query

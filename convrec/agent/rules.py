@@ -114,6 +114,7 @@ LESSER_KNOWN = [r"\bhidden (?:gems?|treasures?)\b", r"\bunder ?-?(?:rated|apprec
                 r"\b(?:i|we) (?:probably )?(?:haven ?'?t|have not|never) heard of\b",
                 # "surprise me": not the crowd favourites everyone gets first (the chip can go)
                 r"\bsurprise (?:me|us)\b", r"\bsomething (?:unexpected|i wouldn ?'?t (?:have )?(?:found|picked|expect))\b",
+                r"\b(?:at )?random(?:ly)?\b",  # "a random movie": a surprise, not the word (it found Ayn Rand)
                 rf"\b(?:not|nothing|no|non|less|never|isn ?'?t|aren ?'?t) ?-?(?:too |so |very |that |overly |as |the |a |an )?{_FAMOUS}\b"]
 WELL_KNOWN = [rf"\b(?:most |very |really |hugely |super )?{_FAMOUS}\b", r"\bcrowd ?-?pleasers?\b",
               r"\b(?:big|smash|box ?-?office) hits?\b", r"\b(?:every ?(?:one|body)|most people) (?:has |have )?(?:seen|knows?)\b"]
@@ -479,6 +480,13 @@ PERSON_AFTER_WITH = re.compile(
 PERSON_REFUSED = re.compile(
     rf"\b(?i:not|no|except|without)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
     r"(?=\s*(?:$|[.,;:!?)]|(?i:though|please|thanks|this time|again|any ?more|films?|movies?|stuff)\b))")
+# "he hates John Wayne", "my wife loves Meg Ryan": a full name (two or three capitalized words)
+# after a feeling, ending the phrase; a title there was read before and is no name
+PERSON_AFTER_FEELING = re.compile(
+    r"\b(?i:hates?|hated|loves?|loved|likes?|liked|adores?|dislikes?|can'?t stand|cannot stand|(?:a |big )?fan of"
+    r"|into|obsessed with|crazy about|sick of|tired of)\s+"
+    rf"(?P<name>{_NAME}(?:\s+{_NAME}){{1,2}})"
+    r"(?=\s*(?:$|[.,;:!?)]|(?i:and|or|but|though|so|films?|movies?|stuff|a lot|too)\b))")
 MORE_FROM_THEM = r"\b(?:more|anything else|something else|other (?:films|movies)) (?:from|by) (?:him|her)\b"
 # "what do you have from Hitchcock?", "anything from Kubrick": a name the question ends on
 PERSON_AFTER_FROM = re.compile(
@@ -1276,7 +1284,8 @@ class RuleParser:
         names up (and how to ask instead) rather than pass the name off as a search."""
         text = strip_markup(text)
         found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text),
-                                           *PERSON_REFUSED.finditer(text), *PERSON_AFTER_FROM.finditer(text))]
+                                           *PERSON_REFUSED.finditer(text), *PERSON_AFTER_FROM.finditer(text),
+                                           *PERSON_AFTER_FEELING.finditer(text))]
         found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
                   if m.group("noun") in self.lexicon.item_nouns]
         for name in found:
