@@ -325,3 +325,12 @@ def test_either_turns_both_at_once_into_any(rules, movielens, either) -> None:
     s = talk(rules, movielens, "a movie for my dad who loves westerns and war films", either)
     assert s.include_any == {"genres": ["Western", "War"]} and not s.include_all.get("genres")
     assert rules.parse("neither horror nor thriller").acts == []
+
+
+def test_both_years_brings_back_what_the_last_change_replaced(rules, movielens) -> None:
+    """"Films from 1994" → "and 1995?" → "both years" is 1994–1995; "a comedy" → "actually a
+    drama" → "either is fine" is Comedy or Drama. Before, "years" was searched and 1995 stayed."""
+    s = talk(rules, movielens, "the best movies of 1994", "and 1995?", "both years")
+    assert s.ranges == {"year": NumericRange(low=1994, high=1995)}
+    s = talk(rules, movielens, "a comedy", "actually a drama", "either is fine")
+    assert s.include_any == {"genres": ["Drama", "Comedy"]} and not s.include_all.get("genres")

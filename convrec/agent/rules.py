@@ -427,6 +427,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:one|either) or the other\b", r"\bdoesn t (?:have|need) to be both\b",
         r"\b(?:only )?one of (?:those|these|them|the) (?:genres|two)? ?(?:is|would be) (?:fine|ok|okay|enough|good)\b",
         r"\bnot (?:necessarily )?both\b",
+        # "films from 1994" → "and 1995?" → "both years": what the last change replaced comes back
+        r"\bboth (?:years|decades|eras|genres|of (?:those|these|them) (?:years|decades|genres))\b",
+        r"\b(?:either|any) of (?:those|these|the two) (?:years|decades|eras|genres)\b",
     ],
     "count_matches": [
         r"\bhow many(?: of)? (?:those|these|them|such|like (?:that|this|these|those))"
@@ -478,7 +481,7 @@ PERSON_AFTER_WITH = re.compile(
 # "not Tarantino though", "no Spielberg please": a refused capitalized name that the message ends on
 # (or a filler word after it); titles and facet values were read before and are not names here
 PERSON_REFUSED = re.compile(
-    rf"\b(?i:not|no|except|without)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
+    rf"\b(?i:not|no|except|without|anything but|but not)\s+(?P<name>{_NAME}(?:\s+{_NAME}){{0,2}})"
     r"(?=\s*(?:$|[.,;:!?)]|(?i:though|please|thanks|this time|again|any ?more|films?|movies?|stuff)\b))")
 # "he hates John Wayne", "my wife loves Meg Ryan": a full name (two or three capitalized words)
 # after a feeling, ending the phrase; a title there was read before and is no name
@@ -486,7 +489,7 @@ PERSON_AFTER_FEELING = re.compile(
     r"\b(?i:hates?|hated|loves?|loved|likes?|liked|adores?|dislikes?|can'?t stand|cannot stand|(?:a |big )?fan of"
     r"|into|obsessed with|crazy about|sick of|tired of)\s+"
     rf"(?P<name>{_NAME}(?:\s+{_NAME}){{1,2}})"
-    r"(?=\s*(?:$|[.,;:!?)]|(?i:and|or|but|though|so|films?|movies?|stuff|a lot|too)\b))")
+    r"(?=\s*(?:$|[.,;:!?)]|(?i:and|or|but|though|so|films?|movies?|stuff|a lot|too)\b|(?P<after>[a-z]+)\b))")
 MORE_FROM_THEM = r"\b(?:more|anything else|something else|other (?:films|movies)) (?:from|by) (?:him|her)\b"
 # "what do you have from Hitchcock?", "anything from Kubrick": a name the question ends on
 PERSON_AFTER_FROM = re.compile(
@@ -1248,7 +1251,8 @@ class RuleParser:
                     return ref, b, p + 1
         if p >= 1 and before not in RELATION_PRONOUNS | RELATION_LEADS:  # "the Star Wars series", "the Fargo cast"
             for b in range(p - 1, max(-1, p - 10), -1):
-                span = self._title_span(work, b, "similar")
+                # strictly a title: "the original trilogy" is no loose match for Original Gangstas
+                span = self._title_span(work, b, "liked")
                 if span and span[1] == p:
                     ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p))
                     return ref, b, p + 1
@@ -1284,8 +1288,11 @@ class RuleParser:
         names up (and how to ask instead) rather than pass the name off as a search."""
         text = strip_markup(text)
         found = [m.group("name") for m in (*PERSON_AFTER_CUE.finditer(text), *PERSON_AFTER_WITH.finditer(text),
-                                           *PERSON_REFUSED.finditer(text), *PERSON_AFTER_FROM.finditer(text),
-                                           *PERSON_AFTER_FEELING.finditer(text))]
+                                           *PERSON_REFUSED.finditer(text), *PERSON_AFTER_FROM.finditer(text))]
+        # "I love Jim Carrey comedies": after the name, an item noun or a facet value ("comedies")
+        found += [m.group("name") for m in PERSON_AFTER_FEELING.finditer(text)
+                  if not m.group("after") or m.group("after") in self.lexicon.item_nouns
+                  or (m.group("after"),) in self.lexicon.phrases]
         found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
                   if m.group("noun") in self.lexicon.item_nouns]
         for name in found:
@@ -2060,7 +2067,11 @@ SLANG = {"u": "you", "ur": "your", "gimme": "give me", "wanna": "want to", "gonn
          "sth": "something", "smthg": "something", "gud": "good", "recomend": "recommend", "reccomend": "recommend",
          "recommed": "recommend", "reccommend": "recommend", "2nite": "tonight", "tonite": "tonight", "rly": "really",
          "b4": "before", "luv": "love", "gf": "girlfriend", "bf": "boyfriend", "abt": "about", "w/": "with",
-         "w/o": "without", "bc": "because", "cuz": "because", "coz": "because"}
+         "w/o": "without", "bc": "because", "cuz": "because", "coz": "because",
+         # everyday misspellings of words that carry no search meaning ("somthing less scary")
+         "somthing": "something", "sumthing": "something", "somethin": "something", "someting": "something",
+         "anythin": "anything", "anyting": "anything", "nothin": "nothing", "nuthin": "nothing", "movei": "movie",
+         "moive": "movie", "flim": "film", "pls": "please", "plz": "please", "thx": "thanks"}
 # (never inside a title's spelling: "U Turn", "U.S. Marshals", "U-571")
 _SLANG = re.compile(r"(?<![\w/.'-])(?:" + "|".join(re.escape(k) for k in sorted(SLANG, key=len, reverse=True))
                     + r")(?![\w/.'-])", re.IGNORECASE)

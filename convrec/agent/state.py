@@ -218,14 +218,8 @@ class DialogueState(BaseModel):
             # "something completely different": start over, but with none of what was shown
             self._reset(keep_shown="something_else" in acts)
             change.notes.append("Started over.")
-        if "either" in acts:  # "westerns and war films" → "either is fine": any of them, not all at once
-            for facet, values in list(self.include_all.items()):
-                if len(values) > 1:
-                    self.include_any[facet] = list(dict.fromkeys([*self.include_any.get(facet, []), *values]))
-                    del self.include_all[facet]
-                    for v in values:
-                        self.origins.pop(f"include:{facet}:{v}", None)
-                    change.notes.append(f"Now it can be {and_list(values, 'or')}, not all at once.")
+        if "either" in acts:
+            self._either(change)
         self.turn += 1
         self.acts = acts
         self.count = prefs.count
@@ -398,7 +392,8 @@ class DialogueState(BaseModel):
             self._remove(self.similar_to, i)
         for i in resolved["rejected"]:
             self._add_list(self.rejected, i)
-            self._remove(self.similar_to, i)
+            if i not in resolved["similar_to"]:  # "like Star Wars but not Star Wars": others like it
+                self._remove(self.similar_to, i)
         related = []
         for rel in prefs.related:
             # "more from the same director" after a list: the film the conversation is about
@@ -608,6 +603,37 @@ class DialogueState(BaseModel):
         if not self.exclude_ranges[facet]:
             del self.exclude_ranges[facet]
         self.origins.pop(exclude_range_key(facet, hole), None)
+
+    def _either(self, change: TurnChange) -> None:
+        """"Either is fine", "both years": values wanted all at once ("westerns and war films")
+        may be any of them; or, when there are none, what the last change replaced comes back
+        beside what replaced it ("films from 1994" → "and 1995?" → "both years": 1994–1995;
+        "a comedy" → "a drama instead" → "either": Comedy or Drama)."""
+        for facet, values in list(self.include_all.items()):
+            if len(values) > 1:
+                self.include_any[facet] = list(dict.fromkeys([*self.include_any.get(facet, []), *values]))
+                del self.include_all[facet]
+                for v in values:
+                    self.origins.pop(f"include:{facet}:{v}", None)
+                change.notes.append(f"Now it can be {and_list(values, 'or')}, not all at once.")
+        if change.notes or not self.previous:
+            return
+        before = DialogueState.from_json(self.previous)
+        for facet, rng in list(self.ranges.items()):
+            old = before.ranges.get(facet)
+            if old is None or old == rng:
+                continue
+            hull = NumericRange(low=None if old.low is None or rng.low is None else min(old.low, rng.low),
+                                high=None if old.high is None or rng.high is None else max(old.high, rng.high))
+            self.ranges[facet] = hull
+            change.notes.append(f"Now it can be {old.describe()} or {rng.describe()} ({hull.describe()}).")
+        for facet in sorted(set(self.include_all) | set(self.include_any)):
+            now = [*self.include_all.get(facet, []), *self.include_any.get(facet, [])]
+            gone = [v for v in (*before.include_all.get(facet, []), *before.include_any.get(facet, [])) if v not in now]
+            if now and gone:
+                self.include_any[facet] = [*now, *gone]
+                self.include_all.pop(facet, None)
+                change.notes.append(f"Now it can be {and_list(self.include_any[facet], 'or')}.")
 
     def _reset(self, keep_shown: bool = False) -> None:
         """Forget the wishes; keep what the person said of items (liked, disliked, refused)."""
