@@ -334,3 +334,10 @@ def test_both_years_brings_back_what_the_last_change_replaced(rules, movielens) 
     assert s.ranges == {"year": NumericRange(low=1994, high=1995)}
     s = talk(rules, movielens, "a comedy", "actually a drama", "either is fine")
     assert s.include_any == {"genres": ["Drama", "Comedy"]} and not s.include_all.get("genres")
+
+
+def test_like_a_film_but_not_the_film_keeps_the_reference(rules, movielens) -> None:
+    s = talk(rules, movielens, "something like Star Wars but not Star Wars")
+    assert s.similar_to == ["50"] and s.rejected == ["50"]
+    s = talk(rules, movielens, "something like Alien", "not Alien")
+    assert s.similar_to == [] and s.rejected == ["183"]  # a later refusal still lets go of it

@@ -1208,3 +1208,11 @@ def test_a_name_after_a_feeling_is_a_person_and_random_is_a_surprise(rules) -> N
     assert ids(rules.parse("I loved Star Wars").liked) == ["50"] and not rules.parse("I loved Star Wars").unknown_people
     p = rules.parse("give me a random movie")
     assert p.traits == {"renown": "lesser_known"} and not p.query
+
+
+def test_people_after_but_and_before_a_genre_and_misspellings(rules) -> None:
+    assert rules.parse("anything but Hitchcock").unknown_people == ["Hitchcock"]
+    p = rules.parse("I love Jim Carrey comedies")
+    assert p.unknown_people == ["Jim Carrey"] and p.include_all == {"genres": ["Comedy"]}
+    assert not rules.parse("only the original trilogy").related  # not Original Gangstas
+    assert rules.parse("somthing less scary").query == ""
