@@ -632,7 +632,8 @@ class DialogueState(BaseModel):
             gone = [v for v in (*before.include_all.get(facet, []), *before.include_any.get(facet, [])) if v not in now]
             if now and gone:
                 self.include_any[facet] = [*now, *gone]
-                self.include_all.pop(facet, None)
+                for v in self.include_all.pop(facet, []):
+                    self.origins.pop(f"include:{facet}:{v}", None)
                 change.notes.append(f"Now it can be {and_list(self.include_any[facet], 'or')}.")
 
     def _reset(self, keep_shown: bool = False) -> None:

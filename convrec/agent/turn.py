@@ -714,7 +714,7 @@ class Agent:
                     changes.append(group.state.apply(said, cat))
                     group.count = prefs.count or group.count
                 else:  # another group's wishes: this one's list is shown again as it was
-                    group.state.shown = [i for i in group.state.shown if i not in before.last_shown]
+                    group.state.shown = [item for item in group.state.shown if item not in before.last_shown]
                     changes.append(group.state.apply(Preferences(), cat))
                 groups.append(group)
             kept = merge_same(groups)
@@ -1002,7 +1002,8 @@ class Agent:
         if related.pool is not None:
             pool = set(related.pool)
             ids = [i for i in ids if i in pool]
-        ids = [i for i in ids if i not in set(related.unrelated)]
+        unrelated = set(related.unrelated)
+        ids = [i for i in ids if i not in unrelated]
         labels = [c.label for c in self._wish_chips(state, scene.name) if c.kind != "similar"]
         if not labels:
             return f"This catalog has {len(cat):,} titles in all."
