@@ -1193,7 +1193,7 @@ def test_neither_turns_the_list_down_and_names_are_no_search_words(rules) -> Non
 
 @pytest.mark.parametrize(("text", "genres"), [
     ("how many of those do you have?", {}), ("how many westerns are there?", {"genres": ["Western"]}),
-    ("how many of them are comedies?", {"genres": ["Comedy"]})])
+    ("how many of them are comedies?", {"genres": ["Comedy"]}), ("how many are there?", {}), ("how many now?", {})])
 def test_how_many_is_a_count(rules, text, genres) -> None:
     p = rules.parse(text)
     assert p.acts == ["count_matches"] and p.include_all == genres and not p.query
@@ -1216,3 +1216,11 @@ def test_people_after_but_and_before_a_genre_and_misspellings(rules) -> None:
     assert p.unknown_people == ["Jim Carrey"] and p.include_all == {"genres": ["Comedy"]}
     assert not rules.parse("only the original trilogy").related  # not Original Gangstas
     assert rules.parse("somthing less scary").query == ""
+
+
+def test_a_country_alone_and_a_long_flight(rules) -> None:
+    """"Something french" is a country (missing data), not the word (French Kiss); "a long flight"
+    is no running time."""
+    assert rules.parse("ok then something french").unsupported == {"countries of origin": "french"}
+    p = rules.parse("something for a long flight")
+    assert not p.unsupported and not p.query

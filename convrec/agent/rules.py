@@ -432,6 +432,8 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:either|any) of (?:those|these|the two) (?:years|decades|eras|genres)\b",
     ],
     "count_matches": [
+        r"^(?:(?:and|so|ok|okay) )?how many(?: (?:are|is) (?:there|left|that)| do you have| have you got| now| in total"
+        r"| in all| altogether| of them)*(?: now)?(?: [?.!])*$",
         r"\bhow many(?: of)? (?:those|these|them|such|like (?:that|this|these|those))"
         r"(?: (?:do|does|did) (?:you|it|the catalog|this catalog|your catalog) (?:have|know|got)| are there"
         r"| (?:are|is) (?:in )?there| exist| have you got)?\b",
