@@ -341,6 +341,10 @@ def test_how_many_are_there(agent: Agent) -> None:
     shown = agent.chat(sid, "more")
     assert shown.items and all("Western" in genres(i) and 1960 <= i.facts["year"] <= 1969 for i in shown.items)
     assert agent.chat(agent.new_session(), "how many movies do you have?").kind == "chat"
+    sid = agent.new_session()
+    agent.chat(sid, "3 westerns and 2 comedies")
+    split = agent.chat(sid, "how many of those do you have?")  # each list's count
+    assert re.fullmatch(r"This catalog has \d+ titles for Western and \d+ titles for Comedy\.", split.text)
 
 
 def test_compare_two_picks(agent: Agent) -> None:
@@ -359,6 +363,12 @@ def test_compare_two_picks(agent: Agent) -> None:
     series = agent.chat(sid, "compare Alien and Aliens")
     assert [i.title for i in series.items] == ["Alien", "Aliens"] and "They are in the same series." in series.text
     assert agent.sessions.get(sid).state["last_shown"] == [i.id for i in first.items]  # "#1" still means the list's
+    missing = agent.chat(sid, "compare #2 and #9")
+    assert not missing.items and missing.text == "I couldn't tell what you meant by #9: the last list had 5 picks."
+    sid = agent.new_session()
+    titles = agent.chat(sid, "which is better, Heat or Casino?")  # no cue before the titles
+    assert [i.title for i in titles.items] == ["Heat", "Casino"] and "side by side" in titles.text
+    assert "like Heat" in agent.chat(sid, "more like the first one").text  # nothing was shown: these are the list
 
 
 def test_a_referenced_movie_is_a_chip_that_can_be_removed(agent: Agent) -> None:

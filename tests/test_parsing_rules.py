@@ -1224,3 +1224,13 @@ def test_a_country_alone_and_a_long_flight(rules) -> None:
     assert rules.parse("ok then something french").unsupported == {"countries of origin": "french"}
     p = rules.parse("something for a long flight")
     assert not p.unsupported and not p.query
+
+
+@pytest.mark.parametrize(("text", "titles"), [
+    ("which is better, Heat or Casino?", ["273", "693"]), ("Alien or Aliens, which is better?", ["183", "176"]),
+    ("should I watch Fargo or Heat?", ["100", "273"])])
+def test_the_titles_a_comparison_names(rules, text, titles) -> None:
+    """Titles with no cue right before them ("which is better, Heat or Casino?") are read as a
+    comparison's; before, "heat casino" was searched (and "alien aliens" was Sci-Fi)."""
+    p = rules.parse(text)
+    assert ids(p.similar_to) == titles and not p.query and not p.include_all

@@ -442,6 +442,11 @@ ACT_PATTERNS: dict[str, list[str]] = {
     ],
 }
 # "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
+# what splits the titles of a comparison ("which is better, Heat or Casino?") and the words before one
+COMPARE_SEPARATORS = {"or", "and", "vs", "versus", ",", "?", ".", "!", ";", ":", "between", "to", "with"}
+COMPARE_FILLERS = {"which", "one", "is", "s", "would", "be", "better", "best", "should", "i", "we", "watch", "see",
+                   "pick", "choose", "go", "for", "compare", "compared", "comparing", "what", "the", "difference",
+                   "how", "does", "do", "it", "they", "either", "first", "rather", "you", "think"}
 ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
             r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
@@ -779,6 +784,8 @@ class RuleParser:
         self._unfamiliar(work, prefs)  # before the acts: "something different from what I usually watch"
         self._reorder(work, prefs)  # before the acts and years: "newest first" orders, it asks no years
         self._acts(work, prefs)
+        if self.titles and {"compare", "best_of_shown"} & set(prefs.acts):
+            self._compared_titles(work, prefs)  # "which is better, Heat or Casino?"
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
             self._more_from_them(work, prefs)
@@ -806,6 +813,29 @@ class RuleParser:
         self._audience_adds(prefs)
         prefs.clean()
         return RuleReading(prefs=prefs, leftover=leftover, text=text)
+
+    def _compared_titles(self, work: _Work, prefs: Preferences) -> None:
+        """"Which is better, Heat or Casino?", "Alien or Aliens, which is better?": the titles a
+        comparison names between its separators, each matched strictly as a whole (a cue right
+        before a title reads it anyway: "compare Alien and Aliens"); only when two or more are."""
+        found: list[tuple[str, int, int]] = []
+        toks, start = work.toks, 0
+        for i in range(len(toks) + 1):
+            if i < len(toks) and toks[i].text not in COMPARE_SEPARATORS:
+                continue
+            s, e = start, i
+            while s < e and (toks[s].used or toks[s].text in COMPARE_FILLERS):
+                s += 1
+            if s < e and not work.any_used(s, e):
+                hit = self._match_title(work.span_words(s, e), strict=True)
+                if hit is not None:
+                    found.append((hit[0], s, e))
+            start = i + 1
+        if len({item_id for item_id, _, _ in found}) < 2:
+            return
+        for item_id, s, e in found:
+            prefs.similar_to.append(ItemRef(item_id=item_id, title=self.titles[item_id], mention=work.span_text(s, e)))
+            work.use(s, e)
 
     def _superlative(self, text: str, prefs: Preferences) -> str:
         """"The funniest comedy you've got", "the scariest movie ever": the word itself (funny,

@@ -420,12 +420,22 @@ class Agent:
                         if shown else "I haven't shown anything yet. Tell me what you're in the mood for.")
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
-            compared = self._compared(cat, state, prefs) if {"compare", "best_of_shown"} & set(prefs.acts) else []
+            compared, missing = (self._compared(cat, state, prefs) if {"compare", "best_of_shown"} & set(prefs.acts)
+                                 else ([], []))
+            if "compare" in prefs.acts and missing and len(compared) + len(missing) > 1:
+                # "compare #2 and #9" after five: say so, rather than a new list like #2
+                shown = len(state.last_shown)
+                said = (f"I couldn't tell what you meant by {and_list(missing)}: " + (
+                    f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
+                yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
+                return
             if len(compared) > 1:
                 # "compare #1 and #2", "which is better, #2 or #4?": side by side; no new list
                 reasons = self._given_reasons(session_id)
                 cards = [(cat.get(i), reasons.get(i, "")) for i in compared[:COMPARED_MAX]]
                 said = compare_items(cat, compared, scene.ranker, scene.quality)
+                if not state.last_shown:  # "which is better, Heat or Casino?" → "more like the first one"
+                    state.record_shown([it.id for it, _ in cards])
                 yield from self._answer(scene, session_id, message, state, said, cards, "about", started)
                 return
             left_out = self._why_not(scene, record, state, prefs) if "why_not" in prefs.acts else None
@@ -965,11 +975,18 @@ class Agent:
         return " ".join(said)
 
     @staticmethod
-    def _compared(cat: Any, state: Any, prefs: Any) -> list[str]:
-        """The items a comparison names, in the order said ("how does #2 compare to #3?")."""
+    def _compared(cat: Any, state: Any, prefs: Any) -> tuple[list[str], list[str]]:
+        """The items a comparison names, in the order said ("how does #2 compare to #3?"), and the
+        references among them that point at nothing ("#9" after a list of five)."""
         refs = [r for r in (prefs.focus, *prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
                 if r is not None]
-        return list(dict.fromkeys(i for r in refs for i in state.resolve(r) if i in cat))
+        ids, missing = [], []
+        for ref in refs:
+            got = [i for i in state.resolve(ref) if i in cat]
+            ids += got
+            if not got:
+                missing.append(ref.describe())
+        return list(dict.fromkeys(ids)), missing
 
     def _count(self, scene: Scene, state: Any, prefs: Any) -> str:
         """How many items meet what is asked: "how many of them are comedies?" counts within the
@@ -994,8 +1011,28 @@ class Agent:
                 return f"None of the {total} picks {'is' if total == 1 else 'are'} {label}."
             return (f"{len(hits)} of the {total} picks {'is' if len(hits) == 1 else 'are'} {label}: "
                     + ", ".join(f"#{n} {title}" for n, title in hits) + ".")
+        if state.groups and not names:  # "3 westerns and 2 comedies" → "how many of those do you have?"
+            counts = [(len(ids), label) for ids, label in (self._matching(scene, g.state) for g in state.groups)]
+            return ("This catalog has " + and_list([f"{n:,} title{'' if n == 1 else 's'} for {label}"
+                                                    for n, label in counts]) + ".")
         if names or prefs.related or prefs.similar_to:
             state.apply(prefs, cat)
+            state.groups = []  # a count of new wishes is no longer a split's
+        ids, label = self._matching(scene, state)
+        if not label:
+            return f"This catalog has {len(cat):,} titles in all."
+        shown = len(set(ids) & set(state.shown))
+        said = f"This catalog has {len(ids):,} title{'' if len(ids) == 1 else 's'} for what you asked ({label})."
+        if shown:
+            said += f" I've shown {shown} of them."
+        if len(ids) > shown:
+            said += " Ask for more to see " + ("the others." if shown else "them." if len(ids) > 1 else "it.")
+        return said
+
+    def _matching(self, scene: Scene, state: Any) -> tuple[list[str], str]:
+        """Every item meeting a state's filters and the relations it asks for (shown ones too), and
+        the label of those wishes ("" when there are none; a film to be like is no filter)."""
+        cat = scene.index.catalog
         related = self._related_pool(scene, state)
         filters = state.request().filters.model_copy(update={"exclude_ids": []})
         ids = [cat.items[r].id for r in np.flatnonzero(scene.index.columns.mask(filters))]
@@ -1004,16 +1041,7 @@ class Agent:
             ids = [i for i in ids if i in pool]
         unrelated = set(related.unrelated)
         ids = [i for i in ids if i not in unrelated]
-        labels = [c.label for c in self._wish_chips(state, scene.name) if c.kind != "similar"]
-        if not labels:
-            return f"This catalog has {len(cat):,} titles in all."
-        shown = len(set(ids) & set(state.shown))
-        said = f"This catalog has {len(ids):,} title{'' if len(ids) == 1 else 's'} for what you asked ({'; '.join(labels)})."
-        if shown:
-            said += f" I've shown {shown} of them."
-        if len(ids) > shown:
-            said += " Ask for more to see " + ("the others." if shown else "them." if len(ids) > 1 else "it.")
-        return said
+        return ids, "; ".join(c.label for c in self._wish_chips(state, scene.name) if c.kind != "similar")
 
     # -- stages -----------------------------------------------------------------------------------
     def _history(self, scene: Scene, record: Any, state: Any) -> tuple[str, list[tuple[Any, str]]]:
