@@ -1234,3 +1234,13 @@ def test_the_titles_a_comparison_names(rules, text, titles) -> None:
     comparison's; before, "heat casino" was searched (and "alien aliens" was Sci-Fi)."""
     p = rules.parse(text)
     assert ids(p.similar_to) == titles and not p.query and not p.include_all
+
+
+@pytest.mark.parametrize(("text", "genres", "low"), [
+    ("ein Actionfilm aus den 80ern", ["Action"], 1980), ("something like Fargo pero más divertido", ["Comedy"], None),
+    ("peli romántica", ["Romance"], None)])
+def test_more_words_of_other_languages(rules, text, genres, low) -> None:
+    """Before, "actionfilm", "pero mas divertido" and "peli" were searched in titles."""
+    p = rules.parse(text)
+    assert p.include_all == {"genres": genres} and not p.query
+    assert (p.ranges["year"].low if "year" in p.ranges else None) == low
