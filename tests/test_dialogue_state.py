@@ -341,3 +341,12 @@ def test_like_a_film_but_not_the_film_keeps_the_reference(rules, movielens) -> N
     assert s.similar_to == ["50"] and s.rejected == ["50"]
     s = talk(rules, movielens, "something like Alien", "not Alien")
     assert s.similar_to == [] and s.rejected == ["183"]  # a later refusal still lets go of it
+
+
+def test_a_reference_let_go_is_not_offered(rules, movielens) -> None:
+    """"Like Toy Story and Aladdin" → "just Aladdin": Toy Story is one the person knows, not a pick
+    (before, it came first on the next list)."""
+    s = talk(rules, movielens, "something like Toy Story and Aladdin", "just Aladdin")
+    assert s.similar_to == ["95"] and "1" in s.request().filters.exclude_ids
+    s = talk(rules, movielens, "what's new?")
+    assert s.ranges == {"year": NumericRange(low=1997, high=None)}

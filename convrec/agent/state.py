@@ -380,6 +380,10 @@ class DialogueState(BaseModel):
             resolved[name] = ids
         self.focus = named[-1] if named else before
         if resolved["similar_to"]:
+            if not prefs.additive:  # "like Toy Story and Aladdin" → "just Aladdin": Toy Story is known, not a pick
+                for i in self.similar_to:
+                    if i not in resolved["similar_to"]:
+                        self._add_list(self.shown, i)
             self.similar_to = (self.similar_to if prefs.additive else []) + [
                 i for i in resolved["similar_to"] if i not in (self.similar_to if prefs.additive else [])]
             self.focus = resolved["similar_to"][-1]

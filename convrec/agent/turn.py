@@ -114,7 +114,7 @@ NO_DESCRIPTIONS_AVOID = ("This catalog has no descriptions of its items, so for 
                          "titles and listed details down the list.")
 # Year words counted from "now", which for a catalog that ends years ago is its newest year
 NOW_WORDS = re.compile(r"\b(?:last|past|previous|ago|this year|this decade|right now|these days|nowadays|lately"
-                       r"|new releases|latest|newest|recent|brand new)\b")
+                       r"|new releases|latest|newest|recent|brand new|what s new|what is new)\b")
 NO_GEMS = "None of the lesser-known ones that fit is rated above this catalog's average ({mean:.1f}), so these are the best of them."
 OTHER_LANGUAGES = "To see films in other languages than most, ask for a foreign film."
 UNNAMED_AWARDS = "The knowledge graph counts each film's awards but does not name them, so I went by any award."
