@@ -1244,3 +1244,11 @@ def test_more_words_of_other_languages(rules, text, genres, low) -> None:
     p = rules.parse(text)
     assert p.include_all == {"genres": genres} and not p.query
     assert (p.ranges["year"].low if "year" in p.ranges else None) == low
+
+
+def test_a_title_after_or_in_a_compared_list_may_be_missing(rules) -> None:
+    """"Something like Alien or Solaris": Solaris is not in the catalog and is said so (before, it
+    was searched as a word); "like Alien or something" names only Alien."""
+    p = rules.parse("something like Alien or Solaris")
+    assert ids(p.similar_to) == ["183"] and p.unknown_titles == ["Solaris"] and not p.query
+    assert not rules.parse("something like Alien or something").unknown_titles

@@ -465,9 +465,9 @@ NAMED_AFTER_CUE = re.compile(
     r"(?<!\bd )(?<!\bwould )(?<!\b[Ii]'d )(?<!\b[Ii]’d )"  # "I'd like", "would like": wanting, not comparing
     r"\b(?P<cue>(?i:like|similar to|such as|reminds? me of|in the vein of|as good as|loved|liked|enjoyed|adored|hated|disliked"
     r"|favou?rite (?:movie |film |book )?(?:is|was)))\s+"
-    r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
+    r"(?P<name>[A-Z][\w'’:!.-]*(?:\s+(?:of|the|and|or|in|on|at|to|a|an|&|[A-Z0-9][\w'’:!.-]*))*)"
 )
-NAME_TAIL = {"of", "the", "and", "in", "on", "at", "to", "a", "an", "&"}
+NAME_TAIL = {"of", "the", "and", "or", "in", "on", "at", "to", "a", "an", "&"}
 # "something with Star Wars vibes", "a Fargo-style crime film", "Alien-esque": a title before words
 # that compare with it
 TITLE_BEFORE_VIBE = re.compile(
