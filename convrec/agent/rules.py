@@ -407,9 +407,6 @@ ACT_PATTERNS: dict[str, list[str]] = {
         rf"^(?:(?:ok|okay|great|perfect) (?:[,.!] )*)?{_BYE}(?:(?: [,.!])* (?:{_BYE}|for now|then|thanks|thank you))*"
         r"(?: [,.!])*$",
     ],
-    # after "help" (which answers "how many movies do you have?" of the whole catalog): "how many of
-    # those do you have?", "how many westerns from the 60s are there?" (only the cue is used up:
-    # the words between are the wishes counted)
     # "compare #1 and #2", "#1 vs #2", "the difference between Alien and Aliens", "which is better,
     # #2 or #4?", "should I watch #1 or #3?" (the agent compares when two or more items are named;
     # the cue words stay for the references after them)
@@ -431,6 +428,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bboth (?:years|decades|eras|genres|of (?:those|these|them) (?:years|decades|genres))\b",
         r"\b(?:either|any) of (?:those|these|the two) (?:years|decades|eras|genres)\b",
     ],
+    # after "help" (which answers "how many movies do you have?" of the whole catalog): "how many of
+    # those do you have?", "how many are there?", "how many westerns from the 60s are there?" (only
+    # the cue is used up: the words between are the wishes counted)
     "count_matches": [
         r"^(?:(?:and|so|ok|okay) )?how many(?: (?:are|is) (?:there|left|that)| do you have| have you got| now| in total"
         r"| in all| altogether| of them)*(?: now)?(?: [?.!])*$",
@@ -441,12 +441,12 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"|does (?:the|this|your) catalog(?:ue)? have|are in (?:the|this|your) catalog(?:ue)?)\b)",
     ],
 }
-# "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
 # what splits the titles of a comparison ("which is better, Heat or Casino?") and the words before one
 COMPARE_SEPARATORS = {"or", "and", "vs", "versus", ",", "?", ".", "!", ";", ":", "between", "to", "with"}
 COMPARE_FILLERS = {"which", "one", "is", "s", "would", "be", "better", "best", "should", "i", "we", "watch", "see",
                    "pick", "choose", "go", "for", "compare", "compared", "comparing", "what", "the", "difference",
                    "how", "does", "do", "it", "they", "either", "first", "rather", "you", "think"}
+# "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
 ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
             r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
@@ -2103,7 +2103,7 @@ SLANG = {"u": "you", "ur": "your", "gimme": "give me", "wanna": "want to", "gonn
          # everyday misspellings of words that carry no search meaning ("somthing less scary")
          "somthing": "something", "sumthing": "something", "somethin": "something", "someting": "something",
          "anythin": "anything", "anyting": "anything", "nothin": "nothing", "nuthin": "nothing", "movei": "movie",
-         "moive": "movie", "flim": "film", "pls": "please", "plz": "please", "thx": "thanks"}
+         "moive": "movie", "flim": "film"}
 # (never inside a title's spelling: "U Turn", "U.S. Marshals", "U-571")
 _SLANG = re.compile(r"(?<![\w/.'-])(?:" + "|".join(re.escape(k) for k in sorted(SLANG, key=len, reverse=True))
                     + r")(?![\w/.'-])", re.IGNORECASE)
