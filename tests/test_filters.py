@@ -87,6 +87,12 @@ def test_range_intersection() -> None:
     assert NumericRange().intersect(NumericRange()) == NumericRange()
 
 
+def test_range_hull() -> None:
+    assert NumericRange(low=1994, high=1994).hull(NumericRange(low=1995, high=1995)) == NumericRange(low=1994, high=1995)
+    assert NumericRange(low=1990, high=1999).hull(NumericRange(low=1995)) == NumericRange(low=1990)  # open stays open
+    assert NumericRange(high=1979).hull(NumericRange(low=1970, high=1989)) == NumericRange(high=1989)
+
+
 def test_inverted_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="above high"):
         NumericRange(low=2000, high=1990)

@@ -627,8 +627,7 @@ class DialogueState(BaseModel):
             old = before.ranges.get(facet)
             if old is None or old == rng:
                 continue
-            hull = NumericRange(low=None if old.low is None or rng.low is None else min(old.low, rng.low),
-                                high=None if old.high is None or rng.high is None else max(old.high, rng.high))
+            hull = old.hull(rng)
             self.ranges[facet] = hull
             change.notes.append(f"Now it can be {old.describe()} or {rng.describe()} ({hull.describe()}).")
         for facet in sorted(set(self.include_all) | set(self.include_any)):

@@ -60,7 +60,7 @@ from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
 from convrec.ranking.paradigms.kg import ForeignItems, relation_label
 from convrec.ranking.quality import ItemQuality, ItemRenown
-from convrec.retrieval.filters import SearchFilters
+from convrec.retrieval.filters import NumericRange, SearchFilters
 from convrec.retrieval.index import Index, SearchHit
 
 MAX_MESSAGE_CHARS = 2000
@@ -424,9 +424,7 @@ class Agent:
                                  else ([], []))
             if "compare" in prefs.acts and missing and len(compared) + len(missing) > 1:
                 # "compare #2 and #9" after five: say so, rather than a new list like #2
-                shown = len(state.last_shown)
-                said = (f"I couldn't tell what you meant by {and_list(missing)}: " + (
-                    f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
+                said = unresolved_notice(missing, len(state.last_shown))
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
             if len(compared) > 1:
@@ -566,9 +564,7 @@ class Agent:
         cat = scene.index.catalog
         notice_bits = list(found.related.notes)
         if change.unresolved:  # "more like #2" before any list, "#7" after five
-            shown = len(state.last_shown)
-            notice_bits.append(f"I couldn't tell what you meant by {and_list(change.unresolved)}: " + (
-                f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet."))
+            notice_bits.append(unresolved_notice(change.unresolved, len(state.last_shown)))
         if "familiarity" in request.traits and habits is None:  # said, and not kept as understood
             notice_bits.append(NO_HABITS.format(n=MIN_HISTORY))
             state.drop("trait:familiarity")
@@ -740,7 +736,7 @@ class Agent:
         founds: list[Found] = []
         notices: list[str] = []
         include: dict[str, list[str]] = {}
-        ranges: dict[str, tuple[float | None, float | None]] = {}
+        ranges: dict[str, NumericRange] = {}
         titles: dict[str, str] = {}
         compared: set[str] = set()
         for group, change, reading in zip(groups, changes, readings, strict=True):
@@ -757,9 +753,7 @@ class Agent:
             for f, vs in self._wanted(request).items():
                 include[f] = list(dict.fromkeys([*include.get(f, []), *vs]))
             for f, r in request.filters.ranges.items():
-                low, high = ranges.get(f, (r.low, r.high))
-                ranges[f] = (None if low is None or r.low is None else min(low, r.low),
-                             None if high is None or r.high is None else max(high, r.high))
+                ranges[f] = ranges[f].hull(r) if f in ranges else r
             titles.update(self._referenced_titles(cat, g, found.picks))
             compared |= {*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
         state.set_groups(groups)  # one group left ("only comedies" after two comedy groups): one list again
@@ -769,7 +763,7 @@ class Agent:
             picks=picks,
             understood="; ".join([*joined_labels(self._wish_chips(state, scene.name)), *(["well rated"] if by_rating else [])]),
             include=include,
-            ranges=ranges,
+            ranges={f: (r.low, r.high) for f, r in ranges.items()},
             relaxed=[f"{r} (for the {label})" if label else r
                      for found, label in zip(founds, labels, strict=True) for r in found.relaxed],
             titles_by_id=titles,
@@ -1646,6 +1640,12 @@ def joined_labels(chips: Sequence[Chip]) -> list[str]:
             where[key], titles[key] = len(out), [title]
         out.append(chip.label)
     return out
+
+
+def unresolved_notice(refs: Sequence[str], shown: int) -> str:
+    """One sentence for references that point at nothing ("#9" after a list of five)."""
+    return f"I couldn't tell what you meant by {and_list(list(refs))}: " + (
+        f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet.")
 
 
 def unknown_people_notice(names: Sequence[str]) -> str:

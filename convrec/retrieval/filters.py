@@ -66,6 +66,12 @@ class NumericRange(BaseModel):
         hi = min((x for x in (self.high, other.high) if x is not None), default=None)
         return None if lo is not None and hi is not None and lo > hi else NumericRange(low=lo, high=hi)
 
+    def hull(self, other: NumericRange) -> NumericRange:
+        """The smallest range holding both (an open end stays open): 1994 and 1995 → 1994–1995."""
+        lo = None if self.low is None or other.low is None else min(self.low, other.low)
+        hi = None if self.high is None or other.high is None else max(self.high, other.high)
+        return NumericRange(low=lo, high=hi)
+
     def describe(self) -> str:
         """'1990–1999', '1990', 'from 1990', 'up to 1999'."""
         lo, hi = self.low, self.high
