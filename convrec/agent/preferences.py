@@ -7,7 +7,7 @@ turn into the conversation. `to_filters` maps the message alone onto retrieval's
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -207,6 +207,15 @@ class Preferences(BaseModel):
     evidence: dict[str, str] = Field(default_factory=dict)
     inferred: list[str] = Field(default_factory=list)
     softened: list[str] = Field(default_factory=list)
+
+    #: The lists of item references, in the order a comparison reads them.
+    REF_GROUPS: ClassVar[tuple[str, ...]] = ("similar_to", "liked", "disliked", "rejected")
+
+    def item_refs(self, focus: bool = True) -> list[ItemRef]:
+        """Every item the message points at: the one a question is about (with `focus`), then the
+        films to be like, liked, disliked and turned down, in that order."""
+        head = [self.focus] if focus and self.focus is not None else []
+        return head + [r for group in self.REF_GROUPS for r in getattr(self, group)]
 
     # -- small helpers used by the parsers -----------------------------------------------------
     @field_validator("traits")

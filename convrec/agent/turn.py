@@ -972,10 +972,8 @@ class Agent:
     def _compared(cat: Any, state: Any, prefs: Any) -> tuple[list[str], list[str]]:
         """The items a comparison names, in the order said ("how does #2 compare to #3?"), and the
         references among them that point at nothing ("#9" after a list of five)."""
-        refs = [r for r in (prefs.focus, *prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
-                if r is not None]
         ids, missing = [], []
-        for ref in refs:
+        for ref in prefs.item_refs():
             got = [i for i in state.resolve(ref) if i in cat]
             ids += got
             if not got:
@@ -994,8 +992,7 @@ class Agent:
         if names and state.last_shown and re.search(r"\bof (?:them|those|these)\b", prefs.evidence["count_matches"]):
             asked = DialogueState()
             asked.apply(prefs, cat)
-            rows = scene.index.columns.mask(asked.request().filters)
-            meeting = {cat.items[r].id for r in np.flatnonzero(rows)}
+            meeting = set(self._matching(scene, asked)[0])
             # "2 of the 5 picks are Comedy", "… are from 1947"
             label = "; ".join(f"from {c.label}" if c.kind == "range" and c.label[:1].isdigit() else c.label
                               for c in self._wish_chips(asked, scene.name))
@@ -1086,8 +1083,7 @@ class Agent:
     def _pin_by_age(scene: Scene, prefs: Any, state: Any) -> None:
         """"The oldest one looks good": a reference to the oldest (newest) of the last list, made a
         reference to that item by its year (the parser does not know the list)."""
-        refs = [*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected, prefs.focus]
-        if not any(r is not None and r.pointer in ("oldest", "newest") for r in refs):
+        if not any(r.pointer in ("oldest", "newest") for r in prefs.item_refs()):
             return
         year = scene.year_facet
         cat = scene.index.catalog
@@ -1100,8 +1096,8 @@ class Agent:
             pick = (min if ref.pointer == "oldest" else max)(dated, key=lambda it: it.numeric[year.facet])
             return ref.model_copy(update={"item_id": pick.id, "title": pick.title, "pointer": None})
 
-        for group in (prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected):
-            group[:] = [pin(r) for r in group]
+        for group in prefs.REF_GROUPS:
+            setattr(prefs, group, [pin(r) for r in getattr(prefs, group)])
         prefs.focus = pin(prefs.focus)
 
     def _ordered(self, scene: Scene, picks: list[Pick], order: str | None) -> list[Pick]:
