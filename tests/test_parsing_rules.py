@@ -1228,12 +1228,33 @@ def test_a_country_alone_and_a_long_flight(rules) -> None:
 
 @pytest.mark.parametrize(("text", "titles"), [
     ("which is better, Heat or Casino?", ["273", "693"]), ("Alien or Aliens, which is better?", ["183", "176"]),
-    ("should I watch Fargo or Heat?", ["100", "273"])])
+    ("should I watch Fargo or Heat?", ["100", "273"]), ("is Heat better than Casino?", ["273", "693"]),
+    ("what's better: Fargo or Heat", ["100", "273"]), ("would Fargo be better than Heat for tonight?", ["100", "273"]),
+    ("Heat or Casino?", ["273", "693"]), ("Heat, or Casino?", ["273", "693"])])
 def test_the_titles_a_comparison_names(rules, text, titles) -> None:
     """Titles with no cue right before them ("which is better, Heat or Casino?") are read as a
-    comparison's; before, "heat casino" was searched (and "alien aliens" was Sci-Fi)."""
+    comparison's; before, "heat casino" was searched (and "alien aliens" was Sci-Fi). "Is Heat
+    better than Casino?" was a question about Heat with "casino" searched; a question of titles
+    alone ("Heat or Casino?") was a search for both words."""
     p = rules.parse(text)
     assert ids(p.similar_to) == titles and not p.query and not p.include_all
+    assert {"compare", "best_of_shown"} & set(p.acts)
+
+
+@pytest.mark.parametrize("text", ["is there anything better than Heat", "something better than Heat"])
+def test_better_than_a_title_asks_for_picks(rules, text) -> None:
+    p = rules.parse(text)
+    assert "compare" not in p.acts and ids(p.similar_to) == ["273"]
+
+
+@pytest.mark.parametrize(("text", "titles"), [
+    ("Heat or Casino", ["273", "693"]), ("Alien and Aliens please", ["183", "176"]),
+    ("Fargo, Heat and Casino", ["100", "273", "693"]), ("Fargo, Heat, and Casino?", ["100", "273", "693"])])
+def test_a_message_of_titles_alone_is_more_like_them(rules, text, titles) -> None:
+    """Before, only a message of one title was read as one ("Fargo"); two or more were searched as
+    words ("heat casino"). Without a question mark and "or", it asks for picks, not a comparison."""
+    p = rules.parse(text)
+    assert ids(p.similar_to) == titles and not p.query and not p.acts
 
 
 @pytest.mark.parametrize(("text", "genres", "low"), [

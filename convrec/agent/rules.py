@@ -412,7 +412,11 @@ ACT_PATTERNS: dict[str, list[str]] = {
     # the cue words stay for the references after them)
     "compare": [
         r"\bcompar(?:e|ed|ing)\b", r"\b(?:vs|versus)\b", r"\bdifference between\b",
-        r"\bwhich (?:one )?(?:is|s|would be) better\b(?= [,.]? ?(?:# ?\d|[a-z]))",
+        r"\b(?:which|what) (?:one )?(?:is|s|would be) better\b(?= [,.:]? ?(?:# ?\d|[a-z]))",
+        # "is Heat better than Casino?", "would #2 be better than #4?" (a question; "something better
+        # than Heat" asks for picks)
+        r"^(?:(?:so|ok|okay|and|but) )?(?:is|was|are|would|s) (?:(?!(?:there|anything|something|any|it|that|this)\b)\S+ ){1,12}?"
+        r"(?:be )?(?:better|worse) than\b",
         r"\bshould i (?:watch|see|read|pick|choose|go (?:for|with))\b(?=.* or )",
     ],
     # "either is fine", "one or the other", "either genre": after "westerns and war films" (both at
@@ -442,10 +446,11 @@ ACT_PATTERNS: dict[str, list[str]] = {
     ],
 }
 # what splits the titles of a comparison ("which is better, Heat or Casino?") and the words before one
-COMPARE_SEPARATORS = {"or", "and", "vs", "versus", ",", "?", ".", "!", ";", ":", "between", "to", "with"}
+COMPARE_SEPARATORS = {"or", "and", "vs", "versus", ",", "?", ".", "!", ";", ":", "between", "to", "with", "than"}
 COMPARE_FILLERS = {"which", "one", "is", "s", "would", "be", "better", "best", "should", "i", "we", "watch", "see",
                    "pick", "choose", "go", "for", "compare", "compared", "comparing", "what", "the", "difference",
-                   "how", "does", "do", "it", "they", "either", "first", "rather", "you", "think"}
+                   "how", "does", "do", "it", "they", "either", "first", "rather", "you", "think", "worse", "was", "are",
+                   "so", "ok", "okay", "but", "tonight", "now"}
 # "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
 ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
             r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
@@ -784,8 +789,8 @@ class RuleParser:
         self._unfamiliar(work, prefs)  # before the acts: "something different from what I usually watch"
         self._reorder(work, prefs)  # before the acts and years: "newest first" orders, it asks no years
         self._acts(work, prefs)
-        if self.titles and {"compare", "best_of_shown"} & set(prefs.acts):
-            self._compared_titles(work, prefs)  # "which is better, Heat or Casino?"
+        if self.titles and (not prefs.acts or {"compare", "best_of_shown"} & set(prefs.acts)):
+            self._compared_titles(work, prefs)  # "which is better, Heat or Casino?", "Heat or Casino?"
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
             self._more_from_them(work, prefs)
@@ -817,7 +822,8 @@ class RuleParser:
     def _compared_titles(self, work: _Work, prefs: Preferences) -> None:
         """"Which is better, Heat or Casino?", "Alien or Aliens, which is better?": the titles a
         comparison names between its separators, each matched strictly as a whole (a cue right
-        before a title reads it anyway: "compare Alien and Aliens"); only when two or more are."""
+        before a title reads it anyway: "compare Alien and Aliens"); only when two or more are.
+        With no cue, a question of titles alone ("Heat or Casino?") is a comparison too."""
         found: list[tuple[str, int, int]] = []
         toks, start = work.toks, 0
         for i in range(len(toks) + 1):
@@ -828,11 +834,21 @@ class RuleParser:
                 s += 1
             if s < e and not work.any_used(s, e):
                 hit = self._match_title(work.span_words(s, e), strict=True)
+                trimmed = e
+                while hit is None and trimmed > s + 1 and toks[trimmed - 1].text in COMPARE_FILLERS:
+                    trimmed -= 1  # "is Heat better than …": the words after the title
+                    hit = self._match_title(work.span_words(s, trimmed), strict=True)
                 if hit is not None:
-                    found.append((hit[0], s, e))
+                    found.append((hit[0], s, trimmed))
             start = i + 1
         if len({item_id for item_id, _, _ in found}) < 2:
             return
+        if not prefs.acts:
+            covered = {i for _, s, e in found for i in range(s, e)}
+            rest = {t.text for i, t in enumerate(toks) if i not in covered}
+            if "?" not in rest or "or" not in rest or not rest <= COMPARE_SEPARATORS:
+                return
+            prefs.acts.append("compare")
         for item_id, s, e in found:
             prefs.similar_to.append(ItemRef(item_id=item_id, title=self.titles[item_id], mention=work.span_text(s, e)))
             work.use(s, e)
@@ -925,14 +941,24 @@ class RuleParser:
             return
         for start in content:  # past leading fillers ("maybe Fargo"), but "Die Hard" from "die"
             span = None if self._phrase_at(work, start) else self._title_span(work, start, "liked")  # strict
+            spans = [(start, span)] if span is not None else []
             after = [i for i in content if i >= span[1]] if span is not None else []
+            while after:  # "Heat or Casino", "Alien and Aliens", "Fargo, Heat and Casino"
+                comma = any(t.text == "," for t in toks[spans[-1][1][1]:after[0]])
+                joined = len(after) > 1 and toks[after[0]].text in ("or", "and")
+                begin = after[1] if joined else after[0] if comma else None
+                more = None if begin is None else self._title_span(work, begin, "liked")
+                if more is None:
+                    break
+                spans.append((begin, more))
+                after = [i for i in content if i >= more[1]]
             # only fillers after it ("Die Hard movies", "Casablanca please"), or "but" and the
             # changes ("Titanic but less sad": like Titanic, less sad)
-            if span is not None and (all(toks[i].text in self._stop for i in after) or toks[after[0]].text == "but"):
-                item_id, end = span
-                self._add_ref(prefs, "similar", ItemRef(item_id=item_id, title=self.titles[item_id],
-                                                        mention=work.span_text(start, end)))
-                work.use(start, end)
+            if spans and (all(toks[i].text in self._stop for i in after) or toks[after[0]].text == "but"):
+                for begin, (item_id, end) in spans:
+                    self._add_ref(prefs, "similar", ItemRef(item_id=item_id, title=self.titles[item_id],
+                                                            mention=work.span_text(begin, end)))
+                    work.use(begin, end)
                 return
             if toks[start].text not in self._stop or toks[start].text in BARE_TITLE_BREAKS:
                 return  # "nothing too heavy" refuses a mood; it does not ask for the film Heavy
@@ -1480,8 +1506,7 @@ class RuleParser:
         read. A capitalized name is a title, so it may match loosely ("Dr. Strangelove" for "Dr.
         Strangelove or: How I Learned to Stop Worrying and Love the Bomb"); one that matches
         nothing is said to be missing, instead of pretending the catalog has it."""
-        refs = (*prefs.similar_to, *prefs.liked, *prefs.disliked, *prefs.rejected)
-        known = {w for r in refs for w in (*words(r.mention or ""), *words(r.title or ""))}
+        known = {w for r in prefs.item_refs(focus=False) for w in (*words(r.mention or ""), *words(r.title or ""))}
         for name, key, role in named:
             if {w for w in key if w not in NAME_TAIL} <= known:
                 continue  # read as a title after all (a fuzzy or partial match)
