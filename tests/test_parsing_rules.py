@@ -544,7 +544,8 @@ def test_knowledge_graph_relations_to_a_title(rules, text, relation, item, noun)
 
 def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None:
     p = rules.parse("I loved Fargo. Something by its director?")
-    assert ids(p.liked) == ["100"] and [(r.relation, r.ref.pointer) for r in p.related] == [("directed_by", "focus")]
+    # "its" is the film just named
+    assert ids(p.liked) == ["100"] and [(r.relation, r.ref.item_id) for r in p.related] == [("directed_by", "100")]
     assert [r.ref.pointer for r in rules.parse("more from the same director").related] == ["focus"]
     for text, n in (("films by the director of #2", 2), ("anything by the writer of the second one?", 2),
                     ("more with the actors of number 3", 3), ("the director of the last one", -1)):
@@ -553,7 +554,7 @@ def test_knowledge_graph_relations_by_pronoun_and_what_is_not_one(rules) -> None
     for text in ("a good director", "director of photography"):
         assert not rules.parse(text).related, text
     refused = rules.parse("something like Fargo, but nothing by its director").related
-    assert [(r.relation, r.ref.pointer, r.negated) for r in refused] == [("directed_by", "focus", True)]
+    assert [(r.relation, r.ref.item_id, r.negated) for r in refused] == [("directed_by", "100", True)]
     assert [r.negated for r in rules.parse("not by the director of Fargo").related] == [True]
 
 
@@ -847,7 +848,8 @@ def test_favourites_hated_lists_and_ages(rules) -> None:
 
 def test_more_from_him_is_the_director_of_the_film_in_focus(rules) -> None:
     p = rules.parse("the 2nd one is great, more from him")
-    assert [(r.relation, r.ref.pointer) for r in p.related] == [("directed_by", "focus")]
+    assert [(r.relation, r.ref.ordinal) for r in p.related] == [("directed_by", 2)]  # "him": the 2nd one's
+    assert [r.ref.pointer for r in rules.parse("more from him").related] == ["focus"]
     assert [r.ordinal for r in p.liked] == [2] and not p.query
 
 
@@ -1273,3 +1275,57 @@ def test_a_title_after_or_in_a_compared_list_may_be_missing(rules) -> None:
     p = rules.parse("something like Alien or Solaris")
     assert ids(p.similar_to) == ["183"] and p.unknown_titles == ["Solaris"] and not p.query
     assert not rules.parse("something like Alien or something").unknown_titles
+
+
+@pytest.mark.parametrize(("text", "title"), [
+    ("like the godfather part 2", "187"), ("like godfather 2", "187"), ("something like star trek 4", "230"),
+    ("evil dead 2", "201"), ("like terminator II", "96"), ("like the Godfather", "127")])
+def test_sequel_numbers_either_way(rules, text, title) -> None:
+    """Titles write "Part II" or "2" as they please; people too. Before, "godfather part 2" found
+    The Godfather and searched "part"."""
+    p = rules.parse(text)
+    assert ids(p.similar_to) == [title] and not p.query
+
+
+def test_sequel_forms() -> None:
+    from convrec.agent.rules import sequel_forms
+
+    assert sequel_forms("the godfather part ii") == ["the godfather part 2", "the godfather ii", "the godfather 2"]
+    assert sequel_forms("terminator 2") == ["terminator ii"] and sequel_forms("2 days in the valley") == []
+
+
+@pytest.mark.parametrize(("text", "wanted", "withdrawn"), [
+    ("sorry, I said comedy but I meant drama", ["Drama"], ["Comedy"]),
+    ("oops I said westerns but I meant war movies", ["War"], ["Western"])])
+def test_a_wish_said_by_mistake_is_withdrawn(rules, text, wanted, withdrawn) -> None:
+    """Before, both genres were wanted at once (and "sorry" was searched)."""
+    p = rules.parse(text)
+    assert p.include_all == {"genres": wanted} and p.withdraw == {"genres": withdrawn} and not p.query
+    assert rules.parse("I said comedy!").include_all == {"genres": ["Comedy"]}  # insisting is no correction
+    p = rules.parse("I typed 80s, I meant 90s")
+    assert p.ranges["year"].low == 1990 and p.lifted["year"][0].low == 1980
+
+
+def test_not_a_title_or_its_sequels(rules) -> None:
+    """"Its" after a title means that title: "not Star Wars or any of its sequels" refuses the
+    series (before, "its" pointed at a list not yet shown); "I've seen Star Wars, anything by its
+    director?" asks for the director's films."""
+    p = rules.parse("not Star Wars or any of its sequels, something sci-fi")
+    assert [(r.relation, r.ref.item_id, r.negated) for r in p.related] == [("same_series", "50", True)]
+    p = rules.parse("I've seen Star Wars, anything by its director?")
+    assert [(r.relation, r.ref.item_id, r.negated) for r in p.related] == [("directed_by", "50", False)]
+    p = rules.parse("something by its director")
+    assert p.related[0].ref.pointer == "focus" and p.related[0].ref.describe() == "its director"
+
+
+@pytest.mark.parametrize(("text", "ordinal"), [("the last one you showed, tell me more", -1),
+                                                ("the second one, tell me more please", 2)])
+def test_a_pick_then_tell_me_more(rules, text, ordinal) -> None:
+    """Before, "the last one you showed, tell me more" asked for more like it."""
+    p = rules.parse(text)
+    assert p.focus is not None and p.focus.ordinal == ordinal and p.acts == ["describe"] and not p.similar_to
+
+
+def test_the_best_one_asks_about_the_list(rules) -> None:
+    assert rules.parse("the best one?").acts == ["best_of_shown"]
+    assert rules.parse("and your top pick?").acts == ["best_of_shown"]

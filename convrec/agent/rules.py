@@ -76,7 +76,7 @@ STOPWORDS = set(
     titles list let lets go going make makes made tell said say already looks look sounds seems lol idk
     smth sth u ur pls plz released release came even next top either whichever set ones instead
     ideally preferably possibly possible hopefully honestly actually basically literally definitely certainly
-    kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways
+    kinda sorta somewhat guess suppose wondering chance after fact course anyway anyways sorry oops
     girlfriend boyfriend wife husband partner spouse fiance fiancee gf bf grandma grandpa granny grandmother
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
@@ -369,6 +369,9 @@ ACT_PATTERNS: dict[str, list[str]] = {
         # "top 3 of those", "the best two of them": the best of the list, that many
         r"\b(?:the )?(?:top|best) (?:\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) of (?:these|those|them|the list)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
+        # "the best one?", "and your top pick?" (the whole message)
+        r"^(?:(?:and|so|ok|okay|but|then) )*(?:the|your) (?:best|top|favou?rite) (?:one|pick)"
+        r"(?: of (?:these|those|them|the (?:lot|bunch|list)))?(?: [?.!])*$",
     ],
     "why_shown": [
         r"^(?:so |but |and |ok |okay )?why (?:these|those|them|this list|that list|these ones|those ones|these picks|those picks)\b",
@@ -921,6 +924,20 @@ class RuleParser:
                 before = [r for pos, r in titled if 0 <= pos < at]
                 if before:
                     group[i] = before[-1].model_copy(update={"mention": ref.mention})
+        for i, rel in enumerate(prefs.related):  # "Star Wars and its sequels"
+            if rel.ref.pointer != "focus" or not rel.ref.mention:
+                continue
+            at = where(rel.ref.mention, True)
+            before = [(pos, r) for pos, r in titled if 0 <= pos < at]
+            if not before:
+                continue
+            pos, named = before[-1]
+            # "not Star Wars or any of its sequels" refuses both; "I've seen Star Wars, anything by
+            # its director?" asks for them
+            joined = set(work.joined[pos + len(named.mention):at].split()) <= {"or", "and", "nor", "any", "of", ",", "all"}
+            refused = named in prefs.rejected and re.match(r"(?:not|no|nothing|except|but not)\b", named.mention)
+            prefs.related[i] = rel.model_copy(update={"ref": named.model_copy(update={"mention": rel.ref.mention}),
+                                                      "negated": rel.negated or bool(joined and refused)})
         felt = {(r.item_id, r.ordinal) for r in (*prefs.liked, *prefs.disliked)}
         prefs.rejected[:] = [r for r in prefs.rejected if (r.item_id, r.ordinal) not in felt]
         for group in groups:
@@ -1146,7 +1163,9 @@ class RuleParser:
         last talked about, else the list's first), not for a new list."""
         if prefs.focus is not None:
             return
-        singled = len(prefs.liked) == 1 and prefs.liked[0].ordinal is not None
+        # "#4 sounds good, tell me more", "the last one you showed, tell me more"
+        named = [*prefs.liked, *prefs.similar_to]
+        singled = len(named) == 1 and named[0].ordinal is not None and not (prefs.disliked or prefs.rejected)
         for s, e, _ in work.finditer(TELL_MORE):
             rest = [t.text for i, t in enumerate(work.toks) if t.word and not t.used and not s <= i < e]
             if not singled and (prefs.liked or prefs.similar_to or prefs.disliked or prefs.rejected
@@ -1155,7 +1174,9 @@ class RuleParser:
             work.use(s, e)
             if "show_more" in prefs.acts:  # "tell me a bit more please" is no "more please"
                 prefs.acts.remove("show_more")
-            ref = prefs.liked[0].model_copy() if singled else ItemRef(pointer="focus", mention=work.span_text(s, e))
+            if singled and named[0] in prefs.similar_to:  # named to be asked about, not to be like
+                prefs.similar_to.remove(named[0])
+            ref = named[0].model_copy() if singled else ItemRef(pointer="focus", mention=work.span_text(s, e))
             self._add_ref(prefs, "focus", ref)
             for i, t in enumerate(work.toks):
                 if t.word and t.text in BARE_TELL_MORE:
@@ -1315,7 +1336,10 @@ class RuleParser:
                     ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p))
                     return ref, b, p + 1
         if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
-            return ItemRef(pointer="focus"), p - 1, p + 1  # "its director", "the same writer": the item in focus
+            # "its director", "the same writer": the item in focus, or a title named before "its"
+            # ("not Star Wars or any of its sequels": `_bind_pronouns`)
+            mention = work.span_text(p - 1, p + 1) if before in RELATION_PRONOUNS else ""
+            return ItemRef(pointer="focus", mention=mention), p - 1, p + 1
         if not (after in RELATION_LINKS or (before == "same" and after == "as")) or p + 2 >= len(toks):
             return None
         listed = RELATION_ORDINAL.match(work.joined[toks[p + 2].start:])
@@ -2139,8 +2163,15 @@ _DIGIT_WORDS = [(re.compile(r"\b(nothing|none|anything) 2 (?=\w)", re.IGNORECASE
                 (re.compile(r"\b4 (?=(?:tonight|me|us|my|our|the weekend)\b)", re.IGNORECASE), "for ")]
 
 
+# "I said comedy but I meant drama", "I typed 80s, I meant 90s": what was said is withdrawn
+_MISSPOKE = re.compile(r"\bi (?:said|asked for|wrote|typed|put)\s+(?P<what>[^,.;!?]{1,40}?)\s*,?\s*(?:but\s+)?"
+                       r"(?:i\s+)?(?:meant|mean)\b", re.IGNORECASE)
+
+
 def unslang(text: str) -> str:
-    """Chat spellings as the words they stand for (`SLANG`, `_DIGIT_WORDS`)."""
+    """Chat spellings as the words they stand for (`SLANG`, `_DIGIT_WORDS`), and a wish taken back
+    as it is corrected (`_MISSPOKE`: "I said X but I meant Y" reads "forget X, I meant Y")."""
+    text = _MISSPOKE.sub(lambda m: f"forget {m.group('what')}, I meant", text)
     # a capital "U" is a letter ("U Turn"), not "you"
     text = _SLANG.sub(lambda m: m.group(0) if m.group(0) == "U" else SLANG[m.group(0).lower()], text)
     for rx, words_for in _DIGIT_WORDS:
@@ -2208,11 +2239,33 @@ def title_keys(title: str) -> list[str]:
         key = " ".join(_Work.tokenize(raw))
         if not key:
             continue
-        out.append(key)
-        parts = key.split(" ")
-        if len(parts) > 1 and parts[0] in ("the", "a", "an"):
-            out.append(" ".join(parts[1:]))
+        for form in (key, *sequel_forms(key)):
+            out.append(form)
+            parts = form.split(" ")
+            if len(parts) > 1 and parts[0] in ("the", "a", "an"):
+                out.append(" ".join(parts[1:]))
     return [k for k in dict.fromkeys(out) if k]
+
+
+#: Sequel numbers as titles write them and as people do ("Part II", "Terminator 2").
+SEQUEL_NUMBERS = {"ii": "2", "iii": "3", "iv": "4", "v": "5", "vi": "6"}
+
+
+def sequel_forms(key: str) -> list[str]:
+    """A title key's sequel number the other way round ("the godfather part ii" → "the godfather
+    part 2", "the godfather ii", "the godfather 2"; "terminator 2" → "terminator ii"), so that
+    "like godfather 2" or "Star Trek 4" find the film. The first word is never a number to turn."""
+    parts = key.split(" ")
+    digits = {v: k for k, v in SEQUEL_NUMBERS.items()}
+    turned = [parts[0], *(SEQUEL_NUMBERS.get(p) or digits.get(p) or p for p in parts[1:])]
+    if turned == parts:
+        return []
+    forms = [" ".join(turned)]
+    for i in range(1, len(parts) - 1):
+        if parts[i] == "part" and parts[i + 1] in SEQUEL_NUMBERS:  # "part ii" said without "part"
+            for number in (parts[i + 1], SEQUEL_NUMBERS[parts[i + 1]]):
+                forms.append(" ".join([*parts[:i], number, *parts[i + 2:]]))
+    return forms
 
 
 class _Work:
