@@ -1121,6 +1121,20 @@ def test_the_list_in_another_order(agent: Agent) -> None:
     assert fresh.kind == "picks" and years == sorted(years) and all("Western" in i.facts["genres"] for i in fresh.items)
 
 
+def test_only_the_first_few_and_the_best_one(agent: Agent) -> None:
+    """"Only the first 3" after ten picks shows those three again, and they are the list then;
+    "the best one?" answers from the list. Before, "first" was searched and a new list came, and
+    "the best one?" searched the best rated anew."""
+    sid = agent.new_session()
+    ten = agent.chat(sid, "show me 10 comedies")
+    three = agent.chat(sid, "only the first 3")
+    assert three.kind == "reordered" and [i.id for i in three.items] == [i.id for i in ten.items[:3]]
+    assert three.text.startswith("Here are the first 3 again:")
+    assert agent.chat(sid, "tell me about #3").items[0].id == ten.items[2].id
+    best = agent.chat(sid, "the best one?")
+    assert best.text.startswith("Of these, the best rated is") and {i.id for i in best.items} <= {i.id for i in ten.items}
+
+
 def test_which_is_the_scariest(agent: Agent) -> None:
     """A superlative asked of a list is the best rated of it, and the answer says the catalog
     has ratings, not a measure of scariness; before, "scariest" was searched in titles."""

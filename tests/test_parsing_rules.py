@@ -1329,3 +1329,16 @@ def test_a_pick_then_tell_me_more(rules, text, ordinal) -> None:
 def test_the_best_one_asks_about_the_list(rules) -> None:
     assert rules.parse("the best one?").acts == ["best_of_shown"]
     assert rules.parse("and your top pick?").acts == ["best_of_shown"]
+
+
+@pytest.mark.parametrize(("text", "n"), [("only the first 3", 3), ("just the top five of them", 5),
+                                         ("only show me the first two", 2), ("the first 3 only", 3)])
+def test_only_the_first_few_of_the_list(rules, text, n) -> None:
+    """Before, "first" was searched in titles (The First Wives Club) and a new list came."""
+    p = rules.parse(text)
+    assert p.acts == ["reorder_shown"] and p.order == "shown" and p.count == n and not p.query
+
+
+def test_running_time_said_with_isnt_and_let_go(rules) -> None:
+    assert rules.parse("a thriller that isn't too long").unsupported == {"running times": "too long"}
+    assert not rules.parse("ok whatever length").model_dump(exclude_defaults=True)  # was a search for "length"

@@ -323,11 +323,15 @@ def order_phrase(order: str) -> str:
 
 
 def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: dict[str, int] | None,
-                  reasons: dict[str, str], which: str = "") -> ShownRanked:
+                  reasons: dict[str, str], which: str = "", keep: int | None = None) -> ShownRanked:
     """'Sort them by year', 'most popular first': the items just shown in that order, each with
     the reason the list gave (by popularity: how many people saw it); `which` ("oldest"), when the
-    person asked which one is, names it first."""
+    person asked which one is, names it first; `keep` ("only the first 3") keeps that many."""
     items = order_items([catalog.get(i) for i in shown if i in catalog], order, counts)
+    if keep is not None and keep < len(items):
+        items = items[:keep]
+        listed = numbered([(it, reasons.get(it.id, "")) for it in items])
+        return ShownRanked(f"Here are the first {keep} again:\n\n{listed}", items, [reasons.get(it.id, "") for it in items])
     key = order.partition(":")[0]
     why = []
     for it in items:

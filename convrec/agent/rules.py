@@ -625,7 +625,11 @@ REORDER = re.compile(
     # "show me the list again", "the last list again": as it was
     r"|\b(?:show|give|bring back|repeat)(?: me| us)? (?:the|that|my|your) (?:last |previous |same )?"
     r"(?P<again>list|picks|suggestions|recommendations|results)(?: again| once more)\b"
-    r"|\b(?:the )?(?:last|previous) (?P<again2>list|picks|suggestions) again\b")
+    r"|\b(?:the )?(?:last|previous) (?P<again2>list|picks|suggestions) again\b"
+    # "only the first 3", "just the top five of them": the list's head, as shown
+    rf"|\b(?:only|just)(?: (?:show|give|keep|list)(?: me| us)?)? the (?:first|top) (?P<keep>{_NUMW})"
+    rf"(?: (?:of (?:them|those|these|the list)|{REF_NOUNS}))*\b(?! (?:of|from|in)\b)"
+    rf"|\bthe (?:first|top) (?P<keep2>{_NUMW})(?: {REF_NOUNS})? only\b")
 # Relation words that are no noun, and the noun a reply says for them ("Star Wars related": its series)
 RELATION_NOUN_AS = {"related": "series", "universe": "series"}
 # Words before a lone title that make it no request for more like it ("nothing too heavy")
@@ -1058,10 +1062,13 @@ class RuleParser:
             if work.any_used(s, e):
                 continue
             key = (m.group("key") or m.group("first") or m.group("which") or m.group("chrono") or m.group("abc")
-                   or ("again" if m.group("again") or m.group("again2") else "")).lower()
+                   or ("again" if m.group("again") or m.group("again2") else "") or "").lower()
             direction = m.group("dir") or ""
             if key == "again":
                 act, order = "reorder_shown", "shown"
+            elif m.group("keep") or m.group("keep2"):
+                act, order = "reorder_shown", "shown"
+                prefs.count = _count_value(m.group("keep") or m.group("keep2"))
             elif key in ("rating", "ratings", "score", "best rated", "highest rated", "top rated"):
                 act, order = "best_of_shown", None
             elif key in ("popularity", "most popular", "best known"):

@@ -489,7 +489,8 @@ class Agent:
             if "reorder_shown" in prefs.acts and prefs.order and state.last_shown and not names_more:
                 # "sort them by year", "most popular first": the same list in that order; it is the list now
                 ranked = reorder_shown(cat, state.last_shown, prefs.order, self._counts(scene),
-                                       self._given_reasons(session_id), which=prefs.evidence.get("which", ""))
+                                       self._given_reasons(session_id), which=prefs.evidence.get("which", ""),
+                                       keep=prefs.count if prefs.order == "shown" else None)
                 state.record_shown([it.id for it in ranked.items])
                 yield from self._answer(scene, session_id, message, state, ranked.text,
                                         list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
