@@ -891,6 +891,20 @@ def test_nothing_from_a_series(agent: Agent) -> None:
     assert "picks in the Star Trek series:" in trek.text
 
 
+def test_the_whole_series_and_not_it(agent: Agent) -> None:
+    """"The Star Wars trilogy" is the three films, Star Wars too (before, Star Wars itself was left
+    out as the film the others are like); "a sequel to Alien" is still only the others. "Not Star
+    Wars or any of its sequels" refuses the series ("its" is the title just named)."""
+    trilogy = agent.chat(agent.new_session(), "the Star Wars trilogy")
+    assert {i.id for i in trilogy.items} == {"50", "172", "181"}
+    star_wars = next(i for i in trilogy.items if i.id == "50")
+    assert "same series" not in star_wars.why  # not "in the same series as" itself
+    sequel = agent.chat(agent.new_session(), "a sequel to Alien")
+    assert sequel.items and "183" not in {i.id for i in sequel.items}
+    refused = agent.chat(agent.new_session(), "not Star Wars or any of its sequels, something sci-fi")
+    assert refused.items and not {i.id for i in refused.items} & {"50", "172", "181"}
+
+
 def test_films_not_by_the_director_of_a_title(agent: Agent) -> None:
     scene = agent.scene()
     tarantino = {"56", *scene.ranker.related_items("56", "directed_by")}  # Pulp Fiction, Reservoir Dogs, ...

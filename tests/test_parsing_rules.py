@@ -1342,3 +1342,9 @@ def test_only_the_first_few_of_the_list(rules, text, n) -> None:
 def test_running_time_said_with_isnt_and_let_go(rules) -> None:
     assert rules.parse("a thriller that isn't too long").unsupported == {"running times": "too long"}
     assert not rules.parse("ok whatever length").model_dump(exclude_defaults=True)  # was a search for "length"
+
+
+def test_exciting_is_pace_not_a_title_word(rules) -> None:
+    """Before, "exciting" was searched in titles."""
+    assert rules.parse("something exciting").include_any == {"genres": ["Action", "Adventure", "Thriller"]}
+    assert rules.parse("nothing too exciting").exclude == {"genres": ["Action", "Adventure", "Thriller"]}

@@ -103,6 +103,7 @@ class RelatedRef(BaseModel):
     ref: ItemRef
     noun: str = ""
     negated: bool = False  # "nothing by the director of Fargo": none of those items
+    whole: bool = False  # "the Star Wars trilogy": the series with the film itself, not only the others
 
     def describe(self) -> str:
         return f"{self.noun or self.relation.replace('_', ' ')} of {self.ref.describe()}"

@@ -630,6 +630,8 @@ REORDER = re.compile(
     rf"|\b(?:only|just)(?: (?:show|give|keep|list)(?: me| us)?)? the (?:first|top) (?P<keep>{_NUMW})"
     rf"(?: (?:of (?:them|those|these|the list)|{REF_NOUNS}))*\b(?! (?:of|from|in)\b)"
     rf"|\bthe (?:first|top) (?P<keep2>{_NUMW})(?: {REF_NOUNS})? only\b")
+# Relation nouns that, right after a title, name the whole series, the title included
+WHOLE_SERIES = {"series", "franchise", "saga", "trilogy"}
 # Relation words that are no noun, and the noun a reply says for them ("Star Wars related": its series)
 RELATION_NOUN_AS = {"related": "series", "universe": "series"}
 # Words before a lone title that make it no request for more like it ("nothing too heavy")
@@ -1299,7 +1301,10 @@ class RuleParser:
                 start -= 1
             negated = self._polarity(work, start, []) == "neg"  # "nothing by the director of Fargo"
             noun = RELATION_NOUN_AS.get(tok.text, tok.text)
-            prefs.related.append(RelatedRef(relation=relation, noun=noun, ref=ref, negated=negated))
+            # "the Star Wars trilogy", "the Godfather saga": the whole series (the title right before
+            # the noun); "its sequels", "a sequel to Alien": the others
+            whole = tok.text in WHOLE_SERIES and bool(ref.title) and first < p and end == p + 1
+            prefs.related.append(RelatedRef(relation=relation, noun=noun, ref=ref, negated=negated, whole=whole))
             # "the directors of Fargo and Heat", "the cast of Heat, Casino or Ronin": more titles
             while ref.title and end + 1 < len(toks) and toks[end].text in LIST_SEPARATORS and not toks[end].used:
                 span = self._title_span(work, end + 1, "similar")

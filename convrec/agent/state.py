@@ -407,8 +407,7 @@ class DialogueState(BaseModel):
             got = [anchors[-1]] if pointed else self._resolve(rel.ref)
             if not got:
                 change.unresolved.append(rel.ref.describe())
-            related += [RelatedRef(relation=rel.relation, ref=ItemRef(item_id=i), noun=rel.noun, negated=rel.negated)
-                        for i in got[:1]]
+            related += [rel.model_copy(update={"ref": ItemRef(item_id=i)}) for i in got[:1]]
         if related:
             keep = self.related if prefs.additive else []
             self.related = [*keep, *(r for r in related if r not in keep)]
@@ -439,7 +438,7 @@ class DialogueState(BaseModel):
         holes = {f: [h for h in hs if exclude_range_key(f, h) not in drop] for f, hs in self.exclude_ranges.items()}
         hide_seen = "show_seen" not in self.acts and "unseen" not in drop
         exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked,
-                       *(r.ref.item_id for r in self.related if r.ref.item_id and not r.negated)]
+                       *(r.ref.item_id for r in self.related if r.ref.item_id and not r.negated and not r.whole)]
         if hide_seen:
             exclude_ids += self.shown
         filters = SearchFilters(

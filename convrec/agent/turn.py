@@ -1188,7 +1188,8 @@ class Agent:
         from convrec.ranking import UserProfile
 
         feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
-        related = [str(r.ref.item_id) for r in request.related if r.ref.item_id and not r.negated]
+        # the film a relation starts from is a taste to go by, and not offered; a whole series is
+        related = [str(r.ref.item_id) for r in request.related if r.ref.item_id and not r.negated and not r.whole]
         liked = {i: 1.0 for i in [*state.liked, *request.similar_to, *related]}
         liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
         disliked = set(state.disliked) | {i for i, v in feedback.items() if v < 0}
@@ -1220,13 +1221,15 @@ class Agent:
                 if ids is None:
                     notes.append(f"I don't know the {noun} of {title} here, so I could not leave those out.")
                 continue
+            if ids and rel.whole:  # "the Star Wars trilogy": Star Wars too
+                ids = [item_id, *ids]
             if ids:
                 by_relation.setdefault(rel.relation, set()).update(ids)
                 ev: dict[str, Any] = {"kind": "kg", "relation": rel.relation, "liked_item": item_id}
                 spec = cat.schema.get(rel.relation)
                 if spec is not None:  # a facet: "Same author as Dune"
                     ev["phrase"] = f"same {spec.display} as"
-                asked.append((ev, set(ids)))
+                asked.append((ev, set(ids) - {item_id}))  # no "in the same series as" itself
                 continue
             state.drop(f"related:{rel.relation}:{item_id}")
             if item_id not in state.similar_to:
