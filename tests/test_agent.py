@@ -1149,6 +1149,33 @@ def test_only_the_first_few_and_the_best_one(agent: Agent) -> None:
     assert best.text.startswith("Of these, the best rated is") and {i.id for i in best.items} <= {i.id for i in ten.items}
 
 
+def test_two_films_of_one_title_are_told_apart_by_year(agent: Agent) -> None:
+    """Mary Poppins' writer also wrote both That Darn Cat! films; before, the line named "That Darn
+    Cat!" twice."""
+    about = agent.chat(agent.new_session(), "tell me about Mary Poppins")
+    assert "That Darn Cat! (1965)" in about.text and "That Darn Cat! (1997)" in about.text
+
+
+def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
+    """"Swap #3 for something else": the list with #3 replaced in its place by a new pick that
+    meets the same wishes, the rest kept with their reasons. Before, #3 became a film to be like
+    ("like E.T.") and "swap" was searched."""
+    sid = agent.new_session()
+    eight = agent.chat(sid, "give me a list of 8 family films")
+    before = [i.id for i in eight.items]
+    swapped = agent.chat(sid, "swap #3 for something else")
+    after = [i.id for i in swapped.items]
+    assert len(after) == 8 and after[:2] == before[:2] and after[3:] == before[3:]
+    assert after[2] not in before and "Children's" in genres(swapped.items[2])
+    assert swapped.text.startswith(f"I swapped {eight.items[2].title} for {swapped.items[2].title}.")
+    assert [i.why for i in swapped.items[:2]] == [i.why for i in eight.items[:2]]
+    assert agent.chat(sid, "tell me about #3").items[0].id == after[2]
+    two = agent.chat(sid, "replace the second one and the last one")
+    assert [i.id for i in two.items][2:7] == after[2:7] and not {two.items[1].id, two.items[7].id} & set(after)
+    nothing = agent.chat(agent.new_session(), "swap #3")
+    assert "I couldn't tell what you meant by #3" in nothing.text
+
+
 def test_which_is_the_scariest(agent: Agent) -> None:
     """A superlative asked of a list is the best rated of it, and the answer says the catalog
     has ratings, not a measure of scariness; before, "scariest" was searched in titles."""

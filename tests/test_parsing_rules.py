@@ -1348,3 +1348,11 @@ def test_exciting_is_pace_not_a_title_word(rules) -> None:
     """Before, "exciting" was searched in titles."""
     assert rules.parse("something exciting").include_any == {"genres": ["Action", "Adventure", "Thriller"]}
     assert rules.parse("nothing too exciting").exclude == {"genres": ["Action", "Adventure", "Thriller"]}
+
+
+@pytest.mark.parametrize(("text", "ordinals"), [("swap #3 for something else", [3]), ("replace the second one", [2]),
+                                                ("swap out #2 and #4", [2, 4]), ("switch #1 with another one", [1])])
+def test_swap_names_the_picks_to_replace(rules, text, ordinals) -> None:
+    p = rules.parse(text)
+    assert p.acts == ["swap"] and [r.ordinal for r in p.rejected] == ordinals and not p.query and not p.similar_to
+    assert "swap" not in rules.parse("I'd like to switch to comedies").acts

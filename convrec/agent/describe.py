@@ -112,6 +112,19 @@ def _asked_answer(item: Item, asked: dict[str, list[str]]) -> str:
     return " ".join(lines)
 
 
+def _titles(catalog: Catalog, ids: Sequence[str]) -> str:
+    """The titles of `ids` as a list in a sentence, with the year where two share a title ("That
+    Darn Cat! (1965) and That Darn Cat! (1997)")."""
+    items = [catalog.get(i) for i in ids]
+    twice = {t for t in (it.title for it in items) if sum(it.title == t for it in items) > 1}
+    return and_list([f"{it.title} ({_year(it)})" if it.title in twice and _year(it) else it.title for it in items])
+
+
+def _year(item: Any) -> str:
+    year = item.numeric.get("year")
+    return f"{year:g}" if year is not None else ""
+
+
 def describe_item(
     catalog: Catalog,
     item_id: str,
@@ -168,7 +181,7 @@ def describe_item(
         for relation, label in RELATED_LINES:
             ids = popular_first(related(item_id, relation) or [])[:RELATED_SHOWN]
             if ids:
-                lines.append(_sentence(f"{label}: {and_list([catalog.get(i).title for i in ids])}"))
+                lines.append(_sentence(f"{label}: {_titles(catalog, ids)}"))
                 cited += ids
                 people += relation != "same_series"
     if who:  # "who directed #1?"
@@ -182,7 +195,7 @@ def describe_item(
             ids = []
         ids = [i for i in ids if i in catalog and i != item_id and i not in cited][:SIMILAR_SHOWN]
         if ids:
-            lines.append(_sentence(f"Most like it here: {and_list([catalog.get(i).title for i in ids])}"))
+            lines.append(_sentence(f"Most like it here: {_titles(catalog, ids)}"))
             cited += ids
     # Markdown paragraphs and a bullet list (the chat page renders it; a terminal reads it as is);
     # no quotes in the last line: a quoted phrase reads as a title to the title guard

@@ -34,11 +34,12 @@ Act = Literal[
     "count_matches",  # "how many of those do you have?", "how many westerns are there?": a count, no list
     "compare",  # "compare #1 and #2", "which is better, Alien or Aliens?": the items named, side by side
     "either",  # "either is fine", "one or the other": values wanted all at once may now be any of them
+    "swap",  # "swap #3 for something else": the picks named (in `rejected`) replaced, the rest of the list kept
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown", "worst_of_shown", "why_shown", "help",
                          "why_not", "reorder_shown", "my_history", "count_matches",
-                         "compare", "either")
+                         "compare", "either", "swap")
 # Traits of an item that are not catalog facets but come from what convrec knows about it, each
 # with its values and their chip labels:
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the

@@ -207,6 +207,7 @@ ROLE_CUES: dict[Role, list[str]] = {
         "seen already", "already watched", "i ve watched", "i have watched", "i ve already seen",
         "i have already seen", "i already saw", "not that", "don t show", "do not show", "never show",
         "get rid of", "cross off", "isn t", "is not", "aren t", "are not",  # "a sci-fi film that isn't Star Wars"
+        "swap", "swap out", "replace", "switch", "switch out", "exchange", "substitute",  # the act `swap`
     ],
     "disliked": [
         "hated", "hate", "i hate", "didn t like", "did not like", "don t like", "do not like", "dont like",
@@ -339,6 +340,14 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:even|including|include) (?:if |ones |the ones |movies |films )?(?:i ve |i have |already |you )?(?:seen|shown|watched|showed)(?: already| before)?\b",
         r"\brepeat (?:them|those|that|the list)\b", r"\bthe same ones? again\b", r"\bagain please\b",
         r"\bwhat were they again\b",
+    ],
+    # "swap #3 for something else", "replace the second one": those picks replaced, the rest kept
+    # (the verb is the refusing cue of the references after it; only the tail is used up)
+    "swap": [
+        r"\b(?:swap|replace|switch|exchange|substitute)(?: out)?\b(?=.*(?:#|\bnumber \d|\b\d{1,2}\b|\b(?:first|second|third"
+        r"|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last) (?:one|pick|movie|film|book)\b))"
+        r"(?:.*?\b(?P<tail>(?:for|with) (?:something|anything) else|(?:for|with) (?:another|a different)"
+        r"(?: one| movie| film| pick| book)?))?",
     ],
     "something_else": [
         r"\bsomething (?:else|different)\b", r"\banything else\b",
@@ -1098,7 +1107,10 @@ class RuleParser:
                 for s, e, _m in work.finditer(pattern):
                     if work.any_used(s, e):
                         continue
-                    if act not in ("describe", "compare"):  # "tell me about", "compare": the cue of the titles after it
+                    if act == "swap":  # the verb cues the references; "for something else" is no new wish
+                        if _m.group("tail"):
+                            work.use(*work.tok_range(_m.start("tail"), _m.end("tail")))
+                    elif act not in ("describe", "compare"):  # "tell me about", "compare": the cue of the titles after it
                         work.use(s, e)
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]

@@ -511,7 +511,11 @@ class Agent:
                     timings["parse"] = time.perf_counter() - t0
                     yield from self._grouped(scene, record, session_id, message, state, timings, started, prefs=prefs)
                     return
+            swap_from = list(state.last_shown) if "swap" in prefs.acts else []
             change = state.apply(prefs, cat)
+            swapped = [i for i in swap_from if i in set(state.rejected)]  # "swap #3": the picks to replace
+            if swapped:
+                state.count = len(swapped)
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts in (["thanks"], ["greet"], ["help"]):
                 # "thanks!", "hi", "what can you do?": no new list; what was asked and shown stays for later
@@ -526,6 +530,10 @@ class Agent:
 
             found = self._find(scene, record, state, change, timings)
             found = found._replace(picks=self._ordered(scene, found.picks, prefs.order))
+            said_swap = ""
+            if swapped:
+                picks, said_swap = self._swapped(scene, session_id, swap_from, swapped, found.picks)
+                found = found._replace(picks=picks)
             request = found.request
             by_rating = request.quality and scene.quality is not None
             ctx = ReplyContext(
@@ -538,11 +546,36 @@ class Agent:
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
                 relaxed=found.relaxed,
                 titles_by_id=self._referenced_titles(cat, state, found.picks),
-                notice=" ".join(self._notices(scene, state, prefs, change, found)),
+                notice=" ".join([*self._notices(scene, state, prefs, change, found), *([said_swap] if said_swap else [])]),
                 compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
                 - set(state.liked),
             )
             yield from self._write(scene, session_id, message, state, ctx, timings, started)
+
+    def _swapped(self, scene: Scene, session_id: str, listed: list[str], out: list[str],
+                 found: list[Pick]) -> tuple[list[Pick], str]:
+        """"Swap #3 for something else": the last list with the picks in `out` replaced, in their
+        places, by the new picks `found` (the others keep the reasons they were shown with), and
+        the sentence that says what was swapped for what."""
+        cat = scene.index.catalog
+        reasons = self._given_reasons(session_id)
+        fresh = iter(found)
+        picks: list[Pick] = []
+        took, gave = [], []
+        for item_id in listed:
+            if item_id not in cat:
+                continue
+            if item_id not in out:
+                picks.append(Pick(item=cat.get(item_id), score=0.0, why=reasons.get(item_id, "")))
+                continue
+            took.append(cat.get(item_id).title)
+            new = next(fresh, None)
+            if new is not None:
+                picks.append(new)
+                gave.append(new.item.title)
+        if not gave:
+            return picks, f"Nothing else here fits what you asked, so I took out {and_list(took)}."
+        return picks, f"I swapped {and_list(took)} for {and_list(gave)}."
 
     def _find(self, scene: Scene, record: Any, state: Any, change: Any, timings: dict[str, float]) -> Found:
         """Retrieve and rank for the state as it now is (the stages of a turn after reading it)."""
