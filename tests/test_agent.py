@@ -901,6 +901,8 @@ def test_the_whole_series_and_not_it(agent: Agent) -> None:
     assert "same series" not in star_wars.why  # not "in the same series as" itself
     sequel = agent.chat(agent.new_session(), "a sequel to Alien")
     assert sequel.items and "183" not in {i.id for i in sequel.items}
+    batman = agent.chat(agent.new_session(), "show me the Batman movies")
+    assert batman.items[0].title == "Batman" and all(i.title.startswith("Batman") for i in batman.items)
     refused = agent.chat(agent.new_session(), "not Star Wars or any of its sequels, something sci-fi")
     assert refused.items and not {i.id for i in refused.items} & {"50", "172", "181"}
 

@@ -1356,3 +1356,15 @@ def test_swap_names_the_picks_to_replace(rules, text, ordinals) -> None:
     p = rules.parse(text)
     assert p.acts == ["swap"] and [r.ordinal for r in p.rejected] == ordinals and not p.query and not p.similar_to
     assert "swap" not in rules.parse("I'd like to switch to comedies").acts
+
+
+@pytest.mark.parametrize(("text", "title"), [("show me the Batman movies", "403"), ("the Star Wars films", "50"),
+                                             ("what about the Indiana Jones movies?", "210")])
+def test_the_title_movies_is_its_whole_series(rules, text, title) -> None:
+    """Before, "the Batman movies" was "like Batman" (Batman left out), and "Indiana Jones" a
+    person the catalog cannot look up."""
+    p = rules.parse(text)
+    assert [(r.relation, r.ref.item_id, r.whole) for r in p.related] == [("same_series", title, True)]
+    assert not p.similar_to and not p.query and not p.unknown_people
+    for other in ("the horror movies", "the best movies", "show me the 90s movies"):
+        assert not rules.parse(other).related, other

@@ -639,6 +639,10 @@ REORDER = re.compile(
     rf"|\b(?:only|just)(?: (?:show|give|keep|list)(?: me| us)?)? the (?:first|top) (?P<keep>{_NUMW})"
     rf"(?: (?:of (?:them|those|these|the list)|{REF_NOUNS}))*\b(?! (?:of|from|in)\b)"
     rf"|\bthe (?:first|top) (?P<keep2>{_NUMW})(?: {REF_NOUNS})? only\b")
+# "the Batman movies", "what about the Indiana Jones films?": a title's whole series (`_title_series`)
+TITLE_SERIES = re.compile(
+    r"^(?:(?:so|ok|okay|and|hmm) )*(?:(?:what|how) about |(?:show|give|list|recommend)(?: me| us)? (?:all )?)?"
+    r"the (?P<title>[a-z0-9][a-z0-9 ]{1,60}?) (?P<noun>movies|films|flicks)(?: please)?(?: [?.!])*$")
 # Relation nouns that, right after a title, name the whole series, the title included
 WHOLE_SERIES = {"series", "franchise", "saga", "trilogy"}
 # Relation words that are no noun, and the noun a reply says for them ("Star Wars related": its series)
@@ -821,6 +825,7 @@ class RuleParser:
             self._cued_titles(work, prefs, [key for _, key, _ in named])
             self._vibe_titles(strip_markup(text[:MAX_CHARS]), work, prefs)
             self._named_titles(work, named, prefs)
+            self._title_series(work, prefs)
             self._bare_title(work, prefs)
         self._bind_pronouns(work, prefs)
         self._bare_similar(work, prefs)
@@ -959,6 +964,25 @@ class RuleParser:
             seen: set[tuple[str | None, int | None]] = set()
             group[:] = [r for r in group if r.pointer is not None
                         or not ((r.item_id, r.ordinal) in seen or seen.add((r.item_id, r.ordinal)))]
+
+    def _title_series(self, work: _Work, prefs: Preferences) -> None:
+        """"The Batman movies", "what about the Indiana Jones films?": a request that is only a
+        title (or a title's first words) before a plural noun asks for its whole series, the film
+        named included (as "the Star Wars trilogy"); before, it was "like Batman", without Batman."""
+        if prefs.acts or "same_series" not in self.lexicon.relations or any(
+                (prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected, prefs.related)):
+            return
+        m = TITLE_SERIES.match(work.joined)
+        if m is None or work.any_used(*work.tok_range(m.start("title"), m.end("title"))):
+            return
+        said = m.group("title")
+        hit = self._match_title(said, strict=True) or self._match_title(said, strict=False)
+        if hit is None or self._phrase_at(work, work.tok_range(m.start("title"), m.end("title"))[0]):
+            return
+        s, e = work.tok_range(m.start("title"), m.end("noun"))
+        ref = ItemRef(item_id=hit[0], title=self.titles[hit[0]], mention=work.span_text(s, e))
+        prefs.related.append(RelatedRef(relation="same_series", noun="series", ref=ref, whole=True))
+        work.use(*work.tok_range(m.start(), m.end()))
 
     def _bare_title(self, work: _Work, prefs: Preferences) -> None:
         """A message that is only a title ("Die Hard", "the godfather", "Fargo?"), or opens with
