@@ -1174,6 +1174,13 @@ def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
     assert agent.chat(sid, "tell me about #3").items[0].id == after[2]
     two = agent.chat(sid, "replace the second one and the last one")
     assert [i.id for i in two.items][2:7] == after[2:7] and not {two.items[1].id, two.items[7].id} & set(after)
+    split = agent.new_session()
+    five = [i.id for i in agent.chat(split, "3 westerns and 2 comedies").items]
+    swapped = agent.chat(split, "swap #2 and #4")
+    after = [i.id for i in swapped.items]
+    assert [after[0], after[2], after[4]] == [five[0], five[2], five[4]] and not {after[1], after[3]} & set(five)
+    assert "Western" in genres(swapped.items[1]) and "Comedy" in genres(swapped.items[3])
+    assert "(#1–3)" in swapped.text  # still two lists
     nothing = agent.chat(agent.new_session(), "swap #3")
     assert "I couldn't tell what you meant by #3" in nothing.text
 

@@ -23,6 +23,8 @@ FOLLOW_UPS = [
     "compare #1 and #2", "which is better, #2 or #9?", "how many of those do you have?", "how many of them are comedies?",
     "more", "undo", "start over", "sort them by year", "top 3 of those", "the oldest one looks good, more like it",
     "tell me more", "why these?", "neither", "a western set in the 1800s", "",
+    "swap #3 for something else", "swap out #2 and #4", "swap #9", "just the top five of them", "the best one?",
+    "show me the Batman movies", "is Heat better than Casino?", "not Star Wars or any of its sequels",
 ]
 CONVERSATIONS = 150
 

@@ -573,6 +573,8 @@ class Agent:
             if new is not None:
                 picks.append(new)
                 gave.append(new.item.title)
+        if not took:
+            return picks, ""
         if not gave:
             return picks, f"Nothing else here fits what you asked, so I took out {and_list(took)}."
         return picks, f"I swapped {and_list(took)} for {and_list(gave)}."
@@ -773,12 +775,23 @@ class Agent:
         ranges: dict[str, NumericRange] = {}
         titles: dict[str, str] = {}
         compared: set[str] = set()
-        for group, change, reading in zip(groups, changes, readings, strict=True):
+        # "swap #2": each list keeps its picks but the ones named, replaced in their places
+        swap_out = set(state.rejected) if prefs is not None and "swap" in prefs.acts else set()
+        swapping = bool(swap_out & set(before.last_shown)) and len(groups) == len(before.groups)
+        swaps: list[str] = []
+        for k, (group, change, reading) in enumerate(zip(groups, changes, readings, strict=True)):
             g = group.state
             g.shown = list(dict.fromkeys([*g.shown, *(p.item.id for p in picks)]))  # none twice in one reply
-            g.count = group.count
+            own = before.groups[k].state.last_shown if swapping else []
+            out = [i for i in own if i in swap_out]
+            g.count = max(1, len(out)) if swapping else group.count
             found = self._find(scene, record, g, change, timings)
-            found = found._replace(picks=self._ordered(scene, found.picks[:group.count], reading.order))
+            if swapping:
+                kept, said = self._swapped(scene, session_id, own, out, found.picks[:len(out)])
+                swaps += [said] if said else []
+                found = found._replace(picks=kept)
+            else:
+                found = found._replace(picks=self._ordered(scene, found.picks[:group.count], reading.order))
             founds.append(found)
             notices += self._notices(scene, g, reading, change, found)
             g.record_shown([p.item.id for p in found.picks])
@@ -801,7 +814,7 @@ class Agent:
             relaxed=[f"{r} (for the {label})" if label else r
                      for found, label in zip(founds, labels, strict=True) for r in found.relaxed],
             titles_by_id=titles,
-            notice=" ".join(dict.fromkeys(notices)),
+            notice=" ".join(dict.fromkeys([*notices, *swaps])),
             compared=compared - set(state.liked),
             groups=[(len(found.picks), label) for found, label in zip(founds, labels, strict=True)] if state.groups else [],
         )
