@@ -341,10 +341,10 @@ def reorder_shown(catalog: Catalog, shown: Sequence[str], order: str, counts: di
     the reason the list gave (by popularity: how many people saw it); `which` ("oldest"), when the
     person asked which one is, names it first; `keep` ("only the first 3") keeps that many."""
     items = order_items([catalog.get(i) for i in shown if i in catalog], order, counts)
-    if keep is not None and keep < len(items):
+    if keep is not None and keep < len(items):  # as they were shown, with the reasons they were given
         items = items[:keep]
-        listed = numbered([(it, reasons.get(it.id, "")) for it in items])
-        return ShownRanked(f"Here are the first {keep} again:\n\n{listed}", items, [reasons.get(it.id, "") for it in items])
+        why = [reasons.get(it.id, "") for it in items]
+        return ShownRanked(f"Here are the first {keep} again:\n\n{numbered(list(zip(items, why, strict=True)))}", items, why)
     key = order.partition(":")[0]
     why = []
     for it in items:

@@ -1097,7 +1097,7 @@ class RuleParser:
             if work.any_used(s, e):
                 continue
             key = (m.group("key") or m.group("first") or m.group("which") or m.group("chrono") or m.group("abc")
-                   or ("again" if m.group("again") or m.group("again2") else "") or "").lower()
+                   or ("again" if m.group("again") or m.group("again2") else "")).lower()
             direction = m.group("dir") or ""
             if key == "again":
                 act, order = "reorder_shown", "shown"
@@ -1128,12 +1128,12 @@ class RuleParser:
     def _acts(self, work: _Work, prefs: Preferences) -> None:
         for act, patterns in ACT_PATTERNS.items():
             for pattern in patterns:
-                for s, e, _m in work.finditer(pattern):
+                for s, e, m in work.finditer(pattern):
                     if work.any_used(s, e):
                         continue
                     if act == "swap":  # the verb cues the references; "for something else" is no new wish
-                        if _m.group("tail"):
-                            work.use(*work.tok_range(_m.start("tail"), _m.end("tail")))
+                        if m.group("tail"):
+                            work.use(*work.tok_range(m.start("tail"), m.end("tail")))
                     elif act not in ("describe", "compare"):  # "tell me about", "compare": the cue of the titles after it
                         work.use(s, e)
                     if act not in prefs.acts:

@@ -546,7 +546,7 @@ class Agent:
                 ranges={f: (r.low, r.high) for f, r in request.filters.ranges.items()},
                 relaxed=found.relaxed,
                 titles_by_id=self._referenced_titles(cat, state, found.picks),
-                notice=" ".join([*self._notices(scene, state, prefs, change, found), *([said_swap] if said_swap else [])]),
+                notice=" ".join(n for n in [*self._notices(scene, state, prefs, change, found), said_swap] if n),
                 compared={*request.similar_to, *(str(r.ref.item_id) for r in request.related if not r.negated)}
                 - set(state.liked),
             )
@@ -1234,7 +1234,8 @@ class Agent:
         from convrec.ranking import UserProfile
 
         feedback = self.sessions.feedback(record.id, record.user_id, scene.name)
-        # the film a relation starts from is a taste to go by, and not offered; a whole series is
+        # the film a relation starts from is a taste to go by and is not offered ("a sequel to Alien"),
+        # unless its whole series was asked for ("the Alien franchise")
         related = [str(r.ref.item_id) for r in request.related if r.ref.item_id and not r.negated and not r.whole]
         liked = {i: 1.0 for i in [*state.liked, *request.similar_to, *related]}
         liked.update({i: 1.0 for i, v in feedback.items() if v > 0})
