@@ -1181,6 +1181,9 @@ def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
     assert [after[0], after[2], after[4]] == [five[0], five[2], five[4]] and not {after[1], after[3]} & set(five)
     assert "Western" in genres(swapped.items[1]) and "Comedy" in genres(swapped.items[3])
     assert "(#1–3)" in swapped.text  # still two lists
+    none = agent.chat(sid, "swap #9")
+    assert none.text == "I couldn't tell what you meant by #9: the last list had 8 picks. The list stays as it was."
+    assert not none.items and agent.chat(sid, "tell me about #3").items[0].id == two.items[2].id
     nothing = agent.chat(agent.new_session(), "swap #3")
     assert "I couldn't tell what you meant by #3" in nothing.text
 

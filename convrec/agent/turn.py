@@ -427,6 +427,12 @@ class Agent:
                 said = unresolved_notice(missing, len(state.last_shown))
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
+            unswapped = [r.describe() for r in prefs.rejected if not state.resolve(r)] if "swap" in prefs.acts else []
+            if unswapped and len(unswapped) == len(prefs.rejected) and state.last_shown:
+                # "swap #9" after five: say so; the list stays as it was
+                said = f"{unresolved_notice(unswapped, len(state.last_shown))} The list stays as it was."
+                yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
+                return
             if len(compared) > 1:
                 # "compare #1 and #2", "which is better, #2 or #4?": side by side; no new list
                 reasons = self._given_reasons(session_id)
