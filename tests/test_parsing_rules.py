@@ -1368,3 +1368,12 @@ def test_the_title_movies_is_its_whole_series(rules, text, title) -> None:
     assert not p.similar_to and not p.query and not p.unknown_people
     for other in ("the horror movies", "the best movies", "show me the 90s movies"):
         assert not rules.parse(other).related, other
+
+
+@pytest.mark.parametrize(("text", "additive", "replace"), [("also Casino", True, False), ("and Casino", True, False),
+                                                           ("what about Casino?", False, True)])
+def test_a_title_after_a_cue_word(rules, text, additive, replace) -> None:
+    """Before, "also Casino" and "what about Casino?" searched "casino" (the cue word, read already,
+    stopped the lone-title reading), and "and Casino" after "like Heat" replaced Heat."""
+    p = rules.parse(text)
+    assert ids(p.similar_to) == ["693"] and not p.query and (p.additive, p.replace) == (additive, replace)

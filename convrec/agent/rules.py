@@ -988,13 +988,19 @@ class RuleParser:
         """A message that is only a title ("Die Hard", "the godfather", "Fargo?"), or opens with
         one and "but" ("Titanic but less sad"): more like it. Before, its words were searched for
         ("die" is a German stop word: Hard Eight and Hard Target came with Die Hard). Only an exact
-        title, and not a facet value or a subject ("aliens" stays the Sci-Fi subject)."""
+        title, and not a facet value or a subject ("aliens" stays the Sci-Fi subject). Cue words
+        read already may open it ("also Casino", "what about Casino?"), and "and Casino" adds the
+        title to the films to be like."""
         if prefs.acts or any((prefs.similar_to, prefs.liked, prefs.disliked, prefs.rejected, prefs.related)):
             return
         toks = work.toks
         content = [i for i, t in enumerate(toks) if t.word]
+        while content and toks[content[0]].used and toks[content[0]].text not in BARE_TITLE_BREAKS:
+            content = content[1:]
         if not content or any(toks[i].used for i in content):
             return
+        if toks[content[0]].text in ("and", "plus"):
+            prefs.additive = True  # "like Heat" → "and Casino": both
         for start in content:  # past leading fillers ("maybe Fargo"), but "Die Hard" from "die"
             span = None if self._phrase_at(work, start) else self._title_span(work, start, "liked")  # strict
             spans = [(start, span)] if span is not None else []
