@@ -1184,6 +1184,13 @@ def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
     none = agent.chat(sid, "swap #9")
     assert none.text == "I couldn't tell what you meant by #9: the last list had 8 picks. The list stays as it was."
     assert not none.items and agent.chat(sid, "tell me about #3").items[0].id == two.items[2].id
+    # a swap that also changes the wishes the others met is a new list that meets them all
+    westerns = agent.new_session()
+    agent.chat(westerns, "westerns")
+    comedy = agent.chat(westerns, "replace #2 with a comedy")
+    assert comedy.items and all("Comedy" in genres(i) for i in comedy.items) and "I swapped" not in comedy.text
+    seen = agent.chat(sid, "I've seen #3, swap it")  # "it": #3
+    assert [i.id for i in seen.items][3:] == [i.id for i in two.items][3:] and seen.items[2].id != two.items[2].id
     nothing = agent.chat(agent.new_session(), "swap #3")
     assert "I couldn't tell what you meant by #3" in nothing.text
 

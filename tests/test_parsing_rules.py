@@ -1351,11 +1351,13 @@ def test_exciting_is_pace_not_a_title_word(rules) -> None:
 
 
 @pytest.mark.parametrize(("text", "ordinals"), [("swap #3 for something else", [3]), ("replace the second one", [2]),
-                                                ("swap out #2 and #4", [2, 4]), ("switch #1 with another one", [1])])
+                                                ("swap out #2 and #4", [2, 4]), ("switch #1 with another one", [1]),
+                                                ("not #2, swap it", [2]), ("I've seen #3, swap it", [3])])
 def test_swap_names_the_picks_to_replace(rules, text, ordinals) -> None:
     p = rules.parse(text)
     assert p.acts == ["swap"] and [r.ordinal for r in p.rejected] == ordinals and not p.query and not p.similar_to
     assert "swap" not in rules.parse("I'd like to switch to comedies").acts
+    assert rules.parse("swap it").rejected[0].pointer == "focus"
 
 
 @pytest.mark.parametrize(("text", "title"), [("show me the Batman movies", "403"), ("the Star Wars films", "50"),

@@ -345,7 +345,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     # (the verb is the refusing cue of the references after it; only the tail is used up)
     "swap": [
         r"\b(?:swap|replace|switch|exchange|substitute)(?: out)?\b(?=.*(?:#|\bnumber \d|\b\d{1,2}\b|\b(?:first|second|third"
-        r"|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last) (?:one|pick|movie|film|book)\b))"
+        r"|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last) (?:one|pick|movie|film|book)\b)|(?: out)? (?:it|that|this)\b)"
         r"(?:.*?\b(?P<tail>(?:for|with) (?:something|anything) else|(?:for|with) (?:another|a different)"
         r"(?: one| movie| film| pick| book)?))?",
     ],
@@ -1273,6 +1273,7 @@ class RuleParser:
             (r"\b(?:seen|watched|saw|hated|loved|liked|like|enjoyed) (?P<it>it|that)\b", False),
             (r"^(?:how \w+ |why )?(?:is|was|does|did|has) (?P<it>it|that)\b|^why (?P<it2>it|that)\b", False),  # "is it a romance?"
             (r"\b(?P<it>it|that)(?= was )", True),  # "I saw Fargo, it was great": liked, by what follows
+            (r"\b(?:swap|replace|switch)(?: out)? (?P<it>it|that)\b(?! (?:one|movie|film|pick|book)\b)", False),  # "#3, swap it"
             (r"\bwhat(?: s| is| was) (?P<it>it|that)(?= (?:one |movie |film |book )?about\b)", False),  # "what's it about?"
             # "tell me more about it", "why did you pick it?": a question about the item in focus
             (r"\b(?:tell me (?:a (?:bit|little) )?(?:more )?about|more about|info on|details (?:on|about)|describe|explain"

@@ -520,8 +520,10 @@ class Agent:
             swap_from = list(state.last_shown) if "swap" in prefs.acts else []
             change = state.apply(prefs, cat)
             swapped = [i for i in swap_from if i in set(state.rejected)]  # "swap #3": the picks to replace
-            if swapped:
+            if swapped and self._kept_hold(scene, state, swap_from, swapped):
                 state.count = len(swapped)
+            else:  # "replace #2 with a comedy" changed the wishes the others met: a new list
+                swapped = []
             timings["parse"] = time.perf_counter() - t0
             if prefs.acts in (["thanks"], ["greet"], ["help"]):
                 # "thanks!", "hi", "what can you do?": no new list; what was asked and shown stays for later
@@ -557,6 +559,14 @@ class Agent:
                 - set(state.liked),
             )
             yield from self._write(scene, session_id, message, state, ctx, timings, started)
+
+    @staticmethod
+    def _kept_hold(scene: Scene, state: Any, listed: list[str], out: list[str]) -> bool:
+        """Whether the picks a swap keeps still meet what is asked now ("swap #1 for an older one"
+        also asks for older ones, which the others may not be)."""
+        cat = scene.index.catalog
+        asked = state.request().filters.model_copy(update={"exclude_ids": []})
+        return all(asked.matches(cat.get(i)) for i in listed if i not in out and i in cat)
 
     def _swapped(self, scene: Scene, session_id: str, listed: list[str], out: list[str],
                  found: list[Pick]) -> tuple[list[Pick], str]:
@@ -790,9 +800,10 @@ class Agent:
             g.shown = list(dict.fromkeys([*g.shown, *(p.item.id for p in picks)]))  # none twice in one reply
             own = before.groups[k].state.last_shown if swapping else []
             out = [i for i in own if i in swap_out]
-            g.count = max(1, len(out)) if swapping else group.count
+            swaps_here = swapping and self._kept_hold(scene, g, own, out)
+            g.count = max(1, len(out)) if swaps_here else group.count
             found = self._find(scene, record, g, change, timings)
-            if swapping:
+            if swaps_here:
                 kept, said = self._swapped(scene, session_id, own, out, found.picks[:len(out)])
                 swaps += [said] if said else []
                 found = found._replace(picks=kept)
