@@ -1158,6 +1158,22 @@ def test_two_films_of_one_title_are_told_apart_by_year(agent: Agent) -> None:
     assert "That Darn Cat! (1965)" in about.text and "That Darn Cat! (1997)" in about.text
 
 
+def test_how_many_carries_on_until_said_again(agent: Agent) -> None:
+    """"Give me a list of 8 family films" → "not #3" → "from the 90s": 8 each time (before, the
+    follow-ups fell back to 5); a swap keeps the list's length, "just one" changes it, and "start
+    over" forgets it."""
+    sid = agent.new_session()
+    assert len(agent.chat(sid, "give me a list of 8 family films").items) == 8
+    assert len(agent.chat(sid, "not #3").items) == 8
+    assert len(agent.chat(sid, "from the 90s").items) == 8
+    assert len(agent.chat(sid, "swap #2").items) == 8
+    assert len(agent.chat(sid, "more").items) == 8
+    assert len(agent.chat(sid, "just one").items) == 1
+    assert len(agent.chat(sid, "another one").items) == 1
+    agent.chat(sid, "start over")
+    assert len(agent.chat(sid, "westerns").items) == 5
+
+
 def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
     """"Swap #3 for something else": the list with #3 replaced in its place by a new pick that
     meets the same wishes, the rest kept with their reasons. Before, #3 became a film to be like

@@ -222,7 +222,7 @@ class DialogueState(BaseModel):
             self._either(change)
         self.turn += 1
         self.acts = acts
-        self.count = prefs.count
+        self.count = prefs.count or (None if "reset" in acts else self.count)  # "8 family films" → "not #3": 8 again
         # "the best" and "the worst" replace each other ("the highest rated war movie", "and the worst?")
         if prefs.traits.get("rating") == "worst":
             self.quality = False

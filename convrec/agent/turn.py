@@ -520,8 +520,9 @@ class Agent:
             swap_from = list(state.last_shown) if "swap" in prefs.acts else []
             change = state.apply(prefs, cat)
             swapped = [i for i in swap_from if i in set(state.rejected)]  # "swap #3": the picks to replace
+            list_size = state.count
             if swapped and self._kept_hold(scene, state, swap_from, swapped):
-                state.count = len(swapped)
+                state.count = len(swapped)  # this turn only: the list stays as long as it was
             else:  # "replace #2 with a comedy" changed the wishes the others met: a new list
                 swapped = []
             timings["parse"] = time.perf_counter() - t0
@@ -542,6 +543,7 @@ class Agent:
             if swapped:
                 picks, said_swap = self._swapped(scene, session_id, swap_from, swapped, found.picks)
                 found = found._replace(picks=picks)
+                state.count = list_size
             request = found.request
             by_rating = request.quality and scene.quality is not None
             ctx = ReplyContext(
