@@ -173,7 +173,7 @@ class DialogueState(BaseModel):
     # it" in the next message means it, though a new list was shown in between
     subject: str | None = None
     acts: list[str] = Field(default_factory=list)  # the last message's acts
-    count: int | None = None  # the last message's count
+    count: int | None = None  # how many picks were last asked for; kept until another count or starting over
     quality: bool = False  # asked for the best rated, until starting over
     traits: dict[str, str] = Field(default_factory=dict)  # "hidden gems", "award-winning": until dropped
     origins: dict[str, Origin] = Field(default_factory=dict)
@@ -222,7 +222,7 @@ class DialogueState(BaseModel):
             self._either(change)
         self.turn += 1
         self.acts = acts
-        self.count = prefs.count or (None if "reset" in acts else self.count)  # "8 family films" → "not #3": 8 again
+        self.count = prefs.count or (None if "reset" in acts else self.count)  # "8 family films", "not #3": 8 again
         # "the best" and "the worst" replace each other ("the highest rated war movie", "and the worst?")
         if prefs.traits.get("rating") == "worst":
             self.quality = False
