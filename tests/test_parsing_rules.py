@@ -1379,3 +1379,12 @@ def test_a_title_after_a_cue_word(rules, text, additive, replace) -> None:
     stopped the lone-title reading), and "and Casino" after "like Heat" replaced Heat."""
     p = rules.parse(text)
     assert ids(p.similar_to) == ["693"] and not p.query and (p.additive, p.replace) == (additive, replace)
+
+
+def test_what_else_would_we_like_after_titles_liked(rules) -> None:
+    """Before, "what else" was "show me more" and the titles liked only leaned the order (a popular
+    list: The English Patient, Star Wars, Scream)."""
+    p = rules.parse("We loved Fargo and The Big Lebowski, what else would we like?")
+    assert ids(p.similar_to) == ["100", "902"] and not p.acts
+    assert rules.parse("what else would we like?").acts == ["show_more"]
+    assert rules.parse("what else?").acts == ["show_more"]

@@ -283,7 +283,11 @@ COMPARATIVES = {"lighter", "sadder"}
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
-    r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)")
+    r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)"
+    # "We loved Fargo, what else would we like?": like what the message liked
+    r"|\bwhat else (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? "
+    r"(?:like|love|enjoy|watch)\b"
+    r"|\b(?:anything|something) else (?:like (?:that|those|these|it|them)|in that vein)\b")
 # "why no horror?", "how come there's nothing from the 80s?", "why didn't you suggest any
 # comedies?": a question about the values after it, not a refusal of them (`RuleParser._why_none`;
 # a title after such words is a why-not question about that title, see `_cue_at`)
@@ -365,7 +369,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     "show_more": [
         r"\bshow (?:me )?more\b(?! like)(?! of)", r"\bmore (?:please|results|options|suggestions|picks|titles|ideas|recommendations)\b",
         r"\bmore of (?:these|those|them|the same)\b", r"\bnext (?:page|ones|few|batch|results|set)\b",
-        r"^next\b", r"\bkeep (?:going|them coming)\b", r"\bwhat else\b", r"\bgive me more\b", r"\bany more\b",
+        r"^next\b", r"\bkeep (?:going|them coming)\b", r"\bwhat else\b(?! (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? (?:like|love|enjoy|watch)\b)", r"\bgive me more\b", r"\bany more\b",
         r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
     ],
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
@@ -1029,8 +1033,12 @@ class RuleParser:
         """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
         second one sounds good, anything similar?", "I loved Fargo. Something similar?"), else like
         the item in focus (the one just answered about, or the list's first)."""
-        for s, e, _ in work.finditer(BARE_SIMILAR):
+        for s, e, m in work.finditer(BARE_SIMILAR):
             if work.any_used(s, e):
+                continue
+            if m.group(0).startswith("what else") and not prefs.liked:  # "what else would we like?" alone: more
+                prefs.acts.append("show_more")
+                work.use(s, e)
                 continue
             refs = list(prefs.liked) or [ItemRef(pointer="focus")]
             for ref in refs:
