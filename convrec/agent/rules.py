@@ -280,14 +280,14 @@ TITLE_BOUND_CUES = [("before", -1), ("earlier than", -1), ("older than", -1), ("
                     ("after", 1), ("later than", 1), ("newer than", 1), ("more recent than", 1)]
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
 COMPARATIVES = {"lighter", "sadder"}
+# "We loved Fargo, what else would we like?": like what the message liked (not "what else?": more)
+WHAT_ELSE_LIKE = (r"what else (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? "
+                  r"(?:like|love|enjoy|watch)\b")
 # "anything similar?", "similar ones": no title or number after them (`RuleParser._bare_similar`)
 BARE_SIMILAR = re.compile(
     r"\b(?:anything|something|any|some|more|other|others) (?:else )?similar\b(?! (?:to|as|in)\b)"
     r"|\bsimilar (?:ones|movies|films|books|titles|stuff|picks|things)\b(?! (?:to|as)\b)"
-    # "We loved Fargo, what else would we like?": like what the message liked
-    r"|\bwhat else (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? "
-    r"(?:like|love|enjoy|watch)\b"
-    r"|\b(?:anything|something) else (?:like (?:that|those|these|it|them)|in that vein)\b")
+    rf"|\b{WHAT_ELSE_LIKE}")
 # "why no horror?", "how come there's nothing from the 80s?", "why didn't you suggest any
 # comedies?": a question about the values after it, not a refusal of them (`RuleParser._why_none`;
 # a title after such words is a why-not question about that title, see `_cue_at`)
@@ -369,7 +369,7 @@ ACT_PATTERNS: dict[str, list[str]] = {
     "show_more": [
         r"\bshow (?:me )?more\b(?! like)(?! of)", r"\bmore (?:please|results|options|suggestions|picks|titles|ideas|recommendations)\b",
         r"\bmore of (?:these|those|them|the same)\b", r"\bnext (?:page|ones|few|batch|results|set)\b",
-        r"^next\b", r"\bkeep (?:going|them coming)\b", r"\bwhat else\b(?! (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? (?:like|love|enjoy|watch)\b)", r"\bgive me more\b", r"\bany more\b",
+        r"^next\b", r"\bkeep (?:going|them coming)\b", rf"\b(?!{WHAT_ELSE_LIKE})what else\b", r"\bgive me more\b", r"\bany more\b",
         r"\bmore like (?:these|those|them)\b", r"\bsome more\b", r"^more\b(?! like)(?! [a-z]{3,})",
     ],
     "describe": [r"\btell me (?:more )?about\b", r"\bmore about\b", r"\binfo on\b", r"\bdetails (?:on|about)\b"],
