@@ -1388,3 +1388,14 @@ def test_what_else_would_we_like_after_titles_liked(rules) -> None:
     assert ids(p.similar_to) == ["100", "902"] and not p.acts
     assert rules.parse("what else would we like?").acts == ["show_more"]
     assert rules.parse("what else?").acts == ["show_more"]
+
+
+def test_ranked_by_rating_rainy_days_and_teenagers(rules) -> None:
+    """Before, "ranked rating" was searched (With Honors first), "day" was searched (Independence
+    Day for a rainy day), and "teenage" found Kids (1995)."""
+    p = rules.parse("give me the top 5 comedies of the 90s ranked by rating")
+    assert p.quality and p.count == 5 and p.include_all == {"genres": ["Comedy"]} and not p.query
+    assert rules.parse("sort them by rating").acts == ["best_of_shown"]  # about the list shown
+    assert rules.parse("what's good for a rainy day?").include_any == {"genres": ["Comedy", "Musical", "Romance"]}
+    p = rules.parse("a movie my teenage son would like")
+    assert p.unsupported == {"age ratings": "teenage"} and not p.query and not p.include_all

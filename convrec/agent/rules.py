@@ -101,7 +101,9 @@ NEGATION_CUES = [
 QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
            r"\bacclaimed\b", r"\bmasterpieces?\b", r"\bmust ?-?sees?\b", r"\ball ?-?time (?:greats?|classics?)\b",
            r"\b(?:the )?(?:very )?best\b(?! friend)", r"\b(?:greatest|finest)\b", r"\btop ?-?notch\b",
-           r"\bof all ?-?time\b", r"\bever made\b"]
+           r"\bof all ?-?time\b", r"\bever made\b",
+           # "the top 5 comedies ranked by rating" (a new request; "sort them by rating" is about the list)
+           r"\b(?:ranked|sorted|ordered|listed) by (?:their )?(?:rating|ratings|score|scores|reviews)\b"]
 # How widely known the picks should be (`Preferences.traits["renown"]`). Lesser-known phrases are read
 # first, so "nothing too mainstream" is not read as "mainstream".
 _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
