@@ -1158,6 +1158,19 @@ def test_two_films_of_one_title_are_told_apart_by_year(agent: Agent) -> None:
     assert "That Darn Cat! (1965)" in about.text and "That Darn Cat! (1997)" in about.text
 
 
+def test_choosing_a_pick_is_answered_not_a_new_list(agent: Agent) -> None:
+    """"I'll take #2": the pick chosen, liked, with what is known of it; "more like it" then
+    follows it. Before, it was "more like #2", a new list."""
+    sid = agent.new_session()
+    first = agent.chat(sid, "westerns")
+    chosen = agent.chat(sid, "I'll take #2")
+    assert chosen.kind == "about" and [i.id for i in chosen.items] == [first.items[1].id]
+    assert chosen.text.startswith(f"Good choice: enjoy {first.items[1].title}!")
+    assert f"like {first.items[1].title}" in agent.chat(sid, "more like it").text
+    none = agent.chat(agent.new_session(), "I'll take #2")
+    assert not none.items and none.text.startswith("I haven't shown anything yet.")
+
+
 def test_how_many_carries_on_until_said_again(agent: Agent) -> None:
     """"Give me a list of 8 family films" → "not #3" → "from the 90s": 8 each time (before, the
     follow-ups fell back to 5); a swap keeps the list's length, "just one" changes it, and "start

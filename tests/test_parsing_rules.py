@@ -1399,3 +1399,19 @@ def test_ranked_by_rating_rainy_days_and_teenagers(rules) -> None:
     assert rules.parse("what's good for a rainy day?").include_any == {"genres": ["Comedy", "Musical", "Romance"]}
     p = rules.parse("a movie my teenage son would like")
     assert p.unsupported == {"age ratings": "teenage"} and not p.query and not p.include_all
+
+
+@pytest.mark.parametrize(("text", "ordinal", "title"), [
+    ("I'll take #2", 2, None), ("#2 it is", 2, None), ("let's go with the third one", 3, None), ("I pick 2", 2, None),
+    ("I'll watch Fargo", None, "100"), ("ok, let's go with Heat", None, "273")])
+def test_choosing_a_pick(rules, text, ordinal, title) -> None:
+    """Before, "I'll take #2" was "more like #2" (a new list), and "I'll watch Fargo" a list leaning on Fargo."""
+    p = rules.parse(text)
+    assert p.acts == ["choose", "describe"] and p.focus is not None and (p.focus.ordinal, p.focus.item_id) == (ordinal, title)
+    assert [(r.ordinal, r.item_id) for r in p.liked] == [(ordinal, title)] and not p.similar_to
+
+
+@pytest.mark.parametrize("text", ["I'll take 2 comedies", "I'll watch something funny", "I'll have 3 please",
+                                  "I'll take Fargo and Heat"])
+def test_no_choice_without_one_pick(rules, text) -> None:
+    assert "choose" not in rules.parse(text).acts

@@ -35,11 +35,12 @@ Act = Literal[
     "compare",  # "compare #1 and #2", "which is better, Alien or Aliens?": the items named, side by side
     "either",  # "either is fine", "one or the other": values wanted all at once may now be any of them
     "swap",  # "swap #3 for something else": the picks named (in `rejected`) replaced, the rest of the list kept
+    "choose",  # "I'll take #2", "#2 it is": the pick chosen (liked, and in `focus` with `describe`): no new list
 ]
 ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "undo", "describe", "thanks", "greet",
                          "best_of_shown", "worst_of_shown", "why_shown", "help",
                          "why_not", "reorder_shown", "my_history", "count_matches",
-                         "compare", "either", "swap")
+                         "compare", "either", "swap", "choose")
 # Traits of an item that are not catalog facets but come from what convrec knows about it, each
 # with its values and their chip labels:
 # - "renown": which side of the long tail ("hidden gems" / "something popular"), from the

@@ -223,6 +223,9 @@ ROLE_CUES: dict[Role, list[str]] = {
         "also loved", "also enjoyed", "i also enjoyed", "favorite movie is", "favourite movie is", "favorite film is",
         "favourite film is", "favorite book is", "favourite book is", "favorite movie was", "favourite movie was",
         "favorite film was", "favourite film was",
+        # the act `choose`: "I'll take #2", "let's go with the third one"
+        "i ll take", "i ll go with", "i ll watch", "i ll pick", "i will take", "i will go with",
+        "i will watch", "let s go with", "lets go with", "let s watch", "going with", "i choose", "i pick", "i m going with",
     ],
     "similar": [
         "like", "more like", "something like", "anything like", "similar to", "similar", "similar as",
@@ -346,6 +349,16 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\b(?:even|including|include) (?:if |ones |the ones |movies |films )?(?:i ve |i have |already |you )?(?:seen|shown|watched|showed)(?: already| before)?\b",
         r"\brepeat (?:them|those|that|the list)\b", r"\bthe same ones? again\b", r"\bagain please\b",
         r"\bwhat were they again\b",
+    ],
+    # "I'll take #2", "let's go with the third one", "#2 it is": the person chose that pick (liked,
+    # and answered about: no new list)
+    "choose": [
+        r"\b(?:i ll|i will|i m going to|i m gonna|let s|lets|i m going with|going with|i)"
+        r" (?:take|go with|watch|pick|choose)\b(?= (?:# ?\d|number \d|the \w+ one\b|that one\b|this one\b))",
+        r"\b(?:i ll|i will|i) (?:take|pick|choose)\b(?= \d{1,2} ?(?:$|[.!,?]))",  # "I pick 2", not "I'll take 2 comedies"
+        # "I'll watch Fargo", "ok, let's go with Heat": a message opening with the choice (one title)
+        r"^(?:(?:ok|okay|great|cool|perfect|nice|alright|then)(?: [,.!])* )*(?:i ll|i will|let s|lets) (?:take|go with|watch)\b",
+        r"(?<=\d )it is\b|(?<=one )it is\b",
     ],
     # "swap #3 for something else", "replace the second one": those picks replaced, the rest kept
     # (the verb is the refusing cue of the references after it; only the tail is used up)
@@ -834,6 +847,7 @@ class RuleParser:
             self._title_series(work, prefs)
             self._bare_title(work, prefs)
         self._bind_pronouns(work, prefs)
+        self._chosen(prefs)
         self._bare_similar(work, prefs)
         self._quality(work, prefs)
         self._traits(work, prefs)
@@ -1150,7 +1164,7 @@ class RuleParser:
                     if act == "swap":  # the verb cues the references; "for something else" is no new wish
                         if m.group("tail"):
                             work.use(*work.tok_range(m.start("tail"), m.end("tail")))
-                    elif act not in ("describe", "compare"):  # "tell me about", "compare": the cue of the titles after it
+                    elif act not in ("describe", "compare", "choose"):  # cues of the references after them
                         work.use(s, e)
                     if act not in prefs.acts:
                         prefs.acts.append(act)  # type: ignore[arg-type]
@@ -1218,11 +1232,26 @@ class RuleParser:
                 return role, len(said.split()) if past == e else 0
         return None, 0
 
+    def _chosen(self, prefs: Preferences) -> None:
+        """"I'll take #2", "#2 it is", "I'll watch Fargo": one pick or title chosen is liked and
+        answered about (`focus`); with none, or several, the act is dropped (what else was said
+        stands)."""
+        if "choose" not in prefs.acts:
+            return
+        named = [*prefs.liked, *prefs.similar_to]
+        if len(named) != 1 or prefs.focus is not None:
+            prefs.acts.remove("choose")
+            return
+        if named[0] in prefs.similar_to:
+            prefs.similar_to.remove(named[0])
+            prefs.liked.append(named[0])
+        self._add_ref(prefs, "focus", named[0].model_copy())
+
     def _tell_me_more(self, work: _Work, prefs: Preferences) -> None:
         """"#4 sounds good, tell me more": a question about the one pick the message singled out.
         A bare "tell me more" ("ok, tell me more please") asks about the item in focus (the one
         last talked about, else the list's first), not for a new list."""
-        if prefs.focus is not None:
+        if prefs.focus is not None or "choose" in prefs.acts:
             return
         # "#4 sounds good, tell me more", "the last one you showed, tell me more"
         named = [*prefs.liked, *prefs.similar_to]

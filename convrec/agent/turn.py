@@ -461,7 +461,8 @@ class Agent:
                 for item_id in [i for ref in prefs.liked for i in state.resolve(ref)]:
                     state.like(item_id)
                 state.focus = about.item.id
-                yield from self._answer(scene, session_id, message, state, about.text, [(about.item, about.why)],
+                said = f"Good choice: enjoy {about.item.title}!\n\n{about.text}" if "choose" in prefs.acts else about.text
+                yield from self._answer(scene, session_id, message, state, said, [(about.item, about.why)],
                                         "about", started, cited=about.cited)
                 return
             # "which is the best horror movie ever?" names what it wants: a request for the best
