@@ -25,6 +25,7 @@ FOLLOW_UPS = [
     "tell me more", "why these?", "neither", "a western set in the 1800s", "",
     "swap #3 for something else", "swap out #2 and #4", "swap #9", "just the top five of them", "the best one?",
     "show me the Batman movies", "is Heat better than Casino?", "not Star Wars or any of its sequels",
+    "I'll take #2", "#9 it is", "replace #2 with a comedy", "I've seen #3, swap it",
 ]
 CONVERSATIONS = 150
 
