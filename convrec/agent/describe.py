@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from convrec.agent.respond import and_list, awards_phrase, counted, item_headline, numbered, rated_phrase
+from convrec.agent.respond import and_list, awards_phrase, counted, item_headline, item_year, numbered, rated_phrase
 from convrec.errors import UnknownItemError
 from convrec.retrieval.catalog import Catalog, Item
 
@@ -117,12 +117,8 @@ def _titles(catalog: Catalog, ids: Sequence[str]) -> str:
     Darn Cat! (1965) and That Darn Cat! (1997)")."""
     items = [catalog.get(i) for i in ids]
     twice = {t for t in (it.title for it in items) if sum(it.title == t for it in items) > 1}
-    return and_list([f"{it.title} ({_year(it)})" if it.title in twice and _year(it) else it.title for it in items])
-
-
-def _year(item: Any) -> str:
-    year = item.numeric.get("year")
-    return f"{year:g}" if year is not None else ""
+    return and_list([f"{it.title} ({item_year(it)})" if it.title in twice and item_year(it) else it.title
+                     for it in items])
 
 
 def describe_item(

@@ -83,8 +83,8 @@ def or_list(parts: Sequence[str]) -> str:
 
 
 def counted(n: int, noun: str) -> str:
-    """'1 nomination', '42 nominations'."""
-    return f"{n} {noun}{'s' if n != 1 else ''}"
+    """'1 nomination', '42 nominations', '1,682 titles'."""
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
 def awards_phrase(awards: dict[str, Any]) -> str:
@@ -165,9 +165,15 @@ def template_reason(pick: Pick, ctx: ReplyContext) -> str:
     return reason[0].upper() + reason[1:]
 
 
-def item_headline(item: Item) -> str:
+def item_year(item: Item) -> str:
+    """The item's year as written ("1965"), or "" when it has none."""
     year = item.numeric.get("year")
-    return f"**{item.title}**" + (f" ({_fmt_num(year)})" if year is not None else "")
+    return _fmt_num(year) if year is not None else ""
+
+
+def item_headline(item: Item) -> str:
+    year = item_year(item)
+    return f"**{item.title}**" + (f" ({year})" if year else "")
 
 
 def render_pick(rank: int, pick: Pick, reason: str) -> str:

@@ -49,6 +49,7 @@ from convrec.agent.respond import (
     ReplyContext,
     ReplyWriter,
     TitleGuard,
+    counted,
     item_headline,
     numbered,
     or_list,
@@ -416,18 +417,18 @@ class Agent:
                     and not state.resolve(focus)):
                 # "is #2 ok for kids?" after a list of one: say so, rather than read it as a new request
                 shown = len(state.last_shown)
-                said = (f"There is no #{focus.ordinal}: the last list had {shown} pick{'s' if shown != 1 else ''}."
+                said = (f"There is no #{focus.ordinal}: the last list had {counted(shown, 'pick')}."
                         if shown else "I haven't shown anything yet. Tell me what you're in the mood for.")
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
-            compared, missing = (self._compared(cat, state, prefs) if {"compare", "best_of_shown"} & set(prefs.acts)
-                                 else ([], []))
+            compared, missing = (self._resolved(cat, state, prefs.item_refs())
+                                 if {"compare", "best_of_shown"} & set(prefs.acts) else ([], []))
             if "compare" in prefs.acts and missing and len(compared) + len(missing) > 1:
                 # "compare #2 and #9" after five: say so, rather than a new list like #2
                 said = unresolved_notice(missing, len(state.last_shown))
                 yield from self._answer(scene, session_id, message, state, said, [], "chat", started)
                 return
-            unswapped = [r.describe() for r in prefs.rejected if not state.resolve(r)] if "swap" in prefs.acts else []
+            unswapped = self._resolved(cat, state, prefs.rejected)[1] if "swap" in prefs.acts else []
             if unswapped and len(unswapped) == len(prefs.rejected) and state.last_shown:
                 # "swap #9" after five: say so; the list stays as it was
                 said = f"{unresolved_notice(unswapped, len(state.last_shown))} The list stays as it was."
@@ -520,7 +521,8 @@ class Agent:
                     return
             swap_from = list(state.last_shown) if "swap" in prefs.acts else []
             change = state.apply(prefs, cat)
-            swapped = [i for i in swap_from if i in set(state.rejected)]  # "swap #3": the picks to replace
+            refused = set(state.rejected)
+            swapped = [i for i in swap_from if i in refused]  # "swap #3": the picks to replace
             list_size = state.count
             if swapped and self._kept_hold(scene, state, swap_from, swapped):
                 state.count = len(swapped)  # this turn only: the list stays as long as it was
@@ -1036,11 +1038,11 @@ class Agent:
         return " ".join(said)
 
     @staticmethod
-    def _compared(cat: Any, state: Any, prefs: Any) -> tuple[list[str], list[str]]:
-        """The items a comparison names, in the order said ("how does #2 compare to #3?"), and the
+    def _resolved(cat: Any, state: Any, refs: Sequence[Any]) -> tuple[list[str], list[str]]:
+        """The catalog items `refs` name, in the order said ("how does #2 compare to #3?"), and the
         references among them that point at nothing ("#9" after a list of five)."""
         ids, missing = [], []
-        for ref in prefs.item_refs():
+        for ref in refs:
             got = [i for i in state.resolve(ref) if i in cat]
             ids += got
             if not got:
@@ -1071,7 +1073,7 @@ class Agent:
                     + ", ".join(f"#{n} {title}" for n, title in hits) + ".")
         if state.groups and not names:  # "3 westerns and 2 comedies" → "how many of those do you have?"
             counts = [(len(ids), label) for ids, label in (self._matching(scene, g.state) for g in state.groups)]
-            return ("This catalog has " + and_list([f"{n:,} title{'' if n == 1 else 's'} for {label}"
+            return ("This catalog has " + and_list([f"{counted(n, 'title')} for {label}"
                                                     for n, label in counts]) + ".")
         if names or prefs.related or prefs.similar_to:
             state.apply(prefs, cat)
@@ -1080,7 +1082,7 @@ class Agent:
         if not label:
             return f"This catalog has {len(cat):,} titles in all."
         shown = len(set(ids) & set(state.shown))
-        said = f"This catalog has {len(ids):,} title{'' if len(ids) == 1 else 's'} for what you asked ({label})."
+        said = f"This catalog has {counted(len(ids), 'title')} for what you asked ({label})."
         if shown:
             said += f" I've shown {shown} of them."
         if len(ids) > shown:
@@ -1712,7 +1714,7 @@ def joined_labels(chips: Sequence[Chip]) -> list[str]:
 def unresolved_notice(refs: Sequence[str], shown: int) -> str:
     """One sentence for references that point at nothing ("#9" after a list of five)."""
     return f"I couldn't tell what you meant by {and_list(list(refs))}: " + (
-        f"the last list had {shown} pick{'s' if shown != 1 else ''}." if shown else "I haven't shown anything yet.")
+        f"the last list had {counted(shown, 'pick')}." if shown else "I haven't shown anything yet.")
 
 
 def unknown_people_notice(names: Sequence[str]) -> str:
