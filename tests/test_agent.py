@@ -1224,6 +1224,34 @@ def test_swap_one_pick_keeps_the_rest(agent: Agent) -> None:
     assert "I couldn't tell what you meant by #3" in nothing.text
 
 
+def test_refusing_picks_keeps_the_rest(agent: Agent) -> None:
+    """"Not #3", "seen 1 and 2": those picks replaced and the others kept, as "swap" does. Before,
+    the whole list went (every pick, refused or not, was left out of a new one)."""
+    sid = agent.new_session()
+    first = [i.id for i in agent.chat(sid, "a comedy").items]
+    after = agent.chat(sid, "not #3")
+    ids = [i.id for i in after.items]
+    assert ids[:2] == first[:2] and ids[3:] == first[3:] and ids[2] not in first and after.text.startswith("I swapped")
+    seen = [i.id for i in agent.chat(sid, "I've already seen 1 and 2").items]
+    assert seen[2:] == ids[2:] and not {seen[0], seen[1]} & {*first, *ids}
+    # with a wish the kept ones do not meet, a new list that meets it
+    eighties = agent.chat(sid, "not #3, and from the 80s")
+    assert eighties.items and all(1980 <= i.facts["year"] <= 1989 for i in eighties.items)
+
+
+def test_the_oldest_movie_you_have(agent: Agent) -> None:
+    """Before, "what's the oldest movie you have?" said nothing had been shown yet, or answered
+    about the oldest of the list shown."""
+    sid = agent.new_session()
+    oldest = agent.chat(sid, "what's the oldest movie you have?")
+    assert [i.title for i in oldest.items] == ["Nosferatu (Nosferatu, eine Symphonie des Grauens)"]
+    shown = agent.chat(sid, "a comedy")
+    assert agent.chat(sid, "what's the oldest movie you have?").items[0].id == oldest.items[0].id
+    of_list = agent.chat(sid, "tell me about the oldest one").items[0]
+    assert of_list.facts["year"] == min(i.facts["year"] for i in shown.items)
+    assert agent.chat(agent.new_session(), "what's the newest film you have?").items[0].facts["year"] == 1998
+
+
 def test_which_is_the_scariest(agent: Agent) -> None:
     """A superlative asked of a list is the best rated of it, and the answer says the catalog
     has ratings, not a measure of scariness; before, "scariest" was searched in titles."""

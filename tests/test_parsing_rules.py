@@ -1415,3 +1415,53 @@ def test_choosing_a_pick(rules, text, ordinal, title) -> None:
                                   "I'll take Fargo and Heat"])
 def test_no_choice_without_one_pick(rules, text) -> None:
     assert "choose" not in rules.parse(text).acts
+
+
+@pytest.mark.parametrize(("text", "ordinals"), [("not #3", [3]), ("seen 1 and 2", [1, 2]), ("I've already seen #4", [4]),
+                                                ("already watched 1, 2 and 5", [1, 2, 5]), ("skip the second one", [2]),
+                                                ("no to 2 and 4", [2, 4]), ("I'll pass on #3", [3])])
+def test_refusing_picks_alone_swaps_them(rules, text, ordinals) -> None:
+    """Before, these gave a whole new list (the picks not refused went too); "no to 2 and 4" read nothing."""
+    p = rules.parse(text)
+    assert p.acts == ["swap"] and [r.ordinal for r in p.rejected] == ordinals and not p.query
+    for other in ("I've seen #3, something else", "#2 was boring", "not #3, more like #1", "not these"):
+        assert "swap" not in rules.parse(other).acts, other
+
+
+@pytest.mark.parametrize(("text", "excluded"), [("too many dramas", ["Drama"]), ("way too many comedies in there", ["Comedy"]),
+                                                ("no to horror", ["Horror"]), ("I'll pass on horror", ["Horror"])])
+def test_too_many_refuses(rules, text, excluded) -> None:
+    """Before, "too many dramas" after thrillers replaced Thriller with Drama, "too much violence"
+    asked for violent genres, and "no to horror" asked for horror."""
+    p = rules.parse(text)
+    assert p.exclude == {"genres": excluded} and not p.include_all and not p.query
+    p = rules.parse("too much violence")
+    assert p.exclude["genres"] == ["Action", "Crime", "Horror", "War"] and not p.include_any and p.softened
+    assert rules.parse("there are too many old movies").ranges["year"].low == 1980
+
+
+@pytest.mark.parametrize("text", ["none of those appeal, try again", "these don't interest me", "none of these grab me",
+                                  "nothing here appeals to me", "none of them work for me"])
+def test_the_list_not_appealing_refuses_it(rules, text) -> None:
+    """Before, "appeal", "interest" and "grab" were searched as words."""
+    p = rules.parse(text)
+    assert p.acts == ["something_else"] and [r.pointer for r in p.rejected] == ["all_shown"]
+    assert not p.query and not p.avoid
+
+
+@pytest.mark.parametrize("text", ["what did people who liked Fargo also like?", "people who liked Fargo also liked what?",
+                                  "something people who loved Fargo would enjoy"])
+def test_what_people_who_liked_a_title_liked(rules, text) -> None:
+    """Before, "people" was searched and Fargo was a title the person liked (an addition)."""
+    p = rules.parse(text)
+    assert ids(p.similar_to) == ["100"] and not p.liked and not p.query and not p.additive
+
+
+def test_oldest_and_sorting_by_age(rules) -> None:
+    """Before, "oldest" was searched as a title word, and "sort by newest" asked for 1997 on."""
+    assert rules.parse("the oldest movies").ranges["year"].high == 1939
+    assert (rules.parse("sort by oldest").acts, rules.parse("sort by oldest").order) == (["reorder_shown"], "year:asc")
+    assert rules.parse("sort by newest").order == "year:desc" and not rules.parse("sort by newest").ranges
+    p = rules.parse("what's the oldest movie you have?")
+    assert p.focus is not None and p.focus.pointer == "oldest" and p.evidence.get("age_of") == "catalog"
+    assert "age_of" not in rules.parse("tell me about the oldest one").evidence

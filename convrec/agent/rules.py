@@ -95,7 +95,9 @@ NEGATION_CUES = [
     "not in the mood for", "no more", "sick of", "tired of", "enough of", "fed up with", "can t stand",
     "cannot stand", "won t", "will not", "shouldn t", "should not", "stay away from", "keep away from",
     "spare me", "not interested in", "rule out", "leave out", "less", "fewer", "nada", "sin", "pas de",
-    "kein", "keine", "ohne",
+    "kein", "keine", "ohne", "no to", "say no to", "pass on",
+    # "too many dramas", "way too much violence" (of what was shown): fewer of them (a softener, see `SOFTENERS`)
+    "too many", "too much", "way too many", "way too much", "far too many", "far too much",
 ]
 # Asking for the best-liked: the picks then lean on how well people rated them.
 QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|reviewed|acclaimed|praised|loved)\b",
@@ -209,6 +211,7 @@ ROLE_CUES: dict[Role, list[str]] = {
         "seen already", "already watched", "i ve watched", "i have watched", "i ve already seen",
         "i have already seen", "i already saw", "not that", "don t show", "do not show", "never show",
         "get rid of", "cross off", "isn t", "is not", "aren t", "are not",  # "a sci-fi film that isn't Star Wars"
+        "no to", "pass on", "i ll pass on", "i pass on",
         "swap", "swap out", "replace", "switch", "switch out", "exchange", "substitute",  # the act `swap`
     ],
     "disliked": [
@@ -235,6 +238,9 @@ ROLE_CUES: dict[Role, list[str]] = {
         "as good as", "movies like", "films like", "stuff like", "things like", "ones like",
         "in the spirit of", "a la", "a lot like", "similar in tone to", "similar in spirit to", "similar in feel to",
         "in the same spirit as",
+        # "what did people who liked Fargo also like?": what those people liked, as "like Fargo" reads
+        *(f"{who} who {verb}" for who in ("people", "those", "viewers", "folks", "others", "anyone", "everyone")
+          for verb in ("liked", "loved", "enjoyed", "like", "love", "enjoy", "watched")),
         # "compare Alien and Aliens", "#1 vs #2": the references compared (the act says so)
         "compare", "compare to", "compare with", "compared to", "compared with", "difference between", "vs",
         "versus", "which is better", "should i watch",
@@ -369,6 +375,13 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"(?: one| movie| film| pick| book)?))?",
     ],
     "something_else": [
+        # "none of those appeal", "these don't interest me", "nothing there grabs me": the list refused
+        r"\b(?:none|neither) of (?:these|those|them)(?: really| quite| just)? (?:appeal|appeals|grab|grabs|interest|interests"
+        r"|work|works|do it|does it|excite|excites)(?: (?:to|for))?(?: me| us)?\b",
+        r"\b(?:these|those|they|them)(?: ones)?(?: really| just)? (?:don t|do not|didn t|did not) (?:really |quite )?"
+        r"(?:appeal|interest|grab|work|do it|excite)(?: (?:to|for))?(?: me| us)?\b",
+        r"\bnothing (?:here|there|in (?:that|this) list)(?: really| quite)? (?:appeals|grabs|interests|excites|works)"
+        r"(?: (?:to|for))?(?: me| us)?\b",
         r"\bsomething (?:else|different)\b", r"\banything else\b",
         r"\bother (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
         r"\bdifferent (?:ones|options|suggestions|picks|movies|films|titles|choices|ideas|recommendations|books)\b",
@@ -495,6 +508,9 @@ ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)
             # a reply that opens with "with": "a movie about the ocean" → "with sharks" wants both
             r"^(?:(?:and|but|ok|okay|now|so|hmm|maybe|ideally|preferably)[ ,]+)*with\b"]
 ALL_TIME = re.compile(r"\ball ?-?time(?= favou?rites?\b)")
+# "people who liked Fargo also liked what?": the closing words of a "similar" cue (see ROLE_CUES)
+ALSO_LIKED = re.compile(r"(?<=\w )(?:would )?also (?:liked?|loved?|enjoyed?|watched|watch)\b(?= *(?:$|[?.!]| what\b))"
+                        r"|^what (?:did|do|else did|else do)(?= (?:people|those|viewers|folks|others|anyone|everyone) who\b)")
 # A capitalized name after a comparison, a like or a dislike ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
@@ -642,7 +658,8 @@ AGO = re.compile(
 REORDER = re.compile(
     r"\b(?:sort|order|rank|arrange|list|put|show)(?: (?:them|these|those|it|this|that|the list|the picks|the results))?"
     r"(?: again)? (?:by|in order of|according to) (?:the |their |its )?"
-    r"(?P<key>release year|release date|year|years|date|age|rating|ratings|score|popularity|title|titles|name|names)"
+    r"(?P<key>release year|release date|year|years|date|age|rating|ratings|score|popularity|title|titles|name|names"
+    r"|oldest|newest|earliest|latest|most recent|most popular)"
     r"(?: (?P<dir>ascending|descending|oldest first|newest first|old to new|new to old|from oldest|from newest))?\b"
     r"|\b(?:the )?(?P<first>oldest|newest|earliest|latest|most recent|best rated|highest rated|top rated|most popular"
     r"|best known|least known|least popular) (?:ones? |films? |movies? |books? )?first\b"
@@ -848,6 +865,7 @@ class RuleParser:
             self._bare_title(work, prefs)
         self._bind_pronouns(work, prefs)
         self._chosen(prefs)
+        self._refused_picks(prefs)
         self._bare_similar(work, prefs)
         self._quality(work, prefs)
         self._traits(work, prefs)
@@ -1173,7 +1191,8 @@ class RuleParser:
                     if many and _count_value(many.group(1)):
                         prefs.count = _count_value(many.group(1))  # "top 3 of those": three of them
                     if act == "something_else" and re.search(
-                            r"none of|neither|not (?:these|those)|seen|watched|hated|dislike|like|can t stand", chunk):
+                            r"none of|neither|not (?:these|those)|seen|watched|hated|dislike|like|can t stand"
+                            r"|don t|do not|didn t|did not|nothing (?:here|there|in)", chunk):
                         prefs.rejected.append(ItemRef(pointer="all_shown", mention=chunk))
                     if act == "count_matches":  # "how many of them are comedies?" counts within the list
                         prefs.evidence["count_matches"] = chunk
@@ -1181,6 +1200,8 @@ class RuleParser:
                         prefs.acts.insert(0, "reset")  # all new wishes, and none of what was shown
         for s, e, _m in work.finditer(ALL_TIME):
             work.use(s, e)  # "my all-time favourite is Casablanca": no search words (cue words would be)
+        for s, e, _m in work.finditer(ALSO_LIKED):
+            work.use(s, e)  # "people who liked Fargo also liked ...": what they liked is the request, no addition
         for pattern in ADDITIVE:
             for s, e, _m in work.finditer(pattern):
                 if not work.any_used(s, e):
@@ -1246,6 +1267,15 @@ class RuleParser:
             prefs.similar_to.remove(named[0])
             prefs.liked.append(named[0])
         self._add_ref(prefs, "focus", named[0].model_copy())
+
+    @staticmethod
+    def _refused_picks(prefs: Preferences) -> None:
+        """"Not #3", "I've already seen 1 and 2", "skip the second one": list picks refused, and no
+        other act or reference: the act `swap` (those picks replaced, the rest kept, as "swap #3"
+        does; the turn gives a whole new list when the other wishes said change what the rest met)."""
+        if not prefs.acts and prefs.rejected and all(r.ordinal is not None for r in prefs.rejected) \
+                and not (prefs.liked or prefs.disliked or prefs.similar_to or prefs.related):
+            prefs.acts.append("swap")
 
     def _tell_me_more(self, work: _Work, prefs: Preferences) -> None:
         """"#4 sounds good, tell me more": a question about the one pick the message singled out.
@@ -1357,6 +1387,8 @@ class RuleParser:
                 elif gd.get("age"):
                     refs = [ItemRef(pointer="oldest" if gd["age"] in ("oldest", "earliest") else "newest",
                                     mention=mention)]
+                    if OF_THE_CATALOG.match(work.span_text(e, min(len(work.toks), e + 8))):
+                        prefs.evidence["age_of"] = "catalog"  # "the oldest movie you have": of all, not of the list
                 else:
                     refs = [ItemRef(pointer="focus", mention=mention)]
                 for ref in refs:

@@ -1151,23 +1151,33 @@ class Agent:
     @staticmethod
     def _pin_by_age(scene: Scene, prefs: Any, state: Any) -> None:
         """"The oldest one looks good": a reference to the oldest (newest) of the last list, made a
-        reference to that item by its year (the parser does not know the list)."""
+        reference to that item by its year (the parser does not know the list). A question about
+        "the oldest movie you have", or asked before any list, is about the whole catalog (among
+        items of the same year, the one most people know)."""
         if not any(r.pointer in ("oldest", "newest") for r in prefs.item_refs()):
             return
         year = scene.year_facet
+        if year is None:
+            return
         cat = scene.index.catalog
-        shown = [cat.get(i) for i in state.last_shown if i in cat]
-        dated = [it for it in shown if year is not None and year.facet in it.numeric]
+        counts = Agent._counts(scene) or {}
 
-        def pin(ref: Any) -> Any:
-            if ref is None or ref.pointer not in ("oldest", "newest") or not dated:
+        def dated(ids: Iterable[str]) -> list[Any]:
+            return [it for i in ids if i in cat and year.facet in (it := cat.get(i)).numeric]
+
+        shown = dated(state.last_shown)
+        everything = dated(cat.ids) if prefs.evidence.get("age_of") == "catalog" or not state.last_shown else []
+
+        def pin(ref: Any, among: list[Any]) -> Any:
+            if ref is None or ref.pointer not in ("oldest", "newest") or not among:
                 return ref
-            pick = (min if ref.pointer == "oldest" else max)(dated, key=lambda it: it.numeric[year.facet])
+            sign = 1 if ref.pointer == "oldest" else -1
+            pick = min(among, key=lambda it: (sign * it.numeric[year.facet], -counts.get(it.id, 0)))
             return ref.model_copy(update={"item_id": pick.id, "title": pick.title, "pointer": None})
 
         for group in prefs.REF_GROUPS:
-            setattr(prefs, group, [pin(r) for r in getattr(prefs, group)])
-        prefs.focus = pin(prefs.focus)
+            setattr(prefs, group, [pin(r, shown) for r in getattr(prefs, group)])
+        prefs.focus = pin(prefs.focus, everything or shown)
 
     def _ordered(self, scene: Scene, picks: list[Pick], order: str | None) -> list[Pick]:
         """The picks in the order the message asked for ("westerns, oldest first"); as ranked without one."""
