@@ -676,6 +676,23 @@ def test_a_foreign_film_by_the_graphs_languages(agent: Agent) -> None:
     assert "no countries of origin" in french.notice and "ask for a foreign film" in french.notice
 
 
+def test_no_foreign_films(agent: Agent) -> None:
+    """Before, "no foreign films" and "I don't like subtitles" gave only foreign films."""
+    foreign = agent.scene().foreign[0]
+    sid = agent.new_session()
+    agent.chat(sid, "a drama with subtitles")
+    reply = agent.chat(sid, "no foreign films")
+    assert [c.label for c in reply.understood] == ["Drama", "not foreign language"] and len(reply.items) == 5
+    assert not any(i.id in foreign for i in reply.items) and "I left out films not in the language" in reply.notice
+    answer = agent.chat(sid, "is #1 in english?")
+    assert "Yes: by the knowledge graph, it is in the language most films here are in." in answer.text
+
+
+def test_more_than_one_list_gives_is_said(agent: Agent) -> None:
+    reply = agent.chat(agent.new_session(), "give me 100 comedies")
+    assert len(reply.items) == 50 and reply.notice.startswith("I give at most 50 at a time")
+
+
 def test_years_counted_from_the_catalogs_end_are_said(agent: Agent) -> None:
     # "anything from this year?" showed 1998 films without saying why
     reply = agent.chat(agent.new_session(), "anything from this year?")

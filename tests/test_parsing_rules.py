@@ -1465,3 +1465,40 @@ def test_oldest_and_sorting_by_age(rules) -> None:
     p = rules.parse("what's the oldest movie you have?")
     assert p.focus is not None and p.focus.pointer == "oldest" and p.evidence.get("age_of") == "catalog"
     assert "age_of" not in rules.parse("tell me about the oldest one").evidence
+
+
+@pytest.mark.parametrize("text", ["I don't like subtitles", "no subtitles", "no foreign films", "I hate reading subtitles",
+                                  "a comedy in english", "english-language films only"])
+def test_a_foreign_language_refused(rules, text) -> None:
+    """Before, each of these asked for foreign-language films only."""
+    assert rules.parse(text).traits == {"language": "native"}
+    for foreign in ("a foreign film", "with subtitles", "a non-english drama", "not in english"):
+        assert rules.parse(foreign).traits == {"language": "foreign"}, foreign
+    assert not rules.parse("subtitles are fine").traits
+    assert not rules.parse("something like the english patient").traits
+
+
+@pytest.mark.parametrize(("text", "title", "either_side"), [("from the same year as Titanic", "313", 0),
+                                                            ("a comedy released the same year as Fargo", "100", 0),
+                                                            ("something from around the same time as Heat", "273", 3)])
+def test_the_same_year_as_a_title(rules, text, title, either_side) -> None:
+    """Before, the title was searched as a word ("titanic" found Swimming with Sharks)."""
+    p = rules.parse(text)
+    assert [(s.direction, s.anchor.item_id, s.step) for s in p.shifts] == [(0, title, either_side)] and not p.query
+
+
+@pytest.mark.parametrize(("text", "said"), [("give me 100 movies", "100"), ("60 comedies please", "60"),
+                                            ("I need 75 westerns", "75"), ("a comedy from 1994, 100 please", "100")])
+def test_more_than_one_list_gives(rules, text, said) -> None:
+    """Before, "100" was searched (1-900 and 101 Dalmatians came) and "60 comedies" gave five."""
+    p = rules.parse(text)
+    assert p.count == 50 and p.evidence["count_over"] == said and not p.query
+    assert rules.parse("1994 movies").count is None and rules.parse("5 comedies").count == 5
+
+
+def test_less_like_a_pick_and_convrecs_favourite(rules) -> None:
+    """Before, "less like the second" was more like it, and "your favourite movie" read nothing."""
+    p = rules.parse("more like the first, less like the second")
+    assert [r.ordinal for r in p.similar_to] == [1] and [r.ordinal for r in p.disliked] == [2]
+    assert rules.parse("what's your favourite movie?").quality
+    assert not rules.parse("my favourite is Fargo").quality

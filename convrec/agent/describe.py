@@ -79,9 +79,11 @@ def trait_answers(item_id: str, asked: dict[str, str], awards: dict[str, tuple[i
     if "language" in asked and foreign is not None:
         if item_id not in foreign.known:
             out.append("The knowledge graph gives no language for it, so I can't say.")
-        else:
-            out.append("Yes: by the knowledge graph, it is not in the language most films here are in." if item_id in foreign.ids
-                       else "No: by the knowledge graph, it is in the language most films here are in.")
+        else:  # "is it a foreign film?" (foreign), "is it in English?" (native)
+            other = item_id in foreign.ids
+            said = "not in" if other else "in"
+            yes = other == (asked["language"] == "foreign")
+            out.append(f"{'Yes' if yes else 'No'}: by the knowledge graph, it is {said} the language most films here are in.")
     return out
 
 

@@ -48,7 +48,8 @@ ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "u
 # - "awards": won or was nominated for an award ("award-winning", "Oscar-nominated"), from the
 #   knowledge graph's award triples (catalogs with one);
 # - "language": "foreign" ("a foreign film", "with subtitles"): in none of the language most items
-#   share, by the knowledge graph's language triples;
+#   share, by the knowledge graph's language triples; "native" ("no foreign films", "I don't like
+#   subtitles", "in English"): not those;
 # - "rating": "worst" ("the worst war movies", "lowest rated", "so bad it's good"): the worst
 #   rated first, from the ratings (`convrec.ranking.quality.ItemQuality`; "the best" is `quality`);
 # - "familiarity": "unfamiliar" ("something different from what I usually watch", "out of my
@@ -56,7 +57,7 @@ ACTS: tuple[str, ...] = ("reset", "something_else", "show_more", "show_seen", "u
 TRAITS: dict[str, dict[str, str]] = {
     "renown": {"lesser_known": "lesser known", "well_known": "well known"},
     "awards": {"won": "award winner", "nominated": "award nominated"},
-    "language": {"foreign": "foreign language"},
+    "language": {"foreign": "foreign language", "native": "not foreign language"},
     "rating": {"worst": "worst rated"},
     "familiarity": {"unfamiliar": "a change from your usual"},
 }
@@ -121,7 +122,7 @@ class RangeShift(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     facet: str
-    direction: Literal[-1, 1]
+    direction: Literal[-1, 0, 1]  # 0: around an anchor's value ("the same year as Titanic", `step` either side)
     fallback: NumericRange | None = None
     step: float = 10.0  # how far to move a one-sided bound
     span: float | None = None  # "the year before" (1): that span next to the window, not a move by its width
@@ -163,7 +164,7 @@ class Preferences(BaseModel):
     - `traits`: wishes about what convrec knows of an item beyond its facets (see `TRAITS`):
       `renown` "lesser_known" ("hidden gems", "underrated", "nothing too mainstream") or
       "well_known" ("something popular"); `awards` "won" ("award-winning", "an Oscar winner")
-      or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film"); `rating` "worst"
+      or "nominated" ("Oscar-nominated"); `language` "foreign" ("a foreign film") or "native" ("no subtitles"); `rating` "worst"
       ("the lowest rated"); `familiarity` "unfamiliar" ("something different from what I usually watch");
     - `topics`: words of `query` that a lexicon topic phrase also read as a value ("vampires":
       Horror), so no one needs telling they were only matched against titles;

@@ -105,7 +105,9 @@ QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|revi
            r"\b(?:the )?(?:very )?best\b(?! friend)", r"\b(?:greatest|finest)\b", r"\btop ?-?notch\b",
            r"\bof all ?-?time\b", r"\bever made\b",
            # "the top 5 comedies ranked by rating" (a new request; "sort them by rating" is about the list)
-           r"\b(?:ranked|sorted|ordered|listed) by (?:their )?(?:rating|ratings|score|scores|reviews)\b"]
+           r"\b(?:ranked|sorted|ordered|listed) by (?:their )?(?:rating|ratings|score|scores|reviews)\b",
+           # "what's your favourite movie?": convrec has none of its own; the best liked here
+           r"\byour (?:own |personal |all ?-?time )?(?:favou?rites?|faves?|top picks?)\b"]
 # How widely known the picks should be (`Preferences.traits["renown"]`). Lesser-known phrases are read
 # first, so "nothing too mainstream" is not read as "mainstream".
 _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
@@ -132,8 +134,12 @@ AWARD_WON = [rf"\b{_AWARD} ?-?(?:winning|winners?|laden|decorated)\b",
              rf"\b(?:won|wins?|got|get|received?) (?:an? |any |the |some |several |many |lots of |multiple )?{_AWARD}\b",
              rf"\bwinners? of (?:an? |any |the |some )?{_AWARD}\b", r"\b(?:oscars?|academy awards?)\b(?! wilde)"]
 FOREIGN = [r"\bforeign(?: ?-?language)?\b", r"\bnon ?-?english\b", r"\bnot in english\b",
-           r"\b(?:with )?subtitles\b", r"\bsubtitled\b", r"\bworld cinema\b",
+           # "subtitles" alone too: "with" may be read already ("with subtitles" as a whole reply)
+           r"\b(?:with |reading )?subtitles\b", r"\bsubtitles\b", r"\bsubtitled\b", r"\bworld cinema\b",
            r"\binternational (?:films?|movies?|cinema)\b"]
+# In the language most items share: "in English", "English-language" (refused, a foreign one:
+# "no foreign films", "I don't like subtitles" read as `FOREIGN` under a negation)
+NATIVE = [r"\b(?:only )?in english(?: only)?\b", r"\benglish ?-?(?:language|speaking)\b", r"\benglish only\b"]
 # Away from the person's own history (`Preferences.traits["familiarity"]`), read before the dialogue
 # acts so "something different from what I usually watch" is not "something different" (new picks
 # under the same wishes).
@@ -217,6 +223,7 @@ ROLE_CUES: dict[Role, list[str]] = {
     "disliked": [
         "hated", "hate", "i hate", "didn t like", "did not like", "don t like", "do not like", "dont like",
         "didnt like", "disliked", "dislike", "didn t enjoy", "did not enjoy", "not a fan of", "couldn t stand",
+        "less like",  # "more like the first, less like the second": away from it
         "can t stand", "was bored by", "i hated", "i disliked", "i didn t like", "not a big fan of",
     ],
     "liked": [
@@ -289,6 +296,10 @@ SPAN_AFTER = ("the {} after", "a {} after", "one {} after", "the {} later", "a {
 # A title's year as a bound ("a sci-fi movie that came out after Star Wars", "older than Titanic")
 TITLE_BOUND_CUES = [("before", -1), ("earlier than", -1), ("older than", -1), ("prior to", -1),
                     ("after", 1), ("later than", 1), ("newer than", 1), ("more recent than", 1)]
+# ... and around it, by how many years either side: "from the same year as Titanic", "around the same time as Heat"
+TITLE_NEAR_CUES = [("the same year as", 0), ("same year as", 0), ("around the same time as", 3),
+                   ("about the same time as", 3), ("the same time as", 3), ("same time as", 3), ("the same era as", 3),
+                   ("same era as", 3)]
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
 COMPARATIVES = {"lighter", "sadder"}
 # "We loved Fargo, what else would we like?": like what the message liked (not "what else?": more)
@@ -707,10 +718,17 @@ COUNT = re.compile(
     # "3 more", "five more please", "2 more comedies": how many of the next ones
     rf"|\b(?P<n9>{_NUMW}) more\b(?! than\b)")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
+MAX_COUNT = 50  # the longest list one reply gives
+# "give me 100 movies", "60 comedies": more than one list gives (not a year: "1994 movies")
+OVER_COUNT = re.compile(rf"(?<![\d.])(?P<n>[5-9]\d|[1-9]\d\d)(?: (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b)"
+                        rf"|\b(?:give me|show me|list|i want|i need) (?:me )?(?P<n2>[5-9]\d|[1-9]\d\d)(?= ?(?:$|[,.!?;]|please\b))"
+                        rf"|(?<=[,;:.!] )(?P<n3>[5-9]\d|[1-9]\d\d) (?:please|pls)\b")
+
+
 def _count_value(raw: str) -> int | None:
-    """How many picks a number word or numeral asks for, if it is a count (1 to 50)."""
+    """How many picks a number word or numeral asks for, if it is a count (1 to `MAX_COUNT`)."""
     value = NUMBER_WORDS.get(raw) or (int(raw) if raw.isdigit() else None)
-    return value if value is not None and 1 <= value <= 50 else None
+    return value if value is not None and 1 <= value <= MAX_COUNT else None
 
 
 # Words between a number and a facet value that make it no count ("one of the westerns", "2 or 3 hours of drama").
@@ -1098,12 +1116,11 @@ class RuleParser:
             if "why_not" not in prefs.acts:
                 prefs.acts.append("why_not")
 
-    @classmethod
-    def _unfamiliar(cls, work: _Work, prefs: Preferences) -> None:
+    def _unfamiliar(self, work: _Work, prefs: Preferences) -> None:
         """"Something different from what I usually watch", "out of my comfort zone", "a change of
         pace": picks away from the person's own history (the turn leans on it; see
         `convrec.agent.habits`)."""
-        cls._read_trait(work, prefs, "familiarity", "unfamiliar", UNFAMILIAR)
+        self._read_trait(work, prefs, "familiarity", "unfamiliar", UNFAMILIAR)
 
     def _quality(self, work: _Work, prefs: Preferences) -> None:
         """"the best", "top rated", "acclaimed" (after titles, so "The Best Years of Our Lives"
@@ -1122,18 +1139,21 @@ class RuleParser:
         rated" → the worst rated. The first phrase read for a trait decides it."""
         for trait, value, patterns in (("renown", "lesser_known", LESSER_KNOWN), ("renown", "well_known", WELL_KNOWN),
                                        ("awards", "nominated", AWARD_NOMINATED), ("awards", "won", AWARD_WON),
-                                       ("language", "foreign", FOREIGN), ("rating", "worst", WORST)):
+                                       ("language", "foreign", FOREIGN), ("language", "native", NATIVE),
+                                       ("rating", "worst", WORST)):
             self._read_trait(work, prefs, trait, value, patterns)
 
-    @staticmethod
-    def _read_trait(work: _Work, prefs: Preferences, trait: str, value: str, patterns: list[str]) -> None:
+    def _read_trait(self, work: _Work, prefs: Preferences, trait: str, value: str, patterns: list[str]) -> None:
         """Every unread match of `patterns` asks for `value` of `trait` (the first one read for a
-        trait decides it, and gives the evidence)."""
+        trait decides it, and gives the evidence). A foreign language refused ("no foreign films",
+        "I don't like subtitles") asks for the others; allowed ("subtitles are fine"), for neither."""
         for pattern in patterns:
             for s, e, _ in work.finditer(pattern):
                 if not work.any_used(s, e):
-                    prefs.traits.setdefault(trait, value)
-                    prefs.evidence.setdefault(f"trait:{trait}", work.span_text(s, e))
+                    polarity = self._polarity(work, s, [], e) if value == "foreign" else "want"
+                    if polarity != "allow":
+                        prefs.traits.setdefault(trait, "native" if polarity == "neg" else value)
+                        prefs.evidence.setdefault(f"trait:{trait}", work.span_text(s, e))
                     work.use(s, e)
 
     # --- 2. acts and cues -----------------------------------------------------------------------
@@ -1518,12 +1538,14 @@ class RuleParser:
 
     def _title_bounds(self, work: _Work, prefs: Preferences) -> None:
         """'A sci-fi movie that came out after Star Wars', 'something older than Titanic': the year
-        facet bounded by a title's year (the state looks the year up). Only a title (strictly
+        facet bounded by a title's year (the state looks the year up); 'from the same year as
+        Titanic', 'around the same time as Heat': that year, or a few either side. Only a title (strictly
         matched) after the cue: "after the 90s" and "before 1980" are read as years later."""
         year = self.lexicon.year_facet
         if year is None:
             return
-        for cue, direction in TITLE_BOUND_CUES:
+        for cue, direction, either_side in [*((c, d, 0) for c, d in TITLE_BOUND_CUES),
+                                            *((c, 0, w) for c, w in TITLE_NEAR_CUES)]:
             for s, e, _ in work.finditer(rf"\b{cue}\b"):
                 if work.any_used(s, e) or self._title_span(work, s, "liked") is not None:
                     continue  # the cue starts a title itself: "Before the Rain", "Before and After"
@@ -1534,7 +1556,8 @@ class RuleParser:
                 item_id, end = hit
                 mention = work.span_text(s, end)
                 ref = ItemRef(item_id=item_id, title=self.titles[item_id], mention=mention)
-                prefs.shifts.append(RangeShift(facet=year.facet, direction=direction, anchor=ref, mention=mention))  # type: ignore[arg-type]
+                prefs.shifts.append(RangeShift(facet=year.facet, direction=direction, anchor=ref,  # type: ignore[arg-type]
+                                               step=float(either_side), mention=mention))
                 work.use(s, end)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
@@ -1879,6 +1902,13 @@ class RuleParser:
             if prefs.count is None and not work.any_used(s, e):
                 prefs.count = LIST_SIZES[m.group("size")]
                 work.use(s, e)
+        for s, e, m in work.finditer(OVER_COUNT):
+            g = next(g for g in ("n", "n2", "n3") if m.group(g))
+            ns, ne = work.tok_range(m.start(g), m.end(g))
+            if prefs.count is None and int(m.group(g)) > MAX_COUNT and not work.any_used(ns, ne):
+                prefs.count = MAX_COUNT  # the most one list gives, and the reply says so
+                prefs.evidence["count_over"] = m.group(g)
+                work.use(ns, ne)
 
     def _counted_values(self, work: _Work, prefs: Preferences) -> None:
         """"5 good comedies", "just one western", "3 westerns": a number before a facet value
@@ -1888,12 +1918,15 @@ class RuleParser:
             return
         toks = work.toks
         for i, t in enumerate(toks):
+            over = not t.used and re.fullmatch(r"[5-9]\d|[1-9]\d\d", t.text) is not None and int(t.text) > MAX_COUNT
             value = None if t.used or (t.text.isdigit() and len(t.text) > 2) else _count_value(t.text)
-            if not value:
+            if not (value or over):
                 continue
             for j in range(i + 1, min(i + 4, len(toks))):
                 if toks[j].used and self._phrase_at(work, j):
-                    prefs.count = value
+                    prefs.count = value or MAX_COUNT
+                    if over:  # "60 comedies": the most one list gives, and the reply says so
+                        prefs.evidence["count_over"] = t.text
                     work.use(i, i + 1)
                     return
                 if toks[j].used or not toks[j].word or toks[j].text in COUNT_BREAKS:

@@ -681,7 +681,8 @@ class DialogueState(BaseModel):
             value = item.numeric.get(facet) if item is not None else None
             if value is None:
                 return
-            bound = NumericRange(high=value - 1) if d < 0 else NumericRange(low=value + 1)
+            bound = (NumericRange(high=value - 1) if d < 0 else NumericRange(low=value + 1) if d > 0
+                     else NumericRange(low=value - shift.step, high=value + shift.step))  # "the same year as Titanic"
             new = (old.intersect(bound) if old is not None else None) or bound
         elif shift.span and old is not None and old.low is not None and old.high is not None:
             # the span-sized block next to the window, aligned to the span: the year before 1994 is

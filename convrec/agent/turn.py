@@ -54,7 +54,7 @@ from convrec.agent.respond import (
     numbered,
     or_list,
 )
-from convrec.agent.rules import NAMED_AWARD, NUMBER_WORDS, STORY_SETTINGS, THANKS_WORDS
+from convrec.agent.rules import MAX_COUNT, NAMED_AWARD, NUMBER_WORDS, STORY_SETTINGS, THANKS_WORDS
 from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
@@ -107,7 +107,7 @@ GREETING_REPLY = "Hi! " + EMPTY_MESSAGE
 # What each trait needs, named as the catalog's missing data ("This catalog has no awards").
 TRAIT_DATA = {"renown": "interactions to tell the well known from the lesser known", "awards": "awards",
               "language": "languages", "rating": "ratings to rank by"}
-UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I took films not in the language most films "
+UNNAMED_LANGUAGES = ("The knowledge graph does not name languages, so I {took} films not in the language most films "
                      "here are in ({main:,} of the {known:,} with a language).")
 NO_DESCRIPTIONS = ("This catalog has no descriptions of its items, so I could only match ({words}) against their "
                    "titles and listed details.")
@@ -217,6 +217,8 @@ class Scene:
         """The items a trait's value leaves out ("lesser known": the well known); none for others."""
         if trait == "renown" and value == "lesser_known" and self.renown is not None:
             return self.renown.well_known
+        if trait == "language" and value == "native" and self.foreign is not None:
+            return self.foreign.ids  # "no foreign films": the others
         return frozenset()
 
     def only(self, trait: str, value: str) -> frozenset[str] | None:
@@ -226,7 +228,7 @@ class Scene:
             return self.renown.well_known
         if trait == "awards" and self.awards is not None:
             return frozenset(i for i, (won, nominated) in self.awards.items() if won or (value == "nominated" and nominated))
-        if trait == "language" and self.foreign is not None:
+        if trait == "language" and value == "foreign" and self.foreign is not None:
             return self.foreign.ids
         return None
 
@@ -635,6 +637,8 @@ class Agent:
         for label, mention in prefs.unsupported.items():
             # parentheses, not quotes: a quoted phrase reads as a title to the title guard
             notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
+        if "count_over" in prefs.evidence:  # "give me 100 movies"
+            notice_bits.append(f"I give at most {MAX_COUNT} at a time, so here are the first {MAX_COUNT}; say more for the next ones.")
         if "setting:year" in prefs.evidence:  # "set in the 60s": release years stand in for the setting
             notice_bits.append(f"This catalog has no {STORY_SETTINGS} ({prefs.evidence['setting:year']}), "
                                "so I went by release years instead.")
@@ -662,7 +666,8 @@ class Agent:
                 and all(quality.of(p.item.id) <= quality.prior_mean for p in picks)):
             notice_bits.append(NO_GEMS.format(mean=quality.prior_mean))
         if "language" in prefs.traits and scene.foreign is not None:
-            notice_bits.append(UNNAMED_LANGUAGES.format(main=scene.foreign.main, known=len(scene.foreign.known)))
+            took = "left out" if prefs.traits["language"] == "native" else "took"
+            notice_bits.append(UNNAMED_LANGUAGES.format(took=took, main=scene.foreign.main, known=len(scene.foreign.known)))
         notice_bits += list(getattr(change, "notes", []) or [])
         return notice_bits
 
