@@ -1502,3 +1502,19 @@ def test_less_like_a_pick_and_convrecs_favourite(rules) -> None:
     assert [r.ordinal for r in p.similar_to] == [1] and [r.ordinal for r in p.disliked] == [2]
     assert rules.parse("what's your favourite movie?").quality
     assert not rules.parse("my favourite is Fargo").quality
+
+
+def test_moods_the_list_and_a_picks_fame(rules) -> None:
+    """Before, "down", "slow burn", "clever", "reviews", "rated" and "perfect" were searched as title words."""
+    assert rules.parse("I want a film for tonight, I'm feeling down").include_any == {
+        "genres": ["Comedy", "Musical", "Romance"]}
+    assert rules.parse("a slow burn").include_any == {"genres": ["Drama", "Mystery", "Thriller"]}
+    p = rules.parse("a smart thriller")
+    assert p.quality and p.include_all == {"genres": ["Thriller"]} and not p.query
+    assert rules.parse("which one has the best reviews?").acts == ["best_of_shown"]
+    p = rules.parse("how many people rated #1?")
+    assert p.acts == ["describe"] and p.focus is not None and p.focus.ordinal == 1 and not p.query and not p.similar_to
+    p = rules.parse("perfect, thanks! can I get the same but from the 60s?")
+    assert not p.query and p.ranges["year"].low == 1960
+    p = rules.parse("mix in some dramas")
+    assert p.additive and p.include_all == {"genres": ["Drama"]} and not p.query

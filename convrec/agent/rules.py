@@ -107,7 +107,9 @@ QUALITY = [r"\b(?:top|highest|highly|best|well|critically|most) ?-?(?:rated|revi
            # "the top 5 comedies ranked by rating" (a new request; "sort them by rating" is about the list)
            r"\b(?:ranked|sorted|ordered|listed) by (?:their )?(?:rating|ratings|score|scores|reviews)\b",
            # "what's your favourite movie?": convrec has none of its own; the best liked here
-           r"\byour (?:own |personal |all ?-?time )?(?:favou?rites?|faves?|top picks?)\b"]
+           r"\byour (?:own |personal |all ?-?time )?(?:favou?rites?|faves?|top picks?)\b",
+           # "something clever", "a smart thriller": no data on wit; the best liked stand in
+           r"\b(?:smart|clever|intelligent|thought ?-?provoking|well ?-?made|well ?-?written|brainy)\b"]
 # How widely known the picks should be (`Preferences.traits["renown"]`). Lesser-known phrases are read
 # first, so "nothing too mainstream" is not read as "mainstream".
 _FAMOUS = r"(?:mainstream|popular|famous|obvious|well ?-?known|blockbusters?|commercial)"
@@ -261,6 +263,8 @@ ROLE_CUES: dict[Role, list[str]] = {
               "details about", "information about", "describe", "explain", "why", "why did you pick",
               "why did you choose", "why did you suggest", "why did you recommend", "why is", "why was",
               "is", "was", "does", "did", "has", "how is", "how good is", "what kind of movie is", "what kind of film is",
+              "how many people rated", "how many people liked", "how many people saw", "how many ratings does",
+              "how many ratings has", "how popular is", "how well known is", "how is it rated", "how well rated is",
               "who directed", "who made", "who wrote", "who is in", "who s in", "who stars in", "who starred in",
               "when did", "when was", "what year is", "what year was", "what genre is", "how long is",
               "where can i watch", "where can i stream", "where can i find", "where can i rent", "where do i watch",
@@ -421,6 +425,10 @@ ACT_PATTERNS: dict[str, list[str]] = {
         # "top 3 of those", "the best two of them": the best of the list, that many
         r"\b(?:the )?(?:top|best) (?:\d{1,2}|two|three|four|five|six|seven|eight|nine|ten) of (?:these|those|them|the list)\b",
         r"\bwhich (?:one|of (?:these|those|them)) do you recommend\b",
+        # "which one has the best reviews?", "which is rated highest?"
+        r"\bwhich(?: (?:one|ones|of (?:these|those|them)))? (?:has|had|got|gets) (?:the )?(?:best|highest|top|most)"
+        r" (?:reviews|ratings|rating|score|scores)\b",
+        r"\bwhich(?: (?:one|of (?:these|those|them)))? (?:is|s|was) (?:rated|reviewed) (?:the )?(?:highest|best|most)\b",
         # "the best one?", "and your top pick?" (the whole message)
         r"^(?:(?:and|so|ok|okay|but|then) )*(?:the|your) (?:best|top|favou?rite) (?:one|pick)"
         r"(?: of (?:these|those|them|the (?:lot|bunch|list)))?(?: [?.!])*$",
@@ -508,7 +516,7 @@ COMPARE_FILLERS = {"which", "one", "is", "s", "would", "be", "better", "best", "
                    "so", "ok", "okay", "but", "tonight", "now"}
 # "I also like Alien" likes it (a role cue); "I'd also like a comedy" adds to what was asked
 ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)", r"\bas well\b", r"\bin addition\b", r"\badditionally\b", r"\badd(?:ing)?\b",
-            r"\bthrow in\b", r"\bmixed with\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
+            r"\bthrow in\b", r"\bmixed with\b", r"\bmix (?:in|it up with)\b", r"\btoo(?= *(?:$|[,.!?;]|please|maybe))",
             r"\bwith (?:a bit of|some|a touch of|a dash of|elements of|a little)\b", r"\bplus\b",
             r"\bon top of that\b", r"\bbit of\b",
             # narrowing what is already on the table: "any comedies in there?", "which of those are funny"
