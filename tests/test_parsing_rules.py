@@ -1518,3 +1518,18 @@ def test_moods_the_list_and_a_picks_fame(rules) -> None:
     assert not p.query and p.ranges["year"].low == 1960
     p = rules.parse("mix in some dramas")
     assert p.additive and p.include_all == {"genres": ["Drama"]} and not p.query
+
+
+def test_darker_history_words_and_why_these(rules) -> None:
+    """Before, "darker", "highly" and "picked" were searched, "one more thing" asked for one pick,
+    and "Dark City" alone was searched as "city" once "dark" became a mood."""
+    p = rules.parse("the same but darker")
+    assert p.additive and p.include_any == {"genres": ["Crime", "Film-Noir", "Horror", "Thriller"]} and not p.query
+    assert ids(rules.parse("Dark City").similar_to) == ["691"]
+    assert rules.parse("aliens").include_all == {"genres": ["Sci-Fi"]}  # a subject as long as the title Aliens
+    assert not rules.parse("more like the ones I rated highly").model_dump(exclude_defaults=True)
+    assert not rules.parse("recommend based on my ratings").query
+    assert rules.parse("can you explain why you picked these?").acts == ["why_shown"]
+    p = rules.parse("actually, one more thing: a comedy")
+    assert p.count is None and not p.acts and p.include_all == {"genres": ["Comedy"]}
+    assert rules.parse("3 more please").count == 3

@@ -305,7 +305,7 @@ TITLE_NEAR_CUES = [("the same year as", 0), ("same year as", 0), ("around the sa
                    ("about the same time as", 3), ("the same time as", 3), ("same time as", 3), ("the same era as", 3),
                    ("same era as", 3)]
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
-COMPARATIVES = {"lighter", "sadder"}
+COMPARATIVES = {"lighter", "sadder", "darker", "grittier", "grimmer"}
 # "We loved Fargo, what else would we like?": like what the message liked (not "what else?": more)
 WHAT_ELSE_LIKE = (r"what else (?:would|might|will|could|should|do you think) (?:i|we|she|he|they)(?: would| might)? "
                   r"(?:like|love|enjoy|watch)\b")
@@ -438,6 +438,11 @@ ACT_PATTERNS: dict[str, list[str]] = {
         r"\bwhy (?:did|do|would) you (?:pick|choose|suggest|recommend|show|give|include)(?: me)? (?:these|those|them|this list"
         r"|that list|all (?:these|those|of them|of these|of those))\b",
         r"\bhow did you (?:pick|choose|come up with|decide on|rank|order|sort) (?:these|those|them|this list|that list)\b",
+        # "can you explain why you picked these?", "why were these chosen?"
+        r"\bwhy (?:you )?(?:picked|chose|chosen|suggested|recommended|showed|included|gave me) (?:these|those|them|this list"
+        r"|that list)\b",
+        r"\bwhy (?:were|are) (?:these|those|they)(?: ones| picks)? (?:picked|chosen|suggested|recommended|shown|included)\b",
+        r"\bexplain (?:these|those|this list|that list|the list|your picks|the picks)\b",
     ],
     "worst_of_shown": [
         r"\bwhich(?: (?:(?:one|ones)(?: of (?:these|those|them))?|of (?:these|those|them|the (?:\w+ )?(?:ones|picks|movies|films|books)))(?: \w+)?)?"
@@ -527,6 +532,11 @@ ADDITIVE = [r"(?<!\bi )\balso\b|\balso\b(?! (?:like|love|liked|loved|enjoyed)\b)
             # a reply that opens with "with": "a movie about the ocean" → "with sharks" wants both
             r"^(?:(?:and|but|ok|okay|now|so|hmm|maybe|ideally|preferably)[ ,]+)*with\b"]
 ALL_TIME = re.compile(r"\ball ?-?time(?= favou?rites?\b)")
+# "more like the ones I rated highly", "based on my ratings": the person's history, which the
+# ranker goes by for a known person already (the words are no search)
+MY_LIKES = re.compile(r"\b(?:the ones?|those|the (?:movies|films)|movies|films|what|ones) i (?:rated|scored|gave)"
+                      r"(?: (?:highly|high|highest|well|best|5|five|the most|top marks))?\b"
+                      r"|\b(?:based on|from|going by|according to) (?:my|what i) (?:ratings|history|taste|tastes|rated|liked|likes)\b")
 # "people who liked Fargo also liked what?": the closing words of a "similar" cue (see ROLE_CUES)
 ALSO_LIKED = re.compile(r"(?<=\w )(?:would )?also (?:liked?|loved?|enjoyed?|watched|watch)\b(?= *(?:$|[?.!]| what\b))"
                         r"|^what (?:did|do|else did|else do)(?= (?:people|those|viewers|folks|others|anyone|everyone) who\b)")
@@ -724,7 +734,7 @@ COUNT = re.compile(
     rf"|\b(?:make it|i d like|i would like|can i (?:have|get)|let s (?:do|see|have)) (?P<n7>{_NUMW})(?= ?(?:$|[,.!?;]|please\b))"
     rf"|(?<![0-9] )[,;:] (?P<n8>{_NUMW})(?= ?[.!]?$)"
     # "3 more", "five more please", "2 more comedies": how many of the next ones
-    rf"|\b(?P<n9>{_NUMW}) more\b(?! than\b)")
+    rf"|\b(?P<n9>{_NUMW}) more\b(?! (?:than|thing|question|request|time)\b)")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 MAX_COUNT = 50  # the longest list one reply gives
 # "give me 100 movies", "60 comedies": more than one list gives (not a year: "1994 movies")
@@ -1066,7 +1076,9 @@ class RuleParser:
         if toks[content[0]].text in ("and", "plus"):
             prefs.additive = True  # "like Heat" → "and Casino": both
         for start in content:  # past leading fillers ("maybe Fargo"), but "Die Hard" from "die"
-            span = None if self._phrase_at(work, start) else self._title_span(work, start, "liked")  # strict
+            span = self._title_span(work, start, "liked")  # strict
+            if span is not None and self._phrase_at(work, start) >= span[1] - start:
+                span = None  # a phrase as long as the title: "aliens" is the Sci-Fi subject (not "Dark City")
             spans = [(start, span)] if span is not None else []
             after = [i for i in content if i >= span[1]] if span is not None else []
             while after:  # "Heat or Casino", "Alien and Aliens", "Fargo, Heat and Casino"
@@ -1228,6 +1240,8 @@ class RuleParser:
                         prefs.acts.insert(0, "reset")  # all new wishes, and none of what was shown
         for s, e, _m in work.finditer(ALL_TIME):
             work.use(s, e)  # "my all-time favourite is Casablanca": no search words (cue words would be)
+        for s, e, _m in work.finditer(MY_LIKES):
+            work.use(s, e)  # "more like the ones I rated highly": the history the ranker goes by, no search words
         for s, e, _m in work.finditer(ALSO_LIKED):
             work.use(s, e)  # "people who liked Fargo also liked ...": what they liked is the request, no addition
         for pattern in ADDITIVE:
@@ -1754,7 +1768,9 @@ class RuleParser:
             item_id, score = hit
             if vocab_word and end < n and work.toks[end].text in self.lexicon.item_nouns:
                 continue  # "war movies" is the genre, not The War
-            written_as_title = all(t.text in work.capitalized for t in work.toks[skip_article:end] if t.word)
+            # a message's first capital says nothing: "Dark City" is written as a title by "City"
+            first = skip_article + 1 if skip_article == 0 and end - skip_article > 1 else skip_article
+            written_as_title = all(t.text in work.capitalized for t in work.toks[first:end] if t.word)
             if vocab_word and (score < 100 or (role != "similar" and not written_as_title)):
                 continue
             # longer spans win when about as good: "the lion king" over "the lion"
@@ -2056,11 +2072,12 @@ class RuleParser:
                 return _Mention(0, 0, "numphrase", num=num, rng=num.phrases[key])
         return self.lexicon.phrases.get(key)
 
-    def _phrase_at(self, work: _Work, i: int) -> bool:
+    def _phrase_at(self, work: _Work, i: int) -> int:
+        """How many words the longest lexicon phrase starting at token i has (0: none)."""
         for n in range(min(self._max_phrase, len(work.toks) - i), 0, -1):
             if self._lookup(work.words_at(i, n)) is not None:
-                return True
-        return False
+                return n
+        return 0
 
     def _typo_match(self, word: str) -> list[Phrase] | None:
         if len(word) < 4 or not word.isalpha() or word in self._stop or word in NEVER_FUZZY:
