@@ -588,13 +588,19 @@ PERSON_AFTER_FROM = re.compile(
 PERSON_BEFORE_NOUN = re.compile(
     rf"(?:\b(?i:a|an|some|any|more|other|the)\s+(?P<name>{_NAME}(?:\s+{_NAME})?)(?:['’]s)?"
     rf"|\b(?P<owner>{_NAME}(?:\s+{_NAME})?)['’]s)\s+(?P<noun>[a-z]+)\b")
+# A message opening with a two-word name (its second capital shows a name, whatever the first
+# word's): "Jim Carrey movies", "Steven Spielberg films please", "Tom Hanks"
+PERSON_OPENING = re.compile(
+    rf"^\s*(?:(?i:any|some|more|good|great|the best|best)\s+)?(?P<name>{_NAME}\s+{_NAME})(?:['’]s)?"
+    rf"(?:\s+(?P<noun>[a-z]+)\b|\s*[?.!]*\s*$)")
 NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "tonight", "tomorrow",
               "christmas", "halloween", "easter", "january", "february", "march", "april", "may", "june", "july",
               "august", "september", "october", "november", "december", "the", "a", "an", "i",
               # places: "anything from France?" asks for no person
               "france", "italy", "germany", "spain", "japan", "china", "india", "korea", "russia", "england",
               "britain", "ireland", "sweden", "denmark", "mexico", "iran", "europe", "asia", "africa", "america",
-              "hollywood", "bollywood", "canada", "australia", "hong",
+              "hollywood", "bollywood", "canada", "australia", "hong", "new", "los", "san", "las", "north", "south",
+              "west", "east",
               # studios: no person either
               "disney", "pixar", "dreamworks", "miramax", "warner", "universal", "paramount", "netflix"}
 # "my 8 year old", "kids aged 6 and 9": ages
@@ -1545,6 +1551,9 @@ class RuleParser:
                   or (m.group("after"),) in self.lexicon.phrases]
         found += [m.group("name") or m.group("owner") for m in PERSON_BEFORE_NOUN.finditer(text)
                   if m.group("noun") in self.lexicon.item_nouns]
+        found += [m.group("name") for m in PERSON_OPENING.finditer(text)
+                  if not m.group("noun") or m.group("noun") in self.lexicon.item_nouns
+                  or (m.group("noun"),) in self.lexicon.phrases]
         for name in found:
             key = tuple(words(name))
             span = work.find_words(key) if key else None
