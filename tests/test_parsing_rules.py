@@ -1537,3 +1537,10 @@ def test_darker_history_words_and_why_these(rules) -> None:
     p = rules.parse("actually, one more thing: a comedy")
     assert p.count is None and not p.acts and p.include_all == {"genres": ["Comedy"]}
     assert rules.parse("3 more please").count == 3
+
+
+def test_no_said_alone_before_a_title(rules) -> None:
+    """Before, "no, Casino" searched "casino": the lone-title reading stopped at "no"."""
+    assert ids(rules.parse("no, Casino").similar_to) == ["693"] and not rules.parse("no, Casino").query
+    assert ids(rules.parse("no Casino").rejected) == ["693"]
+    assert not rules.parse("nothing too heavy").similar_to

@@ -1104,8 +1104,9 @@ class RuleParser:
                                                             mention=work.span_text(begin, end)))
                     work.use(begin, end)
                 return
-            if toks[start].text not in self._stop or toks[start].text in BARE_TITLE_BREAKS:
-                return  # "nothing too heavy" refuses a mood; it does not ask for the film Heavy
+            said_alone = start + 1 < len(toks) and toks[start + 1].text in (",", "!", ".", ";")
+            if toks[start].text not in self._stop or (toks[start].text in BARE_TITLE_BREAKS and not said_alone):
+                return  # "nothing too heavy" refuses a mood; it does not ask for the film Heavy ("no, Casino" does)
 
     def _bare_similar(self, work: _Work, prefs: Preferences) -> None:
         """'Anything similar?', 'similar ones?' with no object: like what this message liked ("the
