@@ -26,6 +26,9 @@ FOLLOW_UPS = [
     "swap #3 for something else", "swap out #2 and #4", "swap #9", "just the top five of them", "the best one?",
     "show me the Batman movies", "is Heat better than Casino?", "not Star Wars or any of its sequels",
     "I'll take #2", "#9 it is", "replace #2 with a comedy", "I've seen #3, swap it",
+    "not #3", "seen 1 and 9", "too many dramas", "no foreign films", "what's the oldest movie you have?",
+    "tell me about the oldest one", "sort by newest", "give me 100 movies", "the same year as Titanic",
+    "less like the second", "none of those appeal", "no, Casino", "Jim Carrey movies",
 ]
 CONVERSATIONS = 150
 
