@@ -586,7 +586,7 @@ def test_one_relation_to_a_list_of_titles(rules) -> None:
      # a message opening with a two-word name (before, searched as words with no notice)
      ("Jim Carrey movies", ["Jim Carrey"]), ("Steven Spielberg films please", ["Steven Spielberg"]),
      ("Tom Hanks", ["Tom Hanks"]), ("Bruce Willis action movies", ["Bruce Willis"]), ("Star Wars movies", []),
-     ("Good Will Hunting", []), ("New York movies", [])],
+     ("Good Will Hunting", []), ("New York movies", []), ("Best Picture movies", [])],
 )
 def test_people_named_where_the_catalog_has_no_names(rules, text, people) -> None:
     # MovieLens' graph links directors and actors to films without naming them: the reply says so.

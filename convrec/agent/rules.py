@@ -601,6 +601,8 @@ NOT_PEOPLE = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday"
               "britain", "ireland", "sweden", "denmark", "mexico", "iran", "europe", "asia", "africa", "america",
               "hollywood", "bollywood", "canada", "australia", "hong", "new", "los", "san", "las", "north", "south",
               "west", "east",
+              # praise opening a message: "Best Picture movies" names an award, not a person
+              "best", "top", "good", "great", "classic", "old",
               # studios: no person either
               "disney", "pixar", "dreamworks", "miramax", "warner", "universal", "paramount", "netflix"}
 # "my 8 year old", "kids aged 6 and 9": ages
