@@ -1254,6 +1254,27 @@ def test_refusing_picks_keeps_the_rest(agent: Agent) -> None:
     # with a wish the kept ones do not meet, a new list that meets it
     eighties = agent.chat(sid, "not #3, and from the 80s")
     assert eighties.items and all(1980 <= i.facts["year"] <= 1989 for i in eighties.items)
+    # "not that one" after a question about a pick swaps that pick; all five at once say so briefly
+    other = agent.new_session()
+    listed = [i.id for i in agent.chat(other, "a comedy").items]
+    agent.chat(other, "tell me about #2")
+    that = [i.id for i in agent.chat(other, "not that one").items]
+    assert that[0] == listed[0] and that[2:] == listed[2:] and that[1] not in listed
+    assert agent.chat(other, "not #1, #2, #3, #4 or #5").text.startswith("I swapped all 5.")
+
+
+def test_undo_shows_the_list_as_it_was(agent: Agent) -> None:
+    """Before, "undo" restored the wishes but gave new picks for them (what was shown is not
+    repeated), so "not #3" → "undo" lost the list it meant to bring back."""
+    sid = agent.new_session()
+    first = [i.id for i in agent.chat(sid, "a comedy").items]
+    agent.chat(sid, "not #3")
+    back = agent.chat(sid, "undo")
+    assert [i.id for i in back.items] == first and back.text.startswith("Undid the last change. Here they are again")
+    agent.chat(sid, "from the 90s")
+    again = agent.chat(sid, "undo")
+    assert [i.id for i in again.items] == first and [c.label for c in again.understood] == ["Comedy"]
+    assert agent.chat(sid, "tell me about #3").items[0].id == first[2]  # the list "#3" follows
 
 
 def test_the_oldest_movie_you_have(agent: Agent) -> None:

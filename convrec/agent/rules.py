@@ -1321,10 +1321,11 @@ class RuleParser:
 
     @staticmethod
     def _refused_picks(prefs: Preferences) -> None:
-        """"Not #3", "I've already seen 1 and 2", "skip the second one": list picks refused, and no
-        other act or reference: the act `swap` (those picks replaced, the rest kept, as "swap #3"
-        does; the turn gives a whole new list when the other wishes said change what the rest met)."""
-        if not prefs.acts and prefs.rejected and all(r.ordinal is not None for r in prefs.rejected) \
+        """"Not #3", "I've already seen 1 and 2", "skip the second one", "not that one" (after "tell
+        me about #2"): list picks refused, and no other act or reference: the act `swap` (those
+        picks replaced, the rest kept, as "swap #3" does; the turn gives a whole new list when the
+        other wishes said change what the rest met)."""
+        if not prefs.acts and prefs.rejected and all(r.ordinal is not None or r.pointer == "focus" for r in prefs.rejected) \
                 and not (prefs.liked or prefs.disliked or prefs.similar_to or prefs.related):
             prefs.acts.append("swap")
 

@@ -522,6 +522,9 @@ class Agent:
                     yield from self._grouped(scene, record, session_id, message, state, timings, started, prefs=prefs)
                     return
             swap_from = list(state.last_shown) if "swap" in prefs.acts else []
+            # "undo" alone, with something to go back to: the list as it was then, not new picks for it
+            going_back = prefs.acts == ["undo"] and state.previous is not None and \
+                prefs.model_copy(update={"acts": []}).is_empty()
             change = state.apply(prefs, cat)
             refused = set(state.rejected)
             swapped = [i for i in swap_from if i in refused]  # "swap #3": the picks to replace
@@ -540,6 +543,12 @@ class Agent:
                 return
             if state.groups:  # "undo" brought back a split: its lists again
                 yield from self._grouped(scene, record, session_id, message, state, timings, started)
+                return
+            if going_back and state.last_shown:
+                ranked = reorder_shown(cat, state.last_shown, "shown", self._counts(scene), self._given_reasons(session_id))
+                state.record_shown([it.id for it in ranked.items])
+                yield from self._answer(scene, session_id, message, state, f"Undid the last change. {ranked.text}",
+                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
                 return
 
             found = self._find(scene, record, state, change, timings)
@@ -600,6 +609,8 @@ class Agent:
             return picks, ""
         if not gave:
             return picks, f"Nothing else here fits what you asked, so I took out {and_list(took)}."
+        if len(took) == len(picks) > 3:  # "not #1, #2, #3, #4 or #5": no sentence naming them all twice
+            return picks, f"I swapped all {len(took)}."
         return picks, f"I swapped {and_list(took)} for {and_list(gave)}."
 
     def _find(self, scene: Scene, record: Any, state: Any, change: Any, timings: dict[str, float]) -> Found:
