@@ -1263,6 +1263,16 @@ def test_refusing_picks_keeps_the_rest(agent: Agent) -> None:
     assert agent.chat(other, "not #1, #2, #3, #4 or #5").text.startswith("I swapped all 5.")
 
 
+def test_which_is_the_longest_says_what_the_catalog_lacks(agent: Agent) -> None:
+    """Before, "which is the longest?" gave a new list, with a notice that running times were left out."""
+    sid = agent.new_session()
+    agent.chat(sid, "a comedy")
+    reply = agent.chat(sid, "which is the longest?")
+    assert not reply.items and reply.text.startswith("This catalog has no running times, so I can't tell which of these is longest.")
+    sequel = agent.chat(agent.new_session(), "the godfather")
+    assert [i.title for i in agent.chat(sequel.session_id, "the sequel").items] == ["The Godfather: Part II"]
+
+
 def test_undo_shows_the_list_as_it_was(agent: Agent) -> None:
     """Before, "undo" restored the wishes but gave new picks for them (what was shown is not
     repeated), so "not #3" → "undo" lost the list it meant to bring back."""

@@ -1544,3 +1544,11 @@ def test_no_said_alone_before_a_title(rules) -> None:
     assert ids(rules.parse("no, Casino").similar_to) == ["693"] and not rules.parse("no, Casino").query
     assert ids(rules.parse("no Casino").rejected) == ["693"]
     assert not rules.parse("nothing too heavy").similar_to
+
+
+@pytest.mark.parametrize("text", ["the sequel", "the sequels?", "any sequels?", "is there a sequel?"])
+def test_a_sequel_of_the_title_talked_about(rules, text) -> None:
+    """Before, "sequel" was searched as a title word after "the godfather"."""
+    p = rules.parse(text)
+    assert [(r.relation, r.ref.pointer) for r in p.related] == [("same_series", "focus")] and not p.query
+    assert not rules.parse("the director").related  # a question, not a request by relation

@@ -718,6 +718,8 @@ TITLE_SERIES = re.compile(
     r"the (?P<title>[a-z0-9][a-z0-9 ]{1,60}?) (?P<noun>movies|films|flicks)(?: please)?(?: [?.!])*$")
 # Relation nouns that, right after a title, name the whole series, the title included
 WHOLE_SERIES = {"series", "franchise", "saga", "trilogy"}
+# ... and those that alone, after a title was talked about, mean its others ("the sequel")
+SEQUEL_NOUNS = {"sequel", "sequels", "prequel", "prequels"}
 # Relation words that are no noun, and the noun a reply says for them ("Star Wars related": its series)
 RELATION_NOUN_AS = {"related": "series", "universe": "series"}
 # Words before a lone title that make it no request for more like it ("nothing too heavy")
@@ -1513,6 +1515,11 @@ class RuleParser:
                 if span and span[1] == p:
                     ref = ItemRef(item_id=span[0], title=self.titles[span[0]], mention=work.span_text(b, p))
                     return ref, b, p + 1
+        # "the Godfather" → "the sequel", "any sequels?", "is there a prequel?": the item in focus's
+        # (a sequel noun closing the message; "the director" alone stays a question)
+        closing = all(not t.word or t.text == "please" for t in toks[p + 1:])
+        if before in ("the", "a", "any") and toks[p].text in SEQUEL_NOUNS and closing:
+            return ItemRef(pointer="focus", mention=work.span_text(p - 1, p + 1)), p - 1, p + 1
         if before in RELATION_PRONOUNS or (before == "same" and after != "as"):
             # "its director", "the same writer": the item in focus, or a title named before "its"
             # ("not Star Wars or any of its sequels": `_bind_pronouns`)

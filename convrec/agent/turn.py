@@ -94,6 +94,9 @@ UNFAMILIAR_WEIGHT = 2.0
 # which the well liked lead).
 WORST_WEIGHT = 2.0
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
+# "which is the longest?", "which of these is shortest": a question about the list shown
+WHICH_OF_THESE = re.compile(r"\bwhich(?: one| ones| of (?:these|those|them))?(?: \w+)? (?:is|s|was|are|would be) (?:the )?\w+",
+                            re.IGNORECASE)
 # "is it any good?", "is #2 worth watching?": a question about how well people rated it
 GOOD = re.compile(r"\b(?:any good|(?:is|was) (?:it|that|this|#\s?\d+)(?: \w+)?? good|good one|worth (?:it|watching|seeing|a "
                   r"watch|my time)|well (?:liked|rated|reviewed)|how (?:good|well rated|well liked) is)\b", re.IGNORECASE)
@@ -451,6 +454,13 @@ class Agent:
                 item, said, short = left_out
                 state.focus = item.id
                 yield from self._answer(scene, session_id, message, state, said, [(item, short)], "about", started)
+                return
+            if prefs.unsupported and WHICH_OF_THESE.search(message) and state.last_shown and prefs.is_empty():
+                # "which is the longest?": a question about the list the catalog has no data for
+                label, said = next(iter(prefs.unsupported.items()))
+                yield from self._answer(scene, session_id, message, state,
+                                        f"This catalog has no {label}, so I can't tell which of these is {said}. "
+                                        "Ask which is the best rated, or sort them by year.", [], "chat", started)
                 return
             none_why = self._why_none(scene, state, prefs) if "why_not" in prefs.acts and focus is None else None
             if none_why is not None:
