@@ -207,6 +207,8 @@ NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, 
 _NUMW = r"\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
 REF_NOUNS = (r"(?:one|ones|movie|movies|film|films|pick|picks|suggestion|suggestions|option|options|item|items|"
              r"title|titles|choice|choices|result|results|recommendation|recommendations|entry|entries|book|books)")
+# Who "people who liked Fargo" can be (the similar cue and `ALSO_LIKED`)
+LIKERS = ("people", "those", "viewers", "folks", "others", "anyone", "everyone")
 ITEM_WORDS = (r"(?:movies|movie|films|film|flicks|flick|options|option|suggestions|suggestion|picks|pick|"
               r"recommendations|recommendation|titles|title|ideas|books|book|items|item|choices|results|ones)")
 
@@ -248,8 +250,7 @@ ROLE_CUES: dict[Role, list[str]] = {
         "in the spirit of", "a la", "a lot like", "similar in tone to", "similar in spirit to", "similar in feel to",
         "in the same spirit as",
         # "what did people who liked Fargo also like?": what those people liked, as "like Fargo" reads
-        *(f"{who} who {verb}" for who in ("people", "those", "viewers", "folks", "others", "anyone", "everyone")
-          for verb in ("liked", "loved", "enjoyed", "like", "love", "enjoy", "watched")),
+        *(f"{who} who {verb}" for who in LIKERS for verb in ("liked", "loved", "enjoyed", "like", "love", "enjoy", "watched")),
         # "compare Alien and Aliens", "#1 vs #2": the references compared (the act says so)
         "compare", "compare to", "compare with", "compared to", "compared with", "difference between", "vs",
         "versus", "which is better", "should i watch",
@@ -539,7 +540,7 @@ MY_LIKES = re.compile(r"\b(?:the ones?|those|the (?:movies|films)|movies|films|w
                       r"|\b(?:based on|from|going by|according to) (?:my|what i) (?:ratings|history|taste|tastes|rated|liked|likes)\b")
 # "people who liked Fargo also liked what?": the closing words of a "similar" cue (see ROLE_CUES)
 ALSO_LIKED = re.compile(r"(?<=\w )(?:would )?also (?:liked?|loved?|enjoyed?|watched|watch)\b(?= *(?:$|[?.!]| what\b))"
-                        r"|^what (?:did|do|else did|else do)(?= (?:people|those|viewers|folks|others|anyone|everyone) who\b)")
+                        rf"|^what (?:did|do|else did|else do)(?= (?:{'|'.join(LIKERS)}) who\b)")
 # A capitalized name after a comparison, a like or a dislike ("something like The Matrix", "I loved Amelie"):
 # if no catalog title matched there, the person named something the catalog does not have.
 NAMED_AFTER_CUE = re.compile(
@@ -747,10 +748,11 @@ COUNT = re.compile(
     rf"|\b(?P<n9>{_NUMW}) more\b(?! (?:than|thing|question|request|time)\b)")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 MAX_COUNT = 50  # the longest list one reply gives
-# "give me 100 movies", "60 comedies": more than one list gives (not a year: "1994 movies")
-OVER_COUNT = re.compile(rf"(?<![\d.])(?P<n>[5-9]\d|[1-9]\d\d)(?: (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b)"
-                        rf"|\b(?:give me|show me|list|i want|i need) (?:me )?(?P<n2>[5-9]\d|[1-9]\d\d)(?= ?(?:$|[,.!?;]|please\b))"
-                        rf"|(?<=[,;:.!] )(?P<n3>[5-9]\d|[1-9]\d\d) (?:please|pls)\b")
+# "give me 100 movies", "60 comedies": more than one list gives (50-999, so not a year: "1994 movies")
+_OVER = r"[5-9]\d|[1-9]\d\d"
+OVER_COUNT = re.compile(rf"(?<![\d.])(?P<n>{_OVER})(?: (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b)"
+                        rf"|\b(?:give me|show me|list|i want|i need) (?:me )?(?P<n2>{_OVER})(?= ?(?:$|[,.!?;]|please\b))"
+                        rf"|(?<=[,;:.!] )(?P<n3>{_OVER}) (?:please|pls)\b")
 
 
 def _count_value(raw: str) -> int | None:
@@ -1962,7 +1964,7 @@ class RuleParser:
             return
         toks = work.toks
         for i, t in enumerate(toks):
-            over = not t.used and re.fullmatch(r"[5-9]\d|[1-9]\d\d", t.text) is not None and int(t.text) > MAX_COUNT
+            over = not t.used and re.fullmatch(_OVER, t.text) is not None and int(t.text) > MAX_COUNT
             value = None if t.used or (t.text.isdigit() and len(t.text) > 2) else _count_value(t.text)
             if not (value or over):
                 continue

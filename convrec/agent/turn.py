@@ -485,14 +485,12 @@ class Agent:
                 # "which of these is the best?": the same list, best rated first; it is the list now
                 ranked = best_of_shown(cat, state.last_shown, scene.quality, worst="worst_of_shown" in of_shown,
                                        keep=prefs.count)  # "top 3 of those": the best three
-                state.record_shown([it.id for it in ranked.items])
                 said = ranked.text
                 if prefs.evidence.get("superlative") and scene.quality is not None:
                     # "which one is the scariest?": the catalog rates items, it does not measure scariness
                     said = (f"I can't measure which is {prefs.evidence['superlative']} from what this catalog "
                             f"has, so here they are best rated first. {said}")
-                yield from self._answer(scene, session_id, message, state, said,
-                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
+                yield from self._shown_again(scene, session_id, message, state, ranked, said, started)
                 return
             if "my_history" in prefs.acts and not names_more:
                 # "show me my favourites", "what do you know about me?": what the picks go by
@@ -511,9 +509,7 @@ class Agent:
                 ranked = reorder_shown(cat, state.last_shown, prefs.order, self._counts(scene),
                                        self._given_reasons(session_id), which=prefs.evidence.get("which", ""),
                                        keep=prefs.count if prefs.order == "shown" else None)
-                state.record_shown([it.id for it in ranked.items])
-                yield from self._answer(scene, session_id, message, state, ranked.text,
-                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
+                yield from self._shown_again(scene, session_id, message, state, ranked, ranked.text, started)
                 return
             if "why_shown" in prefs.acts and state.last_shown and not names_more:
                 # "why these?": what the list was picked for and how it was ordered; no new list
@@ -556,9 +552,8 @@ class Agent:
                 return
             if going_back and state.last_shown:
                 ranked = reorder_shown(cat, state.last_shown, "shown", self._counts(scene), self._given_reasons(session_id))
-                state.record_shown([it.id for it in ranked.items])
-                yield from self._answer(scene, session_id, message, state, f"Undid the last change. {ranked.text}",
-                                        list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
+                yield from self._shown_again(scene, session_id, message, state, ranked,
+                                             f"Undid the last change. {ranked.text}", started)
                 return
 
             found = self._find(scene, record, state, change, timings)
@@ -585,6 +580,14 @@ class Agent:
                 - set(state.liked),
             )
             yield from self._write(scene, session_id, message, state, ctx, timings, started)
+
+    def _shown_again(self, scene: Scene, session_id: str, message: str, state: Any, ranked: Any, said: str,
+                     started: float) -> Iterator[ReplyEvent]:
+        """The list just shown, again in another order (sorted, best first, as before "undo"): it
+        is the list now, which "#1" then follows."""
+        state.record_shown([it.id for it in ranked.items])
+        yield from self._answer(scene, session_id, message, state, said,
+                                list(zip(ranked.items, ranked.why, strict=True)), "reordered", started)
 
     @staticmethod
     def _kept_hold(scene: Scene, state: Any, listed: list[str], out: list[str]) -> bool:
@@ -1192,7 +1195,9 @@ class Agent:
             return [it for i in ids if i in cat and year.facet in (it := cat.get(i)).numeric]
 
         shown = dated(state.last_shown)
-        everything = dated(cat.ids) if prefs.evidence.get("age_of") == "catalog" or not state.last_shown else []
+        asks_all = prefs.focus is not None and prefs.focus.pointer in ("oldest", "newest") and (
+            prefs.evidence.get("age_of") == "catalog" or not state.last_shown)
+        everything = dated(cat.ids) if asks_all else []  # only for a question about the whole catalog
 
         def pin(ref: Any, among: list[Any]) -> Any:
             if ref is None or ref.pointer not in ("oldest", "newest") or not among:
