@@ -49,6 +49,48 @@ def test_other_messages_do_not_split(message: str) -> None:
     assert split_message(message) is None
 
 
+@pytest.mark.parametrize(
+    ("message", "parts"),
+    [
+        ("some comedies and some action movies", [("comedies", 3), ("action movies", 2)]),
+        ("half comedies, half dramas", [("comedies", 3), ("dramas", 2)]),
+        ("half westerns half comedies", [("westerns", 3), ("comedies", 2)]),
+        ("a mix of comedies and dramas from the 90s", [("comedies", 3), ("dramas from the 90s", 2)]),
+        ("show me some comedies, some dramas and some westerns", [("comedies", 2), ("dramas", 2), ("westerns", 1)]),
+        ("10 movies, half comedies and half dramas", [("comedies", 5), ("dramas", 5)]),
+        ("6 films: some westerns and some comedies", [("westerns", 3), ("comedies", 3)]),
+        # what follows the shares is said of the last, and `share` gives refusals to all
+        ("some comedies and some dramas, nothing violent", [("comedies", 3), ("dramas, nothing violent", 2)]),
+    ],
+)
+def test_shares_said_without_numbers_split_one_list_evenly(message: str, parts: list[tuple[str, int]]) -> None:
+    got = split_message(message)
+    assert got is not None and [(p.text, p.count) for p in got] == parts
+
+
+def test_shares_split_the_length_asked_before() -> None:
+    """After "show me 10", "some westerns and some comedies" are five of each."""
+    got = split_message("some westerns and some comedies", total=10)
+    assert got is not None and [p.count for p in got] == [5, 5]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "a mix of comedy and drama",  # one film that is both
+        "half comedy, half drama",
+        "some comedies about half an hour",
+        "some of them and some of those",
+        "some more",
+        "some comedies",
+        "I want something funny and something sad",
+        "half comedies, half dramas, half westerns",
+    ],
+)
+def test_one_kind_or_one_share_does_not_split(message: str) -> None:
+    assert split_message(message) is None
+
+
 def _prefs(genre: str | None = None, years: tuple[float, float] | None = None, **extra) -> Preferences:
     p = Preferences(**extra)
     if genre:

@@ -2,7 +2,11 @@
 
 A message made of counted parts joined by "and", "plus", "then" or commas asks for one list per
 part. `split_message` finds the parts (conservatively: every part opens with a count, and at least
-one count is a number, so "a comedy and a drama" stays one wish for both genres); the scene's parser
+one count is a number, so "a comedy and a drama" stays one wish for both genres). Shares said
+without numbers split one list evenly: "some comedies and some action movies", "half westerns,
+half comedies", "a mix of comedies and dramas" (plural nouns: "a mix of comedy and drama" and "half
+comedy, half drama" are one film that is both), the first parts taking what is left over of the
+list's length ("10 movies, half comedies and half dramas" are five of each). The scene's parser
 reads each part alone (`Agent._read_parts`), and `share` completes them: what a part leaves unsaid
 of a facet another part names it shares ("2 from the 90s" after "3 action movies from the 80s" are
 action movies), and what any part refuses or asks of every item ("nothing violent", "the best")
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convrec.agent.preferences import Preferences
-from convrec.agent.rules import NUMBER_WORDS
+from convrec.agent.rules import _NUMW, NUMBER_WORDS
 
 #: How many each part asks for: a numeral or number word (one to ten, valued as the rules value
 #: them); "a"/"an" only where another part counts
@@ -46,6 +50,17 @@ _START = re.compile(rf"{_COUNT}\s+(?=[a-z])", re.IGNORECASE)
 _JOIN = re.compile(rf"\s*(?:,\s*(?:and|plus|then)?|;|\band\b|\bplus\b|&|\bthen\b)\s+(?={_COUNT}\s+[a-z])", re.IGNORECASE)
 # a count that is no part's: "one of them", "2 more", "a couple more", "a bit", "a lot"
 _NOT_A_PART = re.compile(r"^(?:of|or|to|more|less|bit|lot|little|while|couple|few|each)\b", re.IGNORECASE)
+# Shares of one list (see the module docstring): the list's length said first ("10 movies:"), then
+# "some …" / "half …" parts, or "a mix of …" with parts joined as counted ones are
+_TOTAL = re.compile(rf"^(?P<n>{_NUMW})\s+(?:movies|films|picks|titles|books|ones)\b\s*(?:[:,;–—-]\s*|(?:with|that are)\s+)?",
+                    re.IGNORECASE)
+_SHARE = re.compile(r"(?:^|\s*(?:,\s*(?:and\s+|plus\s+)?|;\s*|\band\s+|\bplus\s+|&\s*)|\s+)\b(?P<w>some|half)\s+(?=[a-z])",
+                    re.IGNORECASE)
+_MIX = re.compile(r"^(?:a\s+|some\s+)?(?:mix|mixture|blend|combination)\s+of\s+(?=[a-z])", re.IGNORECASE)
+_MIX_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|plus\s+)?|;\s*|\band\s+|\bplus\s+|&\s*)", re.IGNORECASE)
+# what goes on after the shares, for all of them: "…, nothing violent", "… and only from the 90s"
+_FOR_ALL = re.compile(r"^(?:no|not|nothing|none|without|but|except|only|please|from|made|released)\b", re.IGNORECASE)
+_NOT_PLURAL = {"this", "is", "was", "has", "as", "us", "less", "plus", "across", "its", "his", "yes", "thus"}
 
 
 @dataclass
@@ -57,10 +72,16 @@ class Part:
     explicit: bool  # said as a number, not "a"/"an"
 
 
-def split_message(message: str) -> list[Part] | None:
-    """The counted parts of a message asking for several lists, or None for any other message."""
+def split_message(message: str, total: int = 5) -> list[Part] | None:
+    """The parts of a message asking for several lists, or None for any other message. `total` is
+    the length of a list shared without numbers ("some comedies and some dramas")."""
     text = " ".join(message.split())
     body = text[_LEAD.match(text).end():]  # type: ignore[union-attr]
+    return _counted(body) or _shared(body, total)
+
+
+def _counted(body: str) -> list[Part] | None:
+    """"3 comedies and 2 dramas": parts that each open with a count, at least one a number."""
     if not _START.match(body):
         return None
     joins = list(_JOIN.finditer(body))
@@ -85,6 +106,47 @@ def split_message(message: str) -> list[Part] | None:
     if not any(p.explicit for p in parts):
         return None  # "a comedy and a drama": one wish for both
     return parts
+
+
+def _plural(text: str) -> bool:
+    """The part names several things ("comedies", "action movies from the 90s"), not one kind."""
+    return any(w.endswith("s") and not w.endswith("'s") and len(w) > 3 and w not in _NOT_PLURAL
+               for w in re.findall(r"[a-z']+", text.lower())[:3])
+
+
+def _shared(body: str, total: int) -> list[Part] | None:
+    """"Some comedies and some dramas", "half westerns, half comedies", "a mix of comedies and
+    dramas": one list of `total` (or the length said first) shared evenly among the parts."""
+    m = _TOTAL.match(body)
+    if m is not None:
+        total, body = NUMBER_WORDS.get(m.group("n").lower()) or int(m.group("n")), body[m.end():]
+    mix = _MIX.match(body)
+    if mix is not None:
+        chunks = _MIX_JOIN.split(body[mix.end():])
+        words = {"mix"}
+    else:
+        cuts = list(_SHARE.finditer(body))
+        if not cuts or cuts[0].start() != 0:
+            return None
+        chunks = [body[a.end():b.start() if b is not None else len(body)]
+                  for a, b in zip(cuts, [*cuts[1:], None], strict=True)]
+        words = {c.group("w").lower() for c in cuts}
+    texts: list[str] = []
+    for chunk in (c.strip(" ,.;!?") for c in chunks):
+        if not chunk:
+            return None
+        if texts and _FOR_ALL.match(chunk):  # "…, nothing violent": said of every part
+            texts[-1] = f"{texts[-1]}, {chunk}"
+        else:
+            texts.append(chunk)
+    if not 2 <= len(texts) <= MAX_PARTS or len(texts) > total or any(_NOT_A_PART.match(t) for t in texts):
+        return None
+    if ("half" in words and len(texts) != 2) or (words & {"half", "mix"} and not all(map(_plural, texts))):
+        return None  # "half comedy, half drama": one film that is both
+    counts = [total // len(texts) + (i < total % len(texts)) for i in range(len(texts))]
+    if max(counts) > MAX_PER_PART:
+        return None
+    return [Part(t, n, True) for t, n in zip(texts, counts, strict=True)]
 
 
 def _wants(prefs: Preferences) -> bool:

@@ -81,7 +81,7 @@ STOPWORDS = set(
     grandfather grandparents parents mom mum dad roommate roommates coworkers colleagues son sons daughter daughters
     brother brothers sister sisters friend friends nephew niece nephews nieces
     morning afternoon sunday saturday friday weekday rainy cozy help try trying ever yesterday couple
-    usually normally typically generally often ago still during starring featuring
+    usually normally typically generally often ago still during starring featuring mix mixture blend combination
     haven havent hasn hasnt hadn hadnt didn didnt doesn doesnt isn isnt aren arent wasn wasnt weren werent
     un una unos unas el la los las de del y con sin para por que quiero une le les des du et avec sans pour
     je veux ein eine einen einem der die das den dem aus und mit ohne fur ich will il lo gli della dei degli

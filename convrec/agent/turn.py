@@ -756,7 +756,7 @@ class Agent:
     def _read_parts(scene: Scene, message: str, state: Any) -> list[tuple[int, Any]] | None:
         """A message asking for several lists, read part by part (see `convrec.agent.groups`):
         (count, reading) per part, or None for a message that asks for one list."""
-        parts = split_message(message)
+        parts = split_message(message, total=state.count or DEFAULT_PICKS)
         if parts is None:
             return None
         read = share([scene.parser.parse(part.text, state) for part in parts])
