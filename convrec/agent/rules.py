@@ -900,6 +900,7 @@ class RuleParser:
         if self.titles and self.lexicon.relations:
             self._relations(work, prefs)  # before ordinals: "the director of #2" is one reference
             self._more_from_them(work, prefs)
+        self._pointed_bounds(work, prefs)  # before ordinals: "the same year as #2" is a year
         self._ordinals(work, prefs)
         self._tell_me_more(work, prefs)
         self._quoted_titles(work, prefs)
@@ -1603,6 +1604,40 @@ class RuleParser:
                 prefs.shifts.append(RangeShift(facet=year.facet, direction=direction, anchor=ref,  # type: ignore[arg-type]
                                                step=float(either_side), mention=mention))
                 work.use(s, end)
+
+    def _pointed_bounds(self, work: _Work, prefs: Preferences) -> None:
+        """'From the same year as #2', 'the same era as the second one', 'from the same year as it',
+        and after talking about a film 'something from the same year' or 'from that year': the year
+        facet around a pick's or the film in focus's year, as `_title_bounds` does for a title ("at
+        the same time", with no lead, is not a year: "funny and sad at the same time" asks for both,
+        and those words are not searched)."""
+        for s, e, _ in work.finditer(r"\b(?:both )?at the same time\b|\bat once\b"):
+            if not work.any_used(s, e):
+                work.use(s, e)
+        year = self.lexicon.year_facet
+        if year is None:
+            return
+        ordw = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
+        kinds = r"(?P<kind>year|era|time|time period|period)"
+        pointed = (rf"(?:# ?(?P<n>\d{{1,2}})|(?:number|no \.) (?P<n2>\d{{1,2}})|(?:the )?(?P<w>{ordw}) ?{REF_NOUNS}?"
+                   r"|(?P<it>it|that one|that movie|that film|that|this one|this))")
+        for pattern in (rf"\b(?:the )?same {kinds} as {pointed}(?![\w'])",
+                        rf"\b(?:from|in|of|around|released in|made in|came out in) (?:around )?(?:the same|that) {kinds}\b"
+                        r"(?! as\b)"):
+            for s, e, m in work.finditer(pattern):
+                if work.any_used(s, e):
+                    continue
+                gd = m.groupdict()
+                mention = work.span_text(s, e)
+                if gd.get("n") or gd.get("n2"):
+                    ref = ItemRef(ordinal=int(gd.get("n") or gd["n2"]), mention=mention)
+                elif gd.get("w"):
+                    ref = ItemRef(ordinal=ORDINAL_WORDS[gd["w"]], mention=mention)
+                else:
+                    ref = ItemRef(pointer="focus", mention=mention)
+                prefs.shifts.append(RangeShift(facet=year.facet, direction=0, anchor=ref,  # type: ignore[arg-type]
+                                               step=0.0 if gd["kind"] == "year" else 3.0, mention=mention))
+                work.use(s, e)
 
     def _quoted_titles(self, work: _Work, prefs: Preferences) -> None:
         quotes = [i for i, t in enumerate(work.toks) if t.text in ('"', "'") and not t.used]

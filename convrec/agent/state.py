@@ -166,6 +166,8 @@ class DialogueState(BaseModel):
     liked: list[str] = Field(default_factory=list)
     disliked: list[str] = Field(default_factory=list)
     rejected: list[str] = Field(default_factory=list)
+    # items a range was said around ("from the same year as Titanic"): known, so not offered
+    anchors: list[str] = Field(default_factory=list)
     shown: list[str] = Field(default_factory=list)
     last_shown: list[str] = Field(default_factory=list)
     focus: str | None = None
@@ -348,6 +350,10 @@ class DialogueState(BaseModel):
                 key = exclude_range_key(facet, hole)
                 self._origin(key, prefs, key)
         for shift in prefs.shifts:
+            if shift.anchor is not None and not shift.anchor.item_id:
+                shift = self._pin_anchor(shift, change, catalog)
+                if shift is None:
+                    continue
             # "something older, maybe the 80s": the 80s say how much ("after Star Wars" still bounds them)
             if shift.anchor is not None or shift.facet not in prefs.ranges:
                 before_shift = self.ranges.get(shift.facet)
@@ -437,7 +443,7 @@ class DialogueState(BaseModel):
         ranges = {f: r for f, r in self.ranges.items() if f"range:{f}" not in drop}
         holes = {f: [h for h in hs if exclude_range_key(f, h) not in drop] for f, hs in self.exclude_ranges.items()}
         hide_seen = "show_seen" not in self.acts and "unseen" not in drop
-        exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked,
+        exclude_ids = [*self.rejected, *self.disliked, *self.similar_to, *self.liked, *self.anchors,
                        *(r.ref.item_id for r in self.related if r.ref.item_id and not r.negated and not r.whole)]
         if hide_seen:
             exclude_ids += self.shown
@@ -671,6 +677,31 @@ class DialogueState(BaseModel):
                 return [self.last_shown[ref.ordinal - 1]]
         return []
 
+    def _pin_anchor(self, shift: RangeShift, change: TurnChange, catalog: Catalog | None) -> RangeShift | None:
+        """"From the same year as #2" / "as it" / "from that year": the shift anchored on that pick,
+        or on the film in focus (a list of several has no one film: "that year" after it is not
+        guessed), with a note naming whose year it is; None, and a note, when there is none."""
+        ref = shift.anchor
+        assert ref is not None
+        if ref.ordinal is not None:
+            got = self._resolve(ref)
+            if not got:
+                change.unresolved.append(ref.describe())
+                return None
+        elif self.focus or len(self.last_shown) == 1:
+            got = [self.focus or self.last_shown[0]]
+        else:
+            change.notes.append("I couldn't tell which film's year you meant; name it, or a pick "
+                                "(“from the same year as #2”).")
+            return None
+        item = catalog.get(got[0]) if catalog is not None and got[0] in catalog else None
+        value = item.numeric.get(shift.facet) if item is not None else None
+        if item is None or value is None:
+            return None
+        around = f"{value:g}" if not shift.step else f"{value - shift.step:g}–{value + shift.step:g}"
+        change.notes.append(f"Going by {item.title}: {around}.")
+        return shift.model_copy(update={"anchor": ref.model_copy(update={"item_id": item.id, "title": item.title})})
+
     def _shift(self, shift: RangeShift, catalog: Catalog | None, prefs: Preferences) -> None:
         facet, d = shift.facet, shift.direction
         old = self.ranges.get(facet)
@@ -681,6 +712,8 @@ class DialogueState(BaseModel):
             value = item.numeric.get(facet) if item is not None else None
             if value is None:
                 return
+            if d == 0:
+                self._add_list(self.anchors, item.id)  # type: ignore[union-attr]
             bound = (NumericRange(high=value - 1) if d < 0 else NumericRange(low=value + 1) if d > 0
                      else NumericRange(low=value - shift.step, high=value + shift.step))  # "the same year as Titanic"
             new = (old.intersect(bound) if old is not None else None) or bound
