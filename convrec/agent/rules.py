@@ -746,6 +746,13 @@ COUNT = re.compile(
     rf"|(?<![0-9] )[,;:] (?P<n8>{_NUMW})(?= ?[.!]?$)"
     # "3 more", "five more please", "2 more comedies": how many of the next ones
     rf"|\b(?P<n9>{_NUMW}) more\b(?! (?:than|thing|question|request|time)\b)")
+# "I've seen 500 movies", "I own over 200 films", "we rated 40 films": the person's viewing, not a
+# count of picks (said of themselves: "the highest rated 10 movies" is a count)
+SEEN_SO_MANY = re.compile(
+    r"\b(?:i|we)(?: ve| have| d| had)?(?: already| probably| just| literally| easily)? (?:seen|watched|rated|reviewed"
+    r"|own|saw|collected) (?:over |about |around |like |almost |nearly "
+    rf"|more than |at least |probably |already )?(?:\d+|{_NUMW}|a (?:hundred|thousand)|hundreds|thousands|dozens)"
+    rf"(?: [a-z]+){{0,2}}? {ITEM_WORDS}\b")
 LIST_SIZE = re.compile(rf"\b(?:a )?(?P<size>{'|'.join(LIST_SIZES)}) list\b")
 MAX_COUNT = 50  # the longest list one reply gives
 # "give me 100 movies", "60 comedies": more than one list gives (50-999, so not a year: "1994 movies")
@@ -1958,6 +1965,9 @@ class RuleParser:
         for num in self.lexicon.numeric.values():
             if num.role == "amount":
                 self._amounts(work, prefs, num)
+        for s, e, _ in work.finditer(SEEN_SO_MANY):
+            if not work.any_used(s, e):
+                work.use(s, e)  # "I've seen 500 movies": what they know, not how many to show
         for s, e, m in work.finditer(COUNT):
             group = next(g for g in ("n", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9") if m.group(g))
             if group == "n9" and not work.any_used(*work.tok_range(m.start(group), m.end(group))):
