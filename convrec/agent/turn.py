@@ -59,7 +59,7 @@ from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
-from convrec.ranking.paradigms.kg import ForeignItems, relation_label
+from convrec.ranking.paradigms.kg import SERIES, ForeignItems, relation_label
 from convrec.ranking.quality import ItemQuality, ItemRenown
 from convrec.retrieval.filters import NumericRange, SearchFilters
 from convrec.retrieval.index import Index, SearchHit
@@ -1357,7 +1357,11 @@ class Agent:
         cat = scene.index.catalog
         spec = cat.schema.get(relation)
         if spec is None or spec.kind != "categorical":
-            return getattr(scene.ranker, "related_items", lambda *_: None)(item_id, relation)
+            linked = getattr(scene.ranker, "related_items", lambda *_: None)(item_id, relation)
+            if relation == SERIES and item_id in cat and (family := cat.title_family(item_id)):
+                # the titles name a series the graph may not link ("Alien 3" to Alien)
+                return list(dict.fromkeys([*(linked or []), *family]))
+            return linked
         values = list(cat.get(item_id).categorical.get(relation, ())) if item_id in cat else []
         if not values:
             return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,6 +15,9 @@ import pandas as pd
 from convrec.errors import UnknownItemError
 
 FacetKind = Literal["categorical", "numeric"]
+# What ends a series' name in a title: a subtitle ("Alien: Resurrection") or a number ("Die Hard 2",
+# "Star Trek III: The Search for Spock", "Jaws 3-D", "Father of the Bride Part II")
+_SERIES_MARK = re.compile(r"^(?P<name>.+?)(?::| (?:part |chapter |episode )?(?:\d{1,2}|ii|iii|iv|v|vi|vii|viii)(?:-d)?\b)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +320,26 @@ class Catalog:
                 extra.append(len(words - own - common))
             cached = self.__dict__["_describes"] = bool(extra) and float(np.median(extra)) >= DESCRIPTION_MIN_WORDS
         return cached
+
+    def title_family(self, item_id: str) -> tuple[str, ...]:
+        """Other items whose titles name the same series: "Alien", "Alien 3" and "Alien:
+        Resurrection"; "The Terminator" and "Terminator 2: Judgment Day" (the name before a
+        subtitle or a sequel number, leading article aside, shared by titles of which at least one
+        has such a mark). For series the catalog's other data may not link (MovieLens' knowledge
+        graph links Alien to Aliens only)."""
+        families = self.__dict__.get("_families")
+        if families is None:
+            by_name: dict[str, list[tuple[str, bool]]] = {}
+            for item in self.items:
+                title = re.sub(r"^(?:the|a|an) ", "", item.title.casefold())
+                m = _SERIES_MARK.match(title)
+                by_name.setdefault((m.group("name") if m else title).strip(), []).append((item.id, m is not None))
+            families = {i: tuple(j for j, _ in members) for members in by_name.values()
+                        if len({j for j, _ in members}) > 1 and any(marked for _, marked in members)
+                        for i, _ in members}
+            self.__dict__["_families"] = families
+        twins = {str(item_id), *self.twins(str(item_id))}
+        return tuple(i for i in families.get(str(item_id), ()) if i not in twins)
 
     def twins(self, item_id: str) -> tuple[str, ...]:
         """Other ids of the very same item: identical title, text and facets (MovieLens 100K
