@@ -1378,3 +1378,50 @@ def test_sorting_and_history_in_another_catalog(ml_settings: Settings, tmp_path:
     assert agent.chat(sid, "most popular first").text.startswith("This catalog has no interactions")
     reply = agent.chat(sid, "what do you know about me?")
     assert not reply.items and reply.text.startswith("I don't know your history")
+
+
+def test_shares_of_one_list(agent: Agent) -> None:
+    """"Some comedies and some action movies", "half westerns, half comedies", "a mix of comedies
+    and dramas": one list shared evenly (before, every pick had to be both genres); "a mix of
+    comedy and drama" is still films that are both, and "mix" is no search word."""
+    sid = agent.new_session()
+    reply = agent.chat(sid, "some comedies and some action movies")
+    assert "3 for Comedy (#1–3) and 2 for Action (#4–5)" in reply.text
+    assert all("Comedy" in genres(i) for i in reply.items[:3]) and all("Action" in genres(i) for i in reply.items[3:])
+    agent.chat(sid, "show me 10")
+    assert len(agent.chat(sid, "half westerns, half comedies").items) == 10  # the length asked before
+    both = agent.chat(agent.new_session(), "a mix of comedy and drama")
+    assert all({"Comedy", "Drama"} <= set(genres(i)) for i in both.items) and "mix" not in both.text
+
+
+def test_the_same_year_as_a_pick_or_the_film_talked_about(agent: Agent) -> None:
+    """"From the same year as #2", "the same era as the third one", and after "tell me about
+    Fargo", "something from the same year": that film's year, said in the reply; the film itself
+    is not offered (before, "the same year as Titanic" listed Titanic). With no one film to go by
+    the reply says so; "funny and sad at the same time" is no year and searches no "time"."""
+    sid = agent.new_session()
+    shown = agent.chat(sid, "a comedy")
+    second = shown.items[1]
+    reply = agent.chat(sid, "a drama from the same year as #2")
+    assert f"Going by {second.title}: {second.facts['year']:g}." in reply.text
+    assert all(i.facts["year"] == second.facts["year"] and "Drama" in genres(i) for i in reply.items)
+    sid = agent.new_session()
+    agent.chat(sid, "tell me about Fargo")
+    reply = agent.chat(sid, "something from the same year")
+    assert reply.items and all(i.facts["year"] == 1996 for i in reply.items) and "100" not in {i.id for i in reply.items}
+    titanic = agent.chat(agent.new_session(), "from the same year as Titanic")
+    assert titanic.items and "313" not in {i.id for i in titanic.items}
+    sid = agent.new_session()
+    agent.chat(sid, "a comedy")
+    assert agent.chat(sid, "something from the same year").text.startswith("I couldn't tell which film's year you meant")
+    both = agent.chat(agent.new_session(), "something funny and sad at the same time")
+    assert all({"Comedy", "Drama"} <= set(genres(i)) for i in both.items) and "time" not in both.text
+
+
+def test_a_series_named_by_its_titles(agent: Agent) -> None:
+    """The knowledge graph links Alien to Aliens only; "Alien 3" and "Alien: Resurrection" name
+    the series in their titles (before, "the Alien franchise" gave two films)."""
+    reply = agent.chat(agent.new_session(), "the Alien franchise")
+    assert {i.title for i in reply.items} == {"Alien", "Aliens", "Alien 3", "Alien: Resurrection"}
+    terminator = agent.chat(agent.new_session(), "the Terminator films")
+    assert {i.title for i in terminator.items} == {"The Terminator", "Terminator 2: Judgment Day"}

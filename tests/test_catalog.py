@@ -261,6 +261,22 @@ def test_twins_need_the_same_title_text_and_facets() -> None:
     assert cat.twins("b") == () and cat.twins("c") == () and cat.twins("nope") == ()
 
 
+def test_a_series_named_by_its_titles() -> None:
+    """Titles that share the name before a subtitle or a sequel number are a series; titles that
+    only begin alike ("Big", "Big Night") or share a name with no such mark are not."""
+    from convrec.retrieval.catalog import Catalog
+
+    titles = {"1": "Alien", "2": "Alien 3", "3": "Alien: Resurrection", "4": "The Terminator",
+              "5": "Terminator 2: Judgment Day", "6": "Star Trek III: The Search for Spock",
+              "7": "Star Trek: Generations", "8": "Big", "9": "Big Night", "10": "Father of the Bride Part II",
+              "11": "Father of the Bride", "12": "Heat", "13": "Heat"}
+    items = [Item(i, t, t, {}, {"year": 1990.0 + int(i)}) for i, t in titles.items()]
+    cat = Catalog("films", items, CatalogSchema.infer(items, [("year", "numeric", "Year", False)]))
+    assert set(cat.title_family("1")) == {"2", "3"} and set(cat.title_family("3")) == {"1", "2"}
+    assert cat.title_family("4") == ("5",) and cat.title_family("6") == ("7",) and cat.title_family("11") == ("10",)
+    assert cat.title_family("8") == () and cat.title_family("12") == () and cat.title_family("nope") == ()
+
+
 @pytest.mark.slow
 def test_bookcrossing_builtin_real_malformed_rows(shared_data_dir: Path) -> None:
     cat = load_catalog("bookcrossing", shared_data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -1552,3 +1553,25 @@ def test_a_sequel_of_the_title_talked_about(rules, text) -> None:
     p = rules.parse(text)
     assert [(r.relation, r.ref.pointer) for r in p.related] == [("same_series", "focus")] and not p.query
     assert not rules.parse("the director").related  # a question, not a request by relation
+
+
+@pytest.mark.parametrize(("text", "ordinal", "pointer", "step"),
+                         [("a drama from the same year as #2", 2, None, 0), ("the same era as the third one", 3, None, 3),
+                          ("something from the same year", None, "focus", 0), ("anything from around the same time?", None, "focus", 3),
+                          ("from the same year as it", None, "focus", 0), ("a comedy from that year", None, "focus", 0)])
+def test_the_same_year_as_a_pick_or_the_film_in_focus(rules, text, ordinal, pointer, step) -> None:
+    """Before, "the same year as #2" was more like #2, and "from the same year" read nothing."""
+    p = rules.parse(text)
+    assert [(s.direction, s.anchor.ordinal, s.anchor.pointer, s.step) for s in p.shifts] == [(0, ordinal, pointer, step)]
+    assert not p.similar_to and not p.query
+    assert not rules.parse("something funny and sad at the same time").shifts
+    assert rules.parse("something funny and sad at the same time").query == ""
+
+
+@pytest.mark.parametrize("text", ["I've seen 500 movies, surprise me", "I own over 200 films, a western please",
+                                  "I have watched about 3 films today"])
+def test_how_many_the_person_has_seen_is_no_count(rules, text) -> None:
+    """Before, "I've seen 500 movies" asked for 50 picks (and said it gives at most 50)."""
+    p = rules.parse(text)
+    assert p.count is None and "count_over" not in p.evidence and not re.search(r"\d", p.query)
+    assert rules.parse("I've seen 2 of them, give me 3 comedies").count == 3
