@@ -29,6 +29,9 @@ FOLLOW_UPS = [
     "not #3", "seen 1 and 9", "too many dramas", "no foreign films", "what's the oldest movie you have?",
     "tell me about the oldest one", "sort by newest", "give me 100 movies", "the same year as Titanic",
     "less like the second", "none of those appeal", "no, Casino", "Jim Carrey movies",
+    "some comedies and some action movies", "half westerns, half comedies", "a mix of comedies and dramas",
+    "a drama from the same year as #2", "something from the same year", "the same era as #9", "the Alien franchise",
+    "I've seen 500 movies, surprise me",
 ]
 CONVERSATIONS = 150
 
