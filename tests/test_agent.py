@@ -960,6 +960,9 @@ def test_a_person_by_name_is_said_to_be_unknown(agent: Agent) -> None:
     reply = agent.chat(agent.new_session(), "something by Tarantino")
     assert reply.notice.startswith("I can't look up Tarantino by name here") and reply.items
     assert "films by the director (or with the actors) of a title" in reply.notice  # and how to ask instead
+    # refused, it cannot be left out, and the notice says so (before: "so I went by the words")
+    refused = agent.chat(agent.new_session(), "a thriller without Harrison Ford")
+    assert refused.notice.startswith("I can't look up Harrison Ford by name here, so I could not leave out their films")
     # searched as words, but no reason says a pick "fits" the name (Davy Crockett "fits john wayne")
     sid = agent.new_session()
     for text in ("old westerns", "something with John Wayne", "from the 50s"):

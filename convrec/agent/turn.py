@@ -657,7 +657,9 @@ class Agent:
             known = [r.title for r in (*prefs.similar_to, *prefs.liked) if r.title]
             notice_bits.append(unknown_titles_notice(prefs.unknown_titles, known, searched=cat.describes_items))
         if prefs.unknown_people:
-            notice_bits.append(unknown_people_notice(prefs.unknown_people))
+            avoided = set(word_list(prefs.avoid))
+            notice_bits.append(unknown_people_notice(prefs.unknown_people,
+                                                     refused=all(set(word_list(n)) <= avoided for n in prefs.unknown_people)))
         for label, mention in prefs.unsupported.items():
             # parentheses, not quotes: a quoted phrase reads as a title to the title guard
             notice_bits.append(f"This catalog has no {label} ({mention}), so that part of the request is left out.")
@@ -1762,9 +1764,14 @@ def unresolved_notice(refs: Sequence[str], shown: int) -> str:
         f"the last list had {counted(shown, 'pick')}." if shown else "I haven't shown anything yet.")
 
 
-def unknown_people_notice(names: Sequence[str]) -> str:
-    """One sentence for people named in a catalog that links people to items without names."""
+def unknown_people_notice(names: Sequence[str], refused: bool = False) -> str:
+    """One sentence for people named in a catalog that links people to items without names;
+    `refused`: they were named to be left out ("without Harrison Ford"), which cannot be done."""
     # no quotes: a quoted phrase reads as a title to the title guard
+    if refused:
+        return (f"I can't look up {and_list(list(names))} by name here, so I could not leave out their films, only "
+                "steer away from the words; to leave out a director's or an actor's films, ask for none by the "
+                "director (or with the actors) of a title you know.")
     return (f"I can't look up {and_list(list(names))} by name here, so I went by the words; to follow a "
             "director or an actor, ask for films by the director (or with the actors) of a title you know.")
 
