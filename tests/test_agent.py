@@ -1428,3 +1428,15 @@ def test_a_series_named_by_its_titles(agent: Agent) -> None:
     assert {i.title for i in reply.items} == {"Alien", "Aliens", "Alien 3", "Alien: Resurrection"}
     terminator = agent.chat(agent.new_session(), "the Terminator films")
     assert {i.title for i in terminator.items} == {"The Terminator", "Terminator 2: Judgment Day"}
+
+
+def test_a_lean_never_outweighs_the_ranker_because_of_unscorable_items() -> None:
+    """A ranker that cannot score items without interactions puts them 1000 below; they once made
+    the spread of its fit so wide that a lean of weight 0.001 decided the whole order."""
+    from convrec.agent.turn import Lean
+    from convrec.ranking import ScoredItem
+
+    ranked = [ScoredItem("a", 3.0), ScoredItem("b", 2.0), ScoredItem("c", 1.0),
+              ScoredItem("cold", -1000.0, {"unseen": -1000.0})]
+    favour_c = Lean(0.001, lambda i: {"a": 0.0, "b": 0.0, "c": 1.0, "cold": 0.0}[i], None)
+    assert [r.item_id for r in Agent._lean_on(ranked, [favour_c])] == ["a", "b", "c", "cold"]

@@ -59,8 +59,9 @@ from convrec.agent.sessions import SessionStore
 from convrec.config import Settings
 from convrec.errors import ConvrecError, UnknownItemError
 from convrec.ranking.base import ScoredItem, zscore_rows
+from convrec.ranking.hybrid import HIDDEN
 from convrec.ranking.paradigms.kg import SERIES, ForeignItems, relation_label
-from convrec.ranking.quality import ItemQuality, ItemRenown
+from convrec.ranking.quality import FacetCompany, ItemQuality, ItemRenown
 from convrec.retrieval.filters import NumericRange, SearchFilters
 from convrec.retrieval.index import Index, SearchHit
 
@@ -1680,7 +1681,12 @@ class Agent:
         disliked = [r for r, d in zip(ranked, is_disliked, strict=True) if d]
         if len(rest) < 2 or not leans:
             return ranked
-        z = zscore_rows(np.array([[r.score for r in rest], *([lean.value(r.item_id) for r in rest] for lean in leans)]))
+        # The spread is taken over the items the ranker can score: one that cannot score items
+        # without interactions puts them 1000 below (`hybrid.HIDDEN`), and with them in, the spread
+        # of its fit was so wide that any lean, however light, decided the whole order.
+        scorable = np.flatnonzero([r.parts.get("unseen", 0.0) > HIDDEN / 2 for r in rest])
+        z = zscore_rows(np.array([[r.score for r in rest], *([lean.value(r.item_id) for r in rest] for lean in leans)]),
+                        sample=scorable if len(scorable) >= 2 else None)
         lean = sum((leans[k].weight * z[k + 1] for k in range(len(leans))), np.zeros(len(rest), np.float32))
         blended = z[0] + lean
         out = []
