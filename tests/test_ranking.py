@@ -319,3 +319,41 @@ def test_one_saved_semantic_weight_serves_both_buckets(ml_index, trained, tmp_pa
     after = [[r.item_id for r in old.rank(p, cands)] for p in (new_person, known)]
     assert after[0] != before[0] and after[1] == before[1]
     assert old.semantic_weight == {"short": 40.0, "long": 2.0}
+
+
+def test_facet_company_reads_a_genre_from_an_items_neighbours() -> None:
+    """An item tagged with several genres is of the one its CF neighbours share: two clusters of
+    factors, the first sci-fi (item 0 tagged Romance too), the second romance."""
+    from convrec.ranking.quality import FacetCompany
+
+    rng = np.random.default_rng(0)
+    factors = np.vstack([np.array([1.0, 0.0]) + 0.01 * rng.standard_normal((40, 2)),
+                         np.array([0.0, 1.0]) + 0.01 * rng.standard_normal((40, 2)), np.zeros((1, 2))])
+    units = factors / np.maximum(np.linalg.norm(factors, axis=1, keepdims=True), 1e-9)
+    ids = [str(i) for i in range(80)] + ["cold"]
+    tags = {"0": ("Sci-Fi", "Romance"), "cold": ("Romance", "Comedy")}
+    company = FacetCompany.from_factors(ids, units, np.array([True] * 80 + [False]),
+                                        lambda i: tags.get(i, ("Sci-Fi",) if i != "cold" and int(i) < 40 else ("Romance",)))
+    assert company is not None
+    assert company.of("0", {"Sci-Fi"}) == 1.0 and company.of("0", {"Romance"}) == 0.0  # tagged, but not of it
+    assert company.of("50", {"Romance"}) == 1.0 and company.of("50", {"Sci-Fi", "Romance"}) == 1.0
+    assert company.of("50", {"Sci-Fi", "Romance"}, every=True) == 0.5
+    romance = company.values.index("Romance")
+    assert company.of("cold", {"Romance"}) == pytest.approx(company.share[:80, romance].mean())  # no factors: the mean
+    assert company.of("nope", {"Romance"}) == 0.0
+    assert FacetCompany.from_factors(ids[:10], units[:10], np.ones(10, bool), lambda i: ("Sci-Fi",)) is None
+
+
+def test_a_genre_asked_for_is_what_the_picks_are_mostly(ml_settings, trained, tmp_path) -> None:
+    """MovieLens tags Star Wars Romance and War as well as Sci-Fi; popularity put it and its
+    sequels first for a newcomer's "a romance". By the company each film keeps in the trained
+    factors, romances lead, and Star Wars stays among the first sci-fi."""
+    from convrec.agent.sessions import SessionStore
+    from convrec.agent.turn import Agent
+
+    agent = Agent(ml_settings, llm=None, sessions=SessionStore(tmp_path / "s.sqlite"))
+    assert agent.scene().company() is not None
+    romance = agent.chat(agent.new_session(), "a romance")
+    assert romance.items[0].title not in {"Star Wars", "Return of the Jedi", "The Empire Strikes Back"}
+    assert all("Romance" in i.facts["genres"] for i in romance.items)
+    assert "Star Wars" in {i.title for i in agent.chat(agent.new_session(), "a sci-fi movie").items[:3]}

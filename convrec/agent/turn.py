@@ -94,6 +94,13 @@ UNFAMILIAR_WEIGHT = 2.0
 # "The worst rated": against the rating, outweighing the ranker's fit (popularity, for someone new,
 # which the well liked lead).
 WORST_WEIGHT = 2.0
+# "A romance": how much a candidate is of the asked genres by the company it keeps
+# (`quality.FacetCompany`), so While You Were Sleeping comes before Star Wars, which is tagged
+# Romance too and which popularity alone put first for someone new. A light touch beside the
+# ranker's fit: 0.25 raised the simulator's Hit@10 at turn 3 on seeds 42, 7 and 1 from
+# 0.92/0.86/0.83 to 0.93/0.88/0.87; 0.5 cost more at the first turn, and for someone new it
+# traded the best-loved comedies and westerns (Toy Story, Unforgiven) for merely typical ones.
+FOCUS_WEIGHT = 0.25
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people
 # "which is the longest?", "which of these is shortest": a question about the list shown
 WHICH_OF_THESE = re.compile(r"\bwhich(?: one| ones| of (?:these|those|them))?(?: \w+)? (?:is|s|was|are|would be) (?:the )?\w+",
@@ -174,6 +181,26 @@ class Scene:
     awards: dict[str, tuple[int, int]] | None = None  # id -> (won, nominated), from a knowledge graph
     foreign: ForeignItems | None = None  # in none of the language most items share, by a knowledge graph
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _company: tuple[Any, FacetCompany | None] | None = field(default=None, repr=False)
+
+    def company(self) -> FacetCompany | None:
+        """How much each item is of each value of the catalog's main multi-valued facet, by the
+        company it keeps in the ranker's CF factors (`quality.FacetCompany`); made once per ranker
+        (the simulator swaps in one trained on its split), None without CF factors (an untrained
+        ranker) or such a facet."""
+        cached = self._company
+        if cached is not None and cached[0] is self.ranker:
+            return cached[1]
+        cat = self.index.catalog
+        facet = next((spec.name for spec in cat.schema.categorical if spec.multi), None)
+        cf = getattr(self.ranker, "cf_part", None)
+        found = None
+        if facet is not None and cf is not None and hasattr(cf, "model_"):
+            found = FacetCompany.from_factors(self.ranker.data.train.item_ids, cf.model_.unit_item_factors,
+                                              cf.item_trained,
+                                              lambda i: cat.get(i).categorical.get(facet, ()) if i in cat else ())
+        self._company = (self.ranker, found)
+        return found
 
     @property
     def last_to_drop(self) -> dict[str, set[str]]:
@@ -1631,7 +1658,9 @@ class Agent:
         - "the worst rated": against the rating (`WORST_WEIGHT`), with the rating as the reason;
         - "something different from what I usually watch": against how usual a candidate is for the
           person (`UNFAMILIAR_WEIGHT`; see `habits`), and for its rating, so the step away is a
-          well-liked one; a pick whose genre the person rarely picks says so."""
+          well-liked one; a pick whose genre the person rarely picks says so;
+        - a genre asked for: how much each candidate is of it by the company it keeps
+          (`FOCUS_WEIGHT`, `Scene.company`), so "a romance" does not open with Star Wars."""
         leans: list[Lean] = []
         words = request.query.strip()
         if words:
@@ -1659,6 +1688,13 @@ class Agent:
                 leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
                 # a gem is rated above the catalog's average, however few found it
                 leans.append(Lean(GEM_WEIGHT, lambda i: float(quality.of(i) > quality.prior_mean), None))
+        company = scene.company()
+        if company is not None:
+            every = {v for vs in request.filters.include_all.values() for v in vs if v in company.values}
+            anyof = {v for vs in request.filters.include_any.values() for v in vs if v in company.values}
+            if every or anyof:
+                leans.append(Lean(FOCUS_WEIGHT, lambda i: company.of(i, every, every=True) if every else company.of(i, anyof),
+                                  None))
         awards, wish = scene.awards, request.traits.get("awards")
         if wish and awards is not None:
             column = 0 if wish == "won" else 1

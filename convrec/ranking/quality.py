@@ -16,10 +16,17 @@ How widely known an item is (`ItemRenown`) is the long-tail split of recommender
 *well known* are the most-interacted items that together hold half of all interactions (on
 MovieLens 100K the 215 films that at least 145 of its 943 people rated), the *lesser known* are
 all the others. It needs interactions, not rating values.
+
+How much an item *is* of a genre (`FacetCompany`) is read from the company it keeps: the share of
+its nearest neighbours by CF item factors that carry the genre. MovieLens tags Star Wars Action,
+Adventure, Romance, Sci-Fi and War alike; its neighbours (The Empire Strikes Back, Raiders of the
+Lost Ark, Star Trek) are mostly sci-fi and adventure, few romances, so for "a romance" While You
+Were Sleeping comes before it, and for "a sci-fi movie" it stays first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,3 +100,56 @@ class ItemRenown:
 
     def lesser_known(self, item_id: str) -> bool:
         return item_id not in self.well_known
+
+
+@dataclass(frozen=True)
+class FacetCompany:
+    """Per item, the share of its `NEIGHBOURS` nearest items (cosine of CF item factors) that
+    carry each value of a multi-valued facet; an item without factors gets the mean share (its
+    own tags, tried instead, lifted cold items of one genre above the person's taste: the
+    simulator's Hit@10 at the first turn fell from 0.58 to 0.51 on seed 1). (Neighbours by plain co-occurrence were tried: popular films
+    are everyone's neighbours there, and Star Wars stayed the second romance.)"""
+
+    values: tuple[str, ...]
+    share: np.ndarray  # items × values
+    position: dict[str, int]
+
+    NEIGHBOURS = 30
+    CELLS = 20_000_000  # item-item cosines held at once (a big catalog is done a block of rows at a time)
+
+    @classmethod
+    def from_factors(cls, item_ids: Sequence[str], unit_factors: np.ndarray, trained: np.ndarray,
+                     values_of: Callable[[str], Sequence[str]]) -> FacetCompany | None:
+        """None when too few items have factors to have neighbours."""
+        trained = np.asarray(trained, bool)
+        if int(trained.sum()) <= cls.NEIGHBOURS:
+            return None
+        values = tuple(sorted({v for i in item_ids for v in values_of(i)}))
+        column = {v: k for k, v in enumerate(values)}
+        tags = np.zeros((len(item_ids), len(values)), np.float32)
+        for j, item_id in enumerate(item_ids):
+            for v in values_of(item_id):
+                tags[j, column[v]] = 1.0
+        share = np.zeros_like(tags)
+        units = np.asarray(unit_factors, np.float32)
+        rows = np.flatnonzero(trained)
+        step = max(1, cls.CELLS // max(1, len(item_ids)))
+        for start in range(0, len(rows), step):
+            block = rows[start:start + step]
+            sim = units[block] @ units.T
+            sim[:, ~trained] = -np.inf
+            sim[np.arange(len(block)), block] = -np.inf  # not its own neighbour
+            near = np.argpartition(-sim, cls.NEIGHBOURS, axis=1)[:, : cls.NEIGHBOURS]
+            share[block] = tags[near].mean(axis=1)
+        share[~trained] = share[trained].mean(axis=0)  # no company known: a typical item's, neither up nor down
+        return cls(values, share, {str(i): j for j, i in enumerate(item_ids)})
+
+    def of(self, item_id: str, wanted: Collection[str], every: bool = False) -> float:
+        """How much the item is of the wanted values: the best share among them (any of them
+        asked), or their mean (all asked: "a romantic comedy"); 0 for an unknown item."""
+        j = self.position.get(str(item_id))
+        cols = [k for k, v in enumerate(self.values) if v in wanted]
+        if j is None or not cols:
+            return 0.0
+        picked = self.share[j, cols]
+        return float(picked.mean() if every else picked.max())
