@@ -98,7 +98,7 @@ WORST_WEIGHT = 2.0
 # (`quality.FacetCompany`), so While You Were Sleeping comes before Star Wars, which is tagged
 # Romance too and which popularity alone put first for someone new. A light touch beside the
 # ranker's fit: 0.25 raised the simulator's Hit@10 at turn 3 on seeds 42, 7 and 1 from
-# 0.92/0.86/0.83 to 0.93/0.88/0.87; 0.5 cost more at the first turn, and for someone new it
+# 0.92/0.86/0.83 to 0.93/0.88/0.86; 0.5 cost more at the first turn, and for someone new it
 # traded the best-loved comedies and westerns (Toy Story, Unforgiven) for merely typical ones.
 FOCUS_WEIGHT = 0.25
 WHO = re.compile(r"\bwho\b", re.IGNORECASE)  # "who directed #1?": a question about people

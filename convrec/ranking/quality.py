@@ -105,10 +105,12 @@ class ItemRenown:
 @dataclass(frozen=True)
 class FacetCompany:
     """Per item, the share of its `NEIGHBOURS` nearest items (cosine of CF item factors) that
-    carry each value of a multi-valued facet; an item without factors gets the mean share (its
-    own tags, tried instead, lifted cold items of one genre above the person's taste: the
-    simulator's Hit@10 at the first turn fell from 0.58 to 0.51 on seed 1). (Neighbours by plain co-occurrence were tried: popular films
-    are everyone's neighbours there, and Star Wars stayed the second romance.)"""
+    carry each value of a multi-valued facet; an item without factors gets the mean share.
+
+    Tried and not kept: an item without factors counting its own tags (cold films of one genre
+    then rose above the person's taste; the simulator's Hit@10 at the first turn fell from 0.58
+    to 0.51 on seed 1), and neighbours by plain co-occurrence (popular films are everyone's
+    neighbours there, and Star Wars stayed the second romance)."""
 
     values: tuple[str, ...]
     share: np.ndarray  # items × values
