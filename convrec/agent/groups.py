@@ -52,12 +52,12 @@ _JOIN = re.compile(rf"\s*(?:,\s*(?:and|plus|then)?|;|\band\b|\bplus\b|&|\bthen\b
 _NOT_A_PART = re.compile(r"^(?:of|or|to|more|less|bit|lot|little|while|couple|few|each)\b", re.IGNORECASE)
 # Shares of one list (see the module docstring): the list's length said first ("10 movies:"), then
 # "some …" / "half …" parts, or "a mix of …" with parts joined as counted ones are
+_JOINER = r"(?:,\s*(?:and\s+|plus\s+)?|;\s*|\band\s+|\bplus\s+|&\s*)"  # between shares: ", ", " and ", "; ", " & "
 _TOTAL = re.compile(rf"^(?P<n>{_NUMW})\s+(?:movies|films|picks|titles|books|ones)\b\s*(?:[:,;–—-]\s*|(?:with|that are)\s+)?",
                     re.IGNORECASE)
-_SHARE = re.compile(r"(?:^|\s*(?:,\s*(?:and\s+|plus\s+)?|;\s*|\band\s+|\bplus\s+|&\s*)|\s+)\b(?P<w>some|half)\s+(?=[a-z])",
-                    re.IGNORECASE)
+_SHARE = re.compile(rf"(?:^|\s*{_JOINER}|\s+)\b(?P<w>some|half)\s+(?=[a-z])", re.IGNORECASE)
 _MIX = re.compile(r"^(?:a\s+|some\s+)?(?:mix|mixture|blend|combination)\s+of\s+(?=[a-z])", re.IGNORECASE)
-_MIX_JOIN = re.compile(r"\s*(?:,\s*(?:and\s+|plus\s+)?|;\s*|\band\s+|\bplus\s+|&\s*)", re.IGNORECASE)
+_MIX_JOIN = re.compile(rf"\s*{_JOINER}", re.IGNORECASE)
 # what goes on after the shares, for all of them: "…, nothing violent", "… and only from the 90s"
 _FOR_ALL = re.compile(r"^(?:no|not|nothing|none|without|but|except|only|please|from|made|released)\b", re.IGNORECASE)
 _NOT_PLURAL = {"this", "is", "was", "has", "as", "us", "less", "plus", "across", "its", "his", "yes", "thus"}

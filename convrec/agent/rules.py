@@ -202,6 +202,7 @@ ORDINAL_WORDS = {
     "5th": 5, "sixth": 6, "6th": 6, "seventh": 7, "7th": 7, "eighth": 8, "8th": 8, "ninth": 9, "9th": 9,
     "tenth": 10, "10th": 10, "last": -1, "final": -1, "top": 1, "latter": -1, "former": 1,
 }
+_ORDW = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))  # the ordinal words as one alternation, longest first
 NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
                 "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20}
 _NUMW = r"\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty"
@@ -305,6 +306,15 @@ TITLE_BOUND_CUES = [("before", -1), ("earlier than", -1), ("older than", -1), ("
 TITLE_NEAR_CUES = [("the same year as", 0), ("same year as", 0), ("around the same time as", 3),
                    ("about the same time as", 3), ("the same time as", 3), ("same time as", 3), ("the same era as", 3),
                    ("same era as", 3)]
+# ... or around a pick's or the talked-about film's: "the same year as #2", "the same era as the
+# second one", "as it"; "from the same year", "from that year" (`RuleParser._pointed_bounds`)
+_NEAR_KINDS = r"(?P<kind>year|era|time|time period|period)"
+POINTED_NEAR = (
+    re.compile(rf"\b(?:the )?same {_NEAR_KINDS} as (?:# ?(?P<n>\d{{1,2}})|(?:number|no \.) (?P<n2>\d{{1,2}})"
+               rf"|(?:the )?(?P<w>{_ORDW}) ?{REF_NOUNS}?|(?P<it>it|that one|that movie|that film|that|this one|this))(?![\w'])"),
+    re.compile(rf"\b(?:from|in|of|around|released in|made in|came out in) (?:around )?(?:the same|that) {_NEAR_KINDS}\b"
+               r"(?! as\b)"),
+)
 # Mood comparatives that do not end in -ier ("funnier", "scarier" do): they add to what was asked
 COMPARATIVES = {"lighter", "sadder", "darker", "grittier", "grimmer"}
 # "We loved Fargo, what else would we like?": like what the message liked (not "what else?": more)
@@ -619,7 +629,7 @@ NAME_BEFORE_NOUN = re.compile(r"(?P<name>\b[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]
 RELATION_LINKS = {"of", "from", "in", "behind", "on", "to"}  # "to": "a sequel to Batman"
 RELATION_ORDINAL = re.compile(
     r"(?:# ?(?P<n>\d{1,2})\b|(?:number|no \.?) (?P<n2>\d{1,2})\b"
-    r"|the (?P<w>" + "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True)) + r")(?: (?:one|movie|film|pick))?\b)")
+    rf"|the (?P<w>{_ORDW})(?: (?:one|movie|film|pick))?\b)")
 RELATION_LEADS = {"same", "the", "by", "from", "with", "featuring", "starring"}
 RELATION_PRONOUNS = {"its", "his", "her", "their", "that"}
 TITLE_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "mt"}
@@ -760,6 +770,13 @@ _OVER = r"[5-9]\d|[1-9]\d\d"
 OVER_COUNT = re.compile(rf"(?<![\d.])(?P<n>{_OVER})(?: (?:[a-z]+ ){{0,2}}?{ITEM_WORDS}\b)"
                         rf"|\b(?:give me|show me|list|i want|i need) (?:me )?(?P<n2>{_OVER})(?= ?(?:$|[,.!?;]|please\b))"
                         rf"|(?<=[,;:.!] )(?P<n3>{_OVER}) (?:please|pls)\b")
+
+
+def _listed_position(m: re.Match[str]) -> int:
+    """The list position a match with the groups of `RELATION_ORDINAL` names: "#2", "number 2",
+    "the second" (-1: "the last")."""
+    n = m.group("n") or m.group("n2") or m.group("w")
+    return int(n) if n.isdigit() else ORDINAL_WORDS[n]
 
 
 def _count_value(raw: str) -> int | None:
@@ -1381,7 +1398,6 @@ class RuleParser:
          "rejected": prefs.rejected}[role].append(ref)
 
     def _ordinals(self, work: _Work, prefs: Preferences) -> None:
-        ordw = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
         ordw_picks = "|".join(sorted((w for w in ORDINAL_WORDS if w != "top"), key=len, reverse=True))
         patterns = [
             (r"# ?(?P<n>\d{1,2})\b", False),
@@ -1390,13 +1406,13 @@ class RuleParser:
             (r"\b(?:the )?(?P<w>first|top) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?\b", True),
             (r"^(?:the )?(?P<w>first) (?P<k>two|three|four|five|2|3|4|5)(?: " + REF_NOUNS + r")?(?: please)? ?[.!]?$",
              False),  # "the first two", alone: those picks
-            (rf"\b(?:the )?(?P<w>{ordw}) {REF_NOUNS}\b", False),
+            (rf"\b(?:the )?(?P<w>{_ORDW}) {REF_NOUNS}\b", False),
             # "the oldest one looks good", "more like the newest one": by the list's years
             (r"\b(?:the )?(?P<age>oldest|earliest|newest|latest|most recent) (?:one|movie|film|pick|book"
              r"|of (?:these|those|them))\b", False),
             # "the 2nd please", "not that one, the second": an ordinal closing the message is a pick
             (rf"(?:^|(?<=[,;:] ))(?:and |ok |okay )?(?:the )?(?P<w>{ordw_picks})(?: please)? ?[.!]?$", False),
-            (rf"\b(?:the )?(?P<w>{ordw})\b", True),  # bare: only with a role cue
+            (rf"\b(?:the )?(?P<w>{_ORDW})\b", True),  # bare: only with a role cue
             # "I liked 2 and 3", "more like 2", "not 4": a bare list number, only with a role cue and
             # nothing after it that makes it a count or an amount ("I like 2 comedies", "2 hours")
             (rf"\b(?P<b>1?\d|20)(?= ?(?:$|[,.!?;&]|(?:and|or|but|too|please|as well|{_POST_VERBS}|{_TURNED_DOWN})\b))",
@@ -1539,9 +1555,7 @@ class RuleParser:
             return None
         listed = RELATION_ORDINAL.match(work.joined[toks[p + 2].start:])
         if listed:  # "the director of #2", "the writer of the second one"
-            n = listed.group("n") or listed.group("n2") or listed.group("w")
-            ordinal = int(n) if n.isdigit() else ORDINAL_WORDS[n]
-            return ItemRef(ordinal=ordinal), p, work.tok_range(0, toks[p + 2].start + listed.end())[1]
+            return ItemRef(ordinal=_listed_position(listed)), p, work.tok_range(0, toks[p + 2].start + listed.end())[1]
         span = self._title_span(work, p + 2, "similar")
         if span is None:
             return None
@@ -1624,22 +1638,14 @@ class RuleParser:
         year = self.lexicon.year_facet
         if year is None:
             return
-        ordw = "|".join(sorted(ORDINAL_WORDS, key=len, reverse=True))
-        kinds = r"(?P<kind>year|era|time|time period|period)"
-        pointed = (rf"(?:# ?(?P<n>\d{{1,2}})|(?:number|no \.) (?P<n2>\d{{1,2}})|(?:the )?(?P<w>{ordw}) ?{REF_NOUNS}?"
-                   r"|(?P<it>it|that one|that movie|that film|that|this one|this))")
-        for pattern in (rf"\b(?:the )?same {kinds} as {pointed}(?![\w'])",
-                        rf"\b(?:from|in|of|around|released in|made in|came out in) (?:around )?(?:the same|that) {kinds}\b"
-                        r"(?! as\b)"):
+        for pattern in POINTED_NEAR:
             for s, e, m in work.finditer(pattern):
                 if work.any_used(s, e):
                     continue
                 gd = m.groupdict()
                 mention = work.span_text(s, e)
-                if gd.get("n") or gd.get("n2"):
-                    ref = ItemRef(ordinal=int(gd.get("n") or gd["n2"]), mention=mention)
-                elif gd.get("w"):
-                    ref = ItemRef(ordinal=ORDINAL_WORDS[gd["w"]], mention=mention)
+                if gd.get("n") or gd.get("n2") or gd.get("w"):
+                    ref = ItemRef(ordinal=_listed_position(m), mention=mention)
                 else:
                     ref = ItemRef(pointer="focus", mention=mention)
                 prefs.shifts.append(RangeShift(facet=year.facet, direction=0, anchor=ref,  # type: ignore[arg-type]

@@ -1688,13 +1688,13 @@ class Agent:
                 leans.append(Lean(-OBSCURITY_WEIGHT, lambda i: float(np.log1p(quality.count.get(i, 0))), None))
                 # a gem is rated above the catalog's average, however few found it
                 leans.append(Lean(GEM_WEIGHT, lambda i: float(quality.of(i) > quality.prior_mean), None))
-        company = scene.company()
+        # only a request that names values needs the company (made at the first such request)
+        company = scene.company() if request.filters.include_all or request.filters.include_any else None
         if company is not None:
             every = {v for vs in request.filters.include_all.values() for v in vs if v in company.values}
             anyof = {v for vs in request.filters.include_any.values() for v in vs if v in company.values}
             if every or anyof:
-                leans.append(Lean(FOCUS_WEIGHT, lambda i: company.of(i, every, every=True) if every else company.of(i, anyof),
-                                  None))
+                leans.append(Lean(FOCUS_WEIGHT, company.scorer(every, every=True) if every else company.scorer(anyof), None))
         awards, wish = scene.awards, request.traits.get("awards")
         if wish and awards is not None:
             column = 0 if wish == "won" else 1

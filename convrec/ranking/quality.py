@@ -147,11 +147,20 @@ class FacetCompany:
         return cls(values, share, {str(i): j for j, i in enumerate(item_ids)})
 
     def of(self, item_id: str, wanted: Collection[str], every: bool = False) -> float:
-        """How much the item is of the wanted values: the best share among them (any of them
-        asked), or their mean (all asked: "a romantic comedy"); 0 for an unknown item."""
-        j = self.position.get(str(item_id))
+        """How much the item is of the wanted values (see `scorer`)."""
+        return self.scorer(wanted, every)(item_id)
+
+    def scorer(self, wanted: Collection[str], every: bool = False) -> Callable[[str], float]:
+        """Item id -> how much it is of the wanted values: the best share among them (any of them
+        asked), or their mean (all asked: "a romantic comedy"); 0 for an unknown item. The columns
+        are found once, for all the candidates of a turn."""
         cols = [k for k, v in enumerate(self.values) if v in wanted]
-        if j is None or not cols:
-            return 0.0
-        picked = self.share[j, cols]
-        return float(picked.mean() if every else picked.max())
+
+        def score(item_id: str) -> float:
+            j = self.position.get(str(item_id))
+            if j is None or not cols:
+                return 0.0
+            picked = self.share[j, cols]
+            return float(picked.mean() if every else picked.max())
+
+        return score
