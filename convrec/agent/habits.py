@@ -42,7 +42,8 @@ class Habits:
         ids = [i for i in dict.fromkeys(str(k) for k in known) if i in catalog]
         if len(ids) < MIN_HISTORY:
             return None
-        specs = [s for s in catalog.schema.categorical if s.multi][:1] or list(catalog.schema.categorical)
+        main = catalog.schema.main_multi
+        specs = [main] if main is not None else list(catalog.schema.categorical)
         if specs:
             counts = {s.name: Counter(v for i in ids for v in set(catalog.get(i).categorical.get(s.name, ())))
                       for s in specs}

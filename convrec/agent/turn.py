@@ -192,7 +192,7 @@ class Scene:
         if cached is not None and cached[0] is self.ranker:
             return cached[1]
         cat = self.index.catalog
-        facet = next((spec.name for spec in cat.schema.categorical if spec.multi), None)
+        facet = getattr(cat.schema.main_multi, "name", None)
         cf = getattr(self.ranker, "cf_part", None)
         found = None
         if facet is not None and cf is not None and hasattr(cf, "model_"):
@@ -1581,7 +1581,7 @@ class Agent:
         above one half, also left out The Birdcage, a comedy; it cost the simulator 2 of 100 users
         at turn 3, so a one-genre candidate sharing its genre stays.)"""
         cat = scene.index.catalog
-        facet = next((spec.name for spec in cat.schema.categorical if spec.multi), None)
+        facet = getattr(cat.schema.main_multi, "name", None)
         if facet is None:
             return hits
         kinds: set[str] = set()

@@ -109,6 +109,11 @@ class CatalogSchema:
     def numeric(self) -> tuple[FacetSpec, ...]:
         return tuple(f for f in self.facets if f.kind == "numeric")
 
+    @property
+    def main_multi(self) -> FacetSpec | None:
+        """The first multi-valued categorical facet (a film's genres): what an item is "of"."""
+        return next((f for f in self.categorical if f.multi), None)
+
     def to_dict(self) -> dict[str, object]:
         return {"facets": [f.to_dict() for f in self.facets]}
 
